@@ -1,0 +1,8 @@
+"""image-search-camp: the shared library of the course *Building an Image Search Engine*.
+
+Each module's docstring names the lecture that introduced it. Nothing here gives away an answer
+that an exercise asks for: later lectures take the student's own pieces through
+``course_lib.lectures.student_piece``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,99 @@
+"""Find and import a student's lecture module (introduced with Lecture 01).
+
+A submission is a lecture file (``01_nn_recap.py``), a notebook downloaded from Jupyter or Colab
+(``01_nn_recap.ipynb``, converted with jupytext), or a folder holding either, directly or in an
+``exercises/`` subfolder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from course_lib.errors import CourseError
+
+
+class SubmissionError(CourseError):
+    """A submission that cannot be found or imported; the message names the file."""
+
+
+_CACHE: dict[tuple[str, str], ModuleType] = {}
+
+
+def find_lecture_file(submission: Path, lecture: str) -> Path:
+    """Return the file of ``lecture`` (two digits) inside ``submission``.
+
+    Args:
+        submission: a ``.py`` or ``.ipynb`` file, or a folder holding ``NN_*.py`` / ``NN_*.ipynb``.
+        lecture: the lecture number, ``"01"`` to ``"06"``.
+
+    Returns:
+        The path of the lecture's file; ``.py`` is preferred over ``.ipynb`` in a folder.
+    """
+    if not submission.exists():
+        raise SubmissionError(f"Submission not found: {submission} does not exist.")
+    if submission.is_file():
+        if submission.suffix not in (".py", ".ipynb"):
+            raise SubmissionError(
+                f"Expected a .py or .ipynb file for lecture {lecture}; received {submission}."
+            )
+        return submission
+    for folder in (submission, submission / "exercises"):
+        for suffix in (".py", ".ipynb"):
+            matches = sorted(folder.glob(f"{lecture}_*{suffix}"))
+            if matches:
+                return matches[0]
+    raise SubmissionError(
+        f"No file for lecture {lecture} in {submission}: expected {lecture}_<topic>.py or .ipynb."
+    )
+
+
+def notebook_to_python(path: Path) -> str:
+    """Convert a notebook to jupytext percent-format source; magics become comments."""
+    import jupytext
+
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        notebook = jupytext.read(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SubmissionError(f"{path} is not a valid notebook (not valid JSON: {error}).") from None
+    except Exception as error:  # nbformat raises several types for malformed notebooks
+        raise SubmissionError(f"{path} is not a valid notebook: {error}") from None
+    return jupytext.writes(notebook, fmt="py:percent")
+
+
+def import_lecture(submission: Path, lecture: str) -> ModuleType:
+    """Import the student's module for ``lecture`` from ``submission`` (cached per file).
+
+    Importing runs the module's top level only: demo cells sit under
+    ``if __name__ == "__main__":`` and do not run.
+    """
+    path = find_lecture_file(Path(submission), lecture).resolve()
+    key = (str(path), lecture)
+    if key in _CACHE:
+        return _CACHE[key]
+    if path.suffix == ".ipynb":
+        source_path = Path(tempfile.mkdtemp(prefix="camp-nb-")) / f"{path.stem}.py"
+        source_path.write_text(notebook_to_python(path), encoding="utf-8")
+    else:
+        source_path = path
+    name = f"camp_submission_{lecture}_{len(_CACHE)}"
+    spec = importlib.util.spec_from_file_location(name, source_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise SubmissionError(
+            f"{path} has a syntax error on line {error.lineno}: {error.msg}. Fix it and re-run."
+        ) from None
+    except Exception as error:
+        raise SubmissionError(
+            f"Importing {path} failed with {type(error).__name__}: {error}"
+        ) from None
+    _CACHE[key] = module
+    return module
