@@ -60,7 +60,9 @@ def notebook_to_python(path: Path) -> str:
         json.loads(path.read_text(encoding="utf-8"))
         notebook = jupytext.read(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SubmissionError(f"{path} is not a valid notebook (not valid JSON: {error}).") from None
+        raise SubmissionError(
+            f"{path} is not a valid notebook (not valid JSON: {error})."
+        ) from None
     except Exception as error:  # nbformat raises several types for malformed notebooks
         raise SubmissionError(f"{path} is not a valid notebook: {error}") from None
     return jupytext.writes(notebook, fmt="py:percent")
@@ -91,7 +93,7 @@ def import_lecture(submission: Path, lecture: str) -> ModuleType:
         raise SubmissionError(
             f"{path} has a syntax error on line {error.lineno}: {error.msg}. Fix it and re-run."
         ) from None
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # sys.exit() at import time is a student error too
         raise SubmissionError(
             f"Importing {path} failed with {type(error).__name__}: {error}"
         ) from None

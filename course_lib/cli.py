@@ -1,0 +1,204 @@
+"""The ``camp`` command: one Typer app with verbs for students and instructors.
+
+TensorFlow is never imported here at module level, so ``camp --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from course_lib.errors import CourseError
+
+app = typer.Typer(
+    help="Building an Image Search Engine: exercises, grading, data, quizzes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def command(*args, **kwargs):
+    """Register a command whose CourseError becomes a red message and exit code 1."""
+
+    def register(function):
+        @functools.wraps(function)
+        def wrapper(*a, **k):
+            try:
+                return function(*a, **k)
+            except CourseError as error:
+                err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+                raise typer.Exit(1) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return register
+
+
+def _resolve_submission(submission: str | None) -> Path:
+    """Map ``--submission`` to a path; ``solutions``/``exercises`` name the checkout's folders."""
+    from course_lib.paths import project_root
+
+    if submission is None:
+        return project_root() / "exercises"
+    path = Path(submission)
+    if not path.exists() and submission in ("solutions", "exercises"):
+        return project_root() / submission
+    return path
+
+
+def _lecture_number(lecture: str) -> str:
+    if not lecture.isdigit():
+        raise CourseError(f"Expected a lecture number such as 01; received {lecture!r}.")
+    return f"{int(lecture):02d}"
+
+
+def _print_result(result) -> None:
+    table = Table(title=f"Lecture {result.lecture}: {result.submission}", title_justify="left")
+    table.add_column("test")
+    table.add_column("points", justify="right")
+    table.add_column("passed", justify="center")
+    table.add_column("hint")
+    for test in result.tests:
+        mark = "[green]yes[/]" if test["passed"] else "[red]no[/]"
+        hint = "\n".join(x for x in (test["hint"], test["message"]) if x)
+        pts = f"{test['points']:g}/{test['max_points']:g}"
+        table.add_row(test["name"], pts, mark, hint)
+    if result.tests:
+        console.print(table)
+    if result.detail:
+        console.print(f"[bold red]{result.status}:[/] {result.detail}", highlight=False)
+    colour = "green" if result.status == "full-marks" else "yellow"
+    console.print(
+        f"[bold {colour}]Lecture {result.lecture}: {result.points:g} / {result.max_points:g} "
+        f"points[/]"
+    )
+
+
+def _save_check(result) -> None:
+    """Keep the latest check per lecture, so the quiz can bring failed sections forward."""
+    from course_lib.paths import user_dir
+
+    folder = user_dir() / "checks"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{result.lecture}.json").write_text(json.dumps(result.to_dict(), indent=1))
+
+
+@command()
+def check(
+    lecture: Annotated[
+        str | None, typer.Argument(help="Lecture number, e.g. 01; all lectures when omitted.")
+    ] = None,
+    submission: Annotated[
+        str | None,
+        typer.Option(
+            help="File, folder or .ipynb to grade; 'solutions' grades the reference solutions. "
+            "Default: the checkout's exercises/ folder."
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per lecture.")] = 300,
+    memory_mb: Annotated[int, typer.Option(help="Memory limit per lecture, in MB.")] = 3072,
+) -> None:
+    """Grade your work on one lecture (or all) and show points and hints per test."""
+    from course_lib import grader
+
+    lectures = [_lecture_number(lecture)] if lecture else grader.available_lectures()
+    target = _resolve_submission(submission)
+    total = maximum = 0.0
+    for number in lectures:
+        result = grader.grade_lecture(number, target, timeout_s=timeout, memory_mb=memory_mb)
+        _print_result(result)
+        _save_check(result)
+        total, maximum = total + result.points, maximum + result.max_points
+    if len(lectures) > 1:
+        console.print(f"[bold]Total: {total:g} / {maximum:g} points[/]")
+    if total < maximum:
+        raise typer.Exit(1)
+
+
+@command()
+def autograde(
+    submissions: Annotated[Path, typer.Argument(help="Folder with one subfolder per student.")],
+    out: Annotated[Path, typer.Option(help="CSV gradebook to write.")] = Path("grades.csv"),
+    lecture: Annotated[
+        list[str] | None, typer.Option(help="Lecture to grade (repeatable); default all.")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option(help="Regrade only this student (ignores cached results).")
+    ] = None,
+    hidden_tests: Annotated[
+        Path | None, typer.Option(help="Folder of instructor-only tests test_NN_*.py.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(help="Parallel graders; default: CPU cores.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per student and lecture.")] = 300,
+    memory_mb: Annotated[int, typer.Option(help="Memory limit per grading process, MB.")] = 3072,
+) -> None:
+    """Grade a class: CSV gradebook plus Gradescope results.json per student."""
+    from rich.progress import Progress
+
+    from course_lib.autograde import autograde as run_autograde
+
+    lectures = [_lecture_number(x) for x in lecture] if lecture else None
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("Grading", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        rows = run_autograde(
+            submissions, out, lectures, student, hidden_tests, jobs, timeout, memory_mb, update
+        )
+    table = Table("student", "lecture", "points", "status", "detail")
+    for row in rows:
+        cached = " (cached)" if row["cached"] else ""
+        pts = f"{row['points']:g}/{row['max_points']:g}"
+        table.add_row(row["student"], row["lecture"], pts, row["status"] + cached, row["detail"])
+    console.print(table)
+    console.print(f"Gradebook written to {out}; Gradescope results in {out.parent / 'results'}.")
+
+
+@command()
+def generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report exercises out of sync; exit 1 if any.")
+    ] = False,
+) -> None:
+    """Write exercises/ from solutions/ (solution regions become NotImplementedError stubs)."""
+    from course_lib.generate import generate as run_generate
+    from course_lib.paths import project_root
+
+    root = project_root()
+    changed = run_generate(root / "solutions", root / "exercises", check=check)
+    for path in changed:
+        console.print(f"{'out of sync' if check else 'wrote'}: {path.relative_to(root)}")
+    if check and changed:
+        raise CourseError("exercises/ is out of sync with solutions/: run `camp generate`.")
+    if not changed:
+        console.print("exercises/ is up to date.")
+
+
+@command()
+def notebooks(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("build/notebooks"),
+) -> None:
+    """Write .ipynb notebooks: student release and nbgrader source versions of every lecture."""
+    from course_lib.notebooks import write_all
+
+    for path in write_all(out):
+        console.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except CourseError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,79 @@
+"""Turn reference solutions into student exercises (introduced with Lecture 01).
+
+A graded region is fenced by ``### BEGIN SOLUTION`` / ``### END SOLUTION``; as nbgrader does, it
+becomes ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the fence's indentation.
+We do this ourselves instead of calling nbgrader's ClearSolutions preprocessor because the source
+of truth is a ``.py`` file, not a notebook, and the exercise must stay an importable module.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from course_lib.errors import CourseError
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+LECTURE_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
+
+
+def strip_solutions(source: str, filename: str = "<source>") -> str:
+    """Return ``source`` with every solution region replaced by the exercise stub.
+
+    Args:
+        source: a lecture file's text.
+        filename: named in error messages.
+
+    Returns:
+        The exercise text. Raises CourseError for unbalanced or nested fences.
+    """
+    output: list[str] = []
+    inside_since: int | None = None
+    for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside_since is not None:
+                raise CourseError(
+                    f"{filename}:{number}: nested {BEGIN} (the one on line {inside_since} is open)."
+                )
+            inside_since = number
+            indent = line[: len(line) - len(line.lstrip())]
+            output.append(f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n")
+        elif stripped == END:
+            if inside_since is None:
+                raise CourseError(f"{filename}:{number}: {END} without a {BEGIN} before it.")
+            inside_since = None
+        elif inside_since is None:
+            output.append(line)
+    if inside_since is not None:
+        raise CourseError(f"{filename}:{inside_since}: {BEGIN} is never closed by {END}.")
+    return "".join(output)
+
+
+def lecture_files(folder: Path) -> list[Path]:
+    """Return the lecture files ``NN_topic.py`` of ``folder``, in lecture order."""
+    return sorted(p for p in folder.glob("*.py") if LECTURE_FILE.match(p.name))
+
+
+def generate(solutions: Path, exercises: Path, check: bool = False) -> list[Path]:
+    """Write (or, with ``check``, compare) ``exercises/NN_topic.py`` for each solution file.
+
+    Returns:
+        The exercise files that were written, or with ``check`` the ones out of sync.
+    """
+    changed = []
+    exercises.mkdir(parents=True, exist_ok=True)
+    for solution in lecture_files(solutions):
+        target = exercises / solution.name
+        text = strip_solutions(solution.read_text(encoding="utf-8"), str(solution))
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        changed.append(target)
+        if not check:
+            target.write_text(text, encoding="utf-8")
+    if not check:
+        return changed
+    expected = {p.name for p in lecture_files(solutions)}
+    changed += [p for p in lecture_files(exercises) if p.name not in expected]
+    return changed
