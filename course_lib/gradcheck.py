@@ -17,7 +17,7 @@ def numerical_gradient(
     """Estimate the gradient of a scalar ``function`` at ``x`` by central differences.
 
     Args:
-        function: maps an array shaped like ``x`` to a float. It may read ``x`` but must not keep it.
+        function: maps an array shaped like ``x`` to a float. It reads ``x`` and must not keep it.
         x: float64 array of any shape; it is perturbed in place and restored.
         step: the finite-difference step ``h``.
 

@@ -3,7 +3,7 @@
 Registered through the ``pytest11`` entry point, so it is active in every pytest run of this
 environment. It adds:
 
-- ``--submission PATH``: the student's file, folder or ``.ipynb`` to grade (or ``$CAMP_SUBMISSION``);
+- ``--submission PATH``: the file, folder or ``.ipynb`` to grade (or ``$CAMP_SUBMISSION``);
 - the ``sub`` fixture: the submission's lecture module, imported once per session;
 - the ``points(n, hint=..., section=...)`` marker read into a JSON report (``--camp-report``);
 - ``tests/autograder`` is skipped by plain ``pytest`` runs that name no submission, since grading

@@ -43,7 +43,7 @@ def coco_mini_dir() -> Path | None:
 
 
 def user_dir() -> Path:
-    """Return the user's data folder (quiz history, last check results): ``$CAMP_HOME`` or the OS's."""
+    """Return the user's data folder (quiz history, check results): ``$CAMP_HOME`` or the OS's."""
     path = Path(os.environ.get("CAMP_HOME") or user_data_dir("image-search-camp", appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
