@@ -1,0 +1,220 @@
+"""``camp quiz``: the terminal quiz, spaced repetition and exports (all lectures).
+
+Usage (mounted as ``camp quiz`` in ``course_lib/cli.py``)::
+
+    camp quiz 02 --questions 5 --seed 1   # quiz on lecture 02 (same as: camp quiz ask 02 ...)
+    camp quiz --due                       # the questions due now, all lectures
+    camp quiz --stats                     # recall per lecture and what is due next
+    camp quiz export --format gift OUT    # moodle-xml, gift or anki (.apkg)
+
+A first word that is not a subcommand is read as a lecture number, so ``camp quiz 02`` runs
+``ask 02``; this avoids the clash between an optional positional argument and subcommands.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from course_lib.errors import CourseError
+
+_DEFAULT_QUESTIONS = 10
+
+
+class _QuizGroup(TyperGroup):
+    """A group that reads an unknown first word (``02``) as the lecture of ``ask``."""
+
+    def resolve_command(self, ctx, args):  # noqa: ANN001, ANN201 (click's signature)
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "ask", self.commands["ask"], list(args)
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(
+    cls=_QuizGroup,
+    invoke_without_command=True,
+    help="Quiz yourself: `camp quiz NN` (a lecture), `--due`, `--stats`, or `export`.",
+    add_completion=False,
+)
+
+
+class ExportFormat(StrEnum):
+    moodle_xml = "moodle-xml"
+    gift = "gift"
+    anki = "anki"
+
+
+@contextmanager
+def _course_errors() -> Iterator[None]:
+    try:
+        yield
+    except CourseError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _open_history():  # noqa: ANN202
+    from course_lib.quiz.history import History
+
+    history = History()
+    if history.notice:
+        typer.echo(f"Warning: {history.notice}", err=True)
+    return history
+
+
+def _seed(seed: int | None, console: Console) -> int:
+    if seed is None:
+        seed = random.SystemRandom().randrange(1_000_000)
+        console.print(f"[dim]Seed {seed} (repeat this quiz with --seed {seed}).[/]")
+    return seed
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    due: Annotated[bool, typer.Option("--due", help="Ask the questions due now, all lectures.")] = (
+        False
+    ),
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Show recall per lecture and what is due next.")
+    ] = False,
+    questions: Annotated[
+        int | None,
+        typer.Option(
+            "--questions", "-n", min=1, help="How many questions (default 10; --due: all)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for choosing and drawing the questions.")
+    ] = None,
+) -> None:
+    """Quiz yourself on a lecture (`camp quiz 02`), on what is due, or export the bank."""
+    if ctx.invoked_subcommand is not None:
+        if due or stats:
+            typer.echo("Error: --due and --stats take no lecture or subcommand.", err=True)
+            raise typer.Exit(1)
+        return
+    if due and stats:
+        typer.echo("Error: choose one of --due and --stats.", err=True)
+        raise typer.Exit(1)
+    with _course_errors():
+        if due:
+            _run_due(questions, seed)
+        elif stats:
+            _show_stats()
+        else:
+            typer.echo(ctx.get_help())
+
+
+@app.command("ask")
+def ask(
+    ctx: typer.Context,
+    lecture: Annotated[str, typer.Argument(help="Lecture number, e.g. 02.")],
+    questions: Annotated[
+        int | None,
+        typer.Option("--questions", "-n", min=1, help="How many questions to ask (default 10)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for choosing and drawing the questions.")
+    ] = None,
+) -> None:
+    """Quiz yourself on one lecture (shortcut: `camp quiz NN`)."""
+    from course_lib.quiz.bank import load_bank
+    from course_lib.quiz.session import pick_questions, run_quiz
+
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    questions = questions or parent.get("questions") or _DEFAULT_QUESTIONS
+    seed = seed if seed is not None else parent.get("seed")
+    console = Console()
+    with _course_errors():
+        bank = load_bank()
+        number = bank.lecture(lecture).number
+        seed = _seed(seed, console)
+        history = _open_history()
+        with history:
+            chosen = pick_questions(bank, number, questions, seed, history)
+            console.print(f"[bold]Lecture {number}: {bank.lectures[number].title}[/]")
+            run_quiz(chosen, history, seed=seed, console=console)
+
+
+def _run_due(questions: int | None, seed: int | None) -> None:
+    from course_lib.quiz.bank import load_bank
+    from course_lib.quiz.history import sync_checks
+    from course_lib.quiz.session import run_quiz
+
+    console = Console()
+    bank = load_bank()
+    by_id = bank.by_id()
+    with _open_history() as history:
+        for message in sync_checks(bank, history):
+            console.print(f"[cyan]{message}[/]")
+        due = [by_id[qid] for qid in history.due() if qid in by_id]
+        if not due:
+            upcoming = [row["next_due"] for row in history.stats(bank) if row["next_due"]]
+            when = f" The next one is due {_when(min(upcoming))}." if upcoming else ""
+            console.print(f"Nothing is due now.{when}")
+            return
+        due = due[:questions] if questions else due
+        console.print(f"[bold]{len(due)} question(s) due now.[/]")
+        run_quiz(due, history, seed=_seed(seed, console), console=console)
+
+
+def _when(moment: datetime) -> str:
+    from course_lib.quiz.history import utcnow
+
+    seconds = (moment - utcnow()).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size)
+            return f"in {n} {unit}{'s' if n != 1 else ''}"
+    return "now" if seconds <= 0 else "in under a minute"
+
+
+def _show_stats() -> None:
+    from course_lib.quiz.bank import load_bank
+
+    bank = load_bank()
+    with _open_history() as history:
+        rows = history.stats(bank)
+    table = Table(title="Quiz history")
+    for column in ("Lecture", "Questions", "Answered", "Recall", "Due now", "Next due"):
+        table.add_column(column, justify="left" if column == "Lecture" else "right")
+    for row in rows:
+        recall = "-" if row["recall"] is None else f"{row['recall']:.0%} of {row['answers']}"
+        table.add_row(
+            f"{row['lecture']} {row['title']}",
+            str(row["questions"]),
+            str(row["answered"]),
+            recall,
+            str(row["due_now"]),
+            _when(row["next_due"]) if row["next_due"] else "-",
+        )
+    Console().print(table)
+
+
+@app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="File to write (.xml, .gift.txt or .apkg).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="moodle-xml, gift or anki.")],
+    variants: Annotated[
+        int, typer.Option("--variants", min=1, help="Rendered instances per parametrised question.")
+    ] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first rendered instance.")] = 0,
+) -> None:
+    """Export the whole bank for Moodle (XML or GIFT) or Anki (.apkg)."""
+    from course_lib.quiz.bank import load_bank
+    from course_lib.quiz.export import export
+
+    with _course_errors():
+        count = export(load_bank(), fmt.value, out, variants=variants, seed=seed)
+    typer.echo(f"Wrote {count} questions to {out} ({fmt.value}).")
