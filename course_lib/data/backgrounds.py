@@ -136,17 +136,25 @@ def _paint(scene: str, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def scene_variants(scene: str, size: int) -> tuple[np.ndarray, ...]:
-    """Return the cached texture variants of a scene, each (1.25 size)² float32 RGB in [0, 1]."""
+    """Return the cached texture variants of a scene and their mirror images.
+
+    Each is float32 RGB in [0, 1] of (1.25 size) × (1.25 size) pixels, stored as a contiguous
+    (rows, columns × 3) array so that crops keep whole rows contiguous for fast arithmetic.
+    """
     if scene not in SCENE_NAMES:
         raise ValueError(f"Expected a scene among {SCENE_NAMES}; received {scene!r}.")
     big = int(size * 1.25)
     rng = np.random.default_rng([SCENE_NAMES.index(scene), size, 2024])
-    return tuple(_paint(scene, rng, big, big) for _ in range(VARIANTS))
+    out = []
+    for _ in range(VARIANTS):
+        tex = _paint(scene, rng, big, big)
+        out += [tex.reshape(big, -1), np.ascontiguousarray(tex[:, ::-1]).reshape(big, -1)]
+    return tuple(out)
 
 
 @lru_cache(maxsize=8)
 def _noise_bank(size: int) -> np.ndarray:
-    return np.random.default_rng([size, 7]).normal(0, 1, (2 * size, 2 * size, 3)).astype(np.float32)
+    return np.random.default_rng([size, 7]).normal(0, 1, (2 * size, 6 * size)).astype(np.float32)
 
 
 def render_background(scene: str, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -155,20 +163,23 @@ def render_background(scene: str, rng: np.random.Generator, size: int) -> np.nda
     The crop keeps the variant's horizon: it moves by at most an eighth of the image.
     """
     variants = scene_variants(scene, size)
-    tex = variants[int(rng.integers(len(variants)))]
+    tex = variants[int(rng.random() * len(variants))]
     extra = tex.shape[0] - size
     y0, x0 = int(rng.integers(extra + 1)), int(rng.integers(extra + 1))
-    img = tex[y0 : y0 + size, x0 : x0 + size]
-    if rng.random() < 0.5:
-        img = img[:, ::-1]
-    gain = rng.uniform(0.78, 1.12) * (1.0 + rng.normal(0, 0.04, 3))
+    img = tex[y0 : y0 + size, 3 * x0 : 3 * (x0 + size)]
+    # Lighting: a colour cast times a linear gradient, 1 + gx * x + gy * y, built as an outer sum
+    # over (rows, columns × channels) so that every operation runs on long contiguous rows.
+    gain = (rng.uniform(0.78, 1.12) * (1.0 + rng.normal(0, 0.04, 3))).astype(np.float32)
     ramp = np.linspace(-1, 1, size, dtype=np.float32)
-    gx, gy = rng.normal(0, 0.08, 2)
-    light = 1.0 + gx * ramp[None, :] + gy * ramp[:, None]
+    gx, gy = (float(v) for v in rng.normal(0, 0.08, 2))
+    cols = np.tile(gain, size) * np.repeat(1.0 + gx * ramp, 3)
+    light = cols[None, :] + (gy * ramp)[:, None] * np.tile(gain, size)[None, :]
     bank = _noise_bank(size)
-    ny, nx = rng.integers(size, size=2)
-    noise = bank[ny : ny + size, nx : nx + size] * rng.uniform(0.005, 0.03)
-    return img * (gain.astype(np.float32) * light[..., None]) + noise
+    ny, nx = (int(v) for v in rng.integers(size, size=2))
+    noise = bank[ny : ny + size, 3 * nx : 3 * (nx + size)]
+    out = img * light
+    out += noise * np.float32(rng.uniform(0.005, 0.03))
+    return out.reshape(size, size, 3)
 
 
 def horizon_of(scene: str) -> float | None:

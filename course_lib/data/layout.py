@@ -9,9 +9,8 @@ and relations as ``(subject, predicate, object)`` local indices.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from course_lib.data.sprites import BY_NAME, HEADS, Sprite, load_sprites
 
@@ -62,6 +61,21 @@ SCENE_OBJECTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def pick(rng, options):
+    """Return a uniformly random element of a sequence (faster than ``rng.choice``)."""
+    return options[int(rng.random() * len(options))]
+
+
+def weighted(rng, options, weights):
+    """Return an element of ``options`` drawn with probabilities proportional to ``weights``."""
+    u, acc = rng.random() * sum(weights), 0.0
+    for option, w in zip(options, weights, strict=True):
+        acc += w
+        if u < acc:
+            return option
+    return options[-1]
+
+
 @dataclass
 class Item:
     """One object to draw: its picture, size and top-left corner in pixels, and its looks."""
@@ -92,7 +106,7 @@ def make_item(rng, category: str, long_side: float, need_head: bool = False) -> 
     choices = load_sprites()[category]
     if need_head:
         choices = [s for s in choices if s.key in HEADS]
-    sprite = choices[int(rng.integers(len(choices)))]
+    sprite = pick(rng, choices)
     h, w = sprite.rgba.shape[:2]
     k = long_side / max(h, w)
     return Item(category, sprite, max(3.0, w * k), max(3.0, h * k), flip=bool(rng.random() < 0.5))
@@ -100,7 +114,8 @@ def make_item(rng, category: str, long_side: float, need_head: bool = False) -> 
 
 def natural(rng, category: str, size: int, depth: float = 1.0) -> float:
     """Return a random long-side length in pixels for ``category`` at perspective ``depth``."""
-    return BY_NAME[category].size * size * depth * float(np.clip(rng.lognormal(0, 0.18), 0.7, 1.5))
+    jitter = min(1.5, max(0.7, math.exp(0.18 * rng.standard_normal())))
+    return BY_NAME[category].size * size * depth * jitter
 
 
 def wear(rng, wearer: Item, accessory: str) -> Item:
@@ -150,19 +165,19 @@ def allowed(kind: str, scene: str) -> bool:
 def composition(rng, kind: str, scene: str, size: int, depth: float):
     """Build one composition of ``kind`` at the origin; return (items, relations)."""
     if kind == "wear":
-        who = str(rng.choice([w for w in WEARERS if w in scene_categories(scene)] or ["person"]))
+        who = pick(rng, [w for w in WEARERS if w in scene_categories(scene)] or ["person"])
         wearer = make_item(rng, who, natural(rng, who, size, depth) * 1.25, need_head=True)
         wearer.place(0, 0)
-        accs = ["glasses", "hat"] if rng.random() < 0.2 else [str(rng.choice(["glasses", "hat"]))]
+        accs = ["glasses", "hat"] if rng.random() < 0.2 else [pick(rng, ("glasses", "hat"))]
         items = [wearer] + [wear(rng, wearer, a) for a in accs]
         return items, [(0, "wearing", i) for i in range(1, len(items))]
     if kind in ("in", "chain"):
         if kind == "in" and rng.random() < 0.4:
-            container_cat, content_cat = "bowl", str(rng.choice(IN_BOWL))
+            container_cat, content_cat = "bowl", pick(rng, IN_BOWL)
         else:
             container_cat = "basket"
             pool = IN_BASKET if kind == "in" else ("dog", "dog", "cat", "teddy bear")
-            content_cat = str(rng.choice(pool))
+            content_cat = pick(rng, pool)
         box = make_item(rng, container_cat, natural(rng, container_cat, size, depth) * 1.2)
         inner = make_item(rng, content_cat, 10, need_head=content_cat in WEARERS)
         items, rels = [], []
@@ -179,7 +194,7 @@ def composition(rng, kind: str, scene: str, size: int, depth: float):
         n0 = len(items)
         items += [inner]
         if content_cat in WEARERS and rng.random() < (0.6 if kind == "chain" else 0.25):
-            items.append(wear(rng, inner, str(rng.choice(["glasses", "hat"]))))
+            items.append(wear(rng, inner, pick(rng, ("glasses", "hat"))))
             rels.append((n0, "wearing", len(items) - 1))
         items.append(box)
         rels.append((n0, "in", len(items) - 1))
@@ -190,7 +205,7 @@ def composition(rng, kind: str, scene: str, size: int, depth: float):
         options = [(t, s) for t, ss in ON_PAIRS.items() for s in ss]
         cats = scene_categories(scene)
         options = [(t, s) for t, s in options if s in cats] or [("cat", "car")]
-        top_cat, sup_cat = options[int(rng.integers(len(options)))]
+        top_cat, sup_cat = pick(rng, options)
         sup = make_item(rng, sup_cat, natural(rng, sup_cat, size, depth) * 1.1).place(0, 0)
         top = make_item(rng, top_cat, natural(rng, top_cat, size, depth) * 0.8)
         if max(top.w, top.h) > 0.7 * sup.w:
@@ -200,7 +215,8 @@ def composition(rng, kind: str, scene: str, size: int, depth: float):
         return [sup, top], [(1, "on", 0)]
     if kind == "next to":
         cats = [c for c in scene_categories(scene) if c not in SKY]
-        a, b = (str(c) for c in rng.choice(cats, 2, replace=False))
+        a = pick(rng, cats)
+        b = pick(rng, [c for c in cats if c != a])
         ia = make_item(rng, a, natural(rng, a, size, depth))
         ib = make_item(rng, b, natural(rng, b, size, depth))
         gap = rng.uniform(-0.05, 0.08) * size
@@ -210,9 +226,9 @@ def composition(rng, kind: str, scene: str, size: int, depth: float):
     if kind == "above":
         cats = scene_categories(scene)
         ups = [c for c in SKY + ("clock", "umbrella") if c in cats] or ["bird"]
-        up = str(rng.choice(ups))
+        up = pick(rng, ups)
         downs = [c for c in cats if c not in SKY and c != up]
-        down = str(rng.choice(downs))
+        down = pick(rng, downs)
         lower = make_item(rng, down, natural(rng, down, size, depth)).place(0, 0)
         upper = make_item(rng, up, natural(rng, up, size, depth) * 0.8)
         upper.place(rng.uniform(-0.2, 0.2) * lower.w, lower.y - rng.uniform(0.05, 0.2) * size)

@@ -13,8 +13,8 @@ returns the picture with its scene graph::
 Boxes are the visible pixels of each object, in pixels. Attributes: ``small``/``large`` (longer
 box side at most 18% / at least 40% of the image), ``flipped``, ``rotated``, ``occluded`` (over
 15% hidden by other objects), ``truncated`` (over 10% outside the image). Predicates: ``wearing``,
-``in``, ``on``, ``next to``, ``above``, ``left of`` (composed ones, plus ``left of``, ``above``
-and ``next to`` read off the boxes of objects from different groups).
+``in``, ``on``, ``next to``, ``above``, ``left of`` (composed ones, plus ``left of``, ``next to``
+and, for flying things, ``above``, read off the boxes of objects from different groups).
 """
 
 from __future__ import annotations
@@ -31,13 +31,16 @@ from course_lib.data.layout import (
     composition,
     make_item,
     natural,
+    pick,
+    weighted,
 )
 from course_lib.data.sprites import BY_NAME
 
 COMPOSITIONS = ("wear", "in", "on", "chain", "next to", "above")
-COMPOSITION_WEIGHTS = np.array([0.22, 0.18, 0.2, 0.14, 0.14, 0.12])
+COMPOSITION_WEIGHTS = (0.22, 0.18, 0.2, 0.14, 0.14, 0.12)
 PREDICATES = ("wearing", "in", "on", "next to", "above", "left of")
 MIN_SIZE, MAX_SIZE = 32, 1024
+_PICTURES: dict[str, Image.Image] = {}
 __all__ = ["SCENE_NAMES", "SCENE_OBJECTS", "PREDICATES", "generate_scene"]
 
 
@@ -78,10 +81,10 @@ def _overlap(a: tuple, b: tuple) -> float:
 def _layout(rng, scene: str, size: int):
     """Choose and place the groups of one image; return (groups, relations per group)."""
     groups, rels = [], []
-    n_target = int(rng.choice([1, 2, 3, 4, 5], p=[0.14, 0.26, 0.26, 0.2, 0.14]))
+    n_target = weighted(rng, (1, 2, 3, 4, 5), (0.14, 0.26, 0.26, 0.2, 0.14))
     if rng.random() < 0.65:
-        ok = np.array([allowed(k, scene) for k in COMPOSITIONS]) * COMPOSITION_WEIGHTS
-        kind = str(rng.choice(COMPOSITIONS, p=ok / ok.sum()))
+        ok = [w * allowed(k, scene) for k, w in zip(COMPOSITIONS, COMPOSITION_WEIGHTS, strict=True)]
+        kind = weighted(rng, COMPOSITIONS, ok)
         bottom, depth = _ground(rng, scene, size)
         items, rel = composition(rng, kind, scene, size, depth)
         _shift(items, rng, size, bottom)
@@ -90,8 +93,8 @@ def _layout(rng, scene: str, size: int):
     cats = SCENE_OBJECTS[scene]
     count = sum(len(g) for g in groups)
     while count < n_target:
-        cat = str(rng.choice(cats))
-        repeat = int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08])) if cat not in ("bus",) else 1
+        cat = pick(rng, cats)
+        repeat = weighted(rng, (1, 2, 3), (0.7, 0.22, 0.08)) if cat not in ("bus",) else 1
         for _ in range(min(repeat, max(1, n_target - count))):
             boxes = [(it.x, it.y, it.x + it.w, it.y + it.h) for g in groups for it in g]
             best = None
@@ -99,7 +102,7 @@ def _layout(rng, scene: str, size: int):
                 bottom, depth = _ground(rng, scene, size, sky=cat in SKY)
                 it = make_item(rng, cat, natural(rng, cat, size, depth))
                 if rng.random() < 0.4:
-                    it.angle = float(np.clip(rng.normal(0, 7), -15, 15))
+                    it.angle = min(15.0, max(-15.0, 7.0 * rng.standard_normal()))
                 _shift([it], rng, size, bottom)
                 box = (it.x, it.y, it.x + it.w, it.y + it.h)
                 worst = max((_overlap(box, b) for b in boxes), default=0.0)
@@ -115,7 +118,9 @@ def _layout(rng, scene: str, size: int):
 
 def _pixels(it: Item, rng) -> np.ndarray:
     """Return the item's picture as float32 RGBA in [0, 1]: resized, flipped, rotated, jittered."""
-    pic = Image.fromarray(it.sprite.rgba)
+    pic = _PICTURES.get(it.sprite.key)
+    if pic is None:
+        pic = _PICTURES[it.sprite.key] = Image.fromarray(it.sprite.rgba)
     pic = pic.resize((max(2, round(it.w)), max(2, round(it.h))), Image.Resampling.BILINEAR)
     if it.flip:
         pic = pic.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -127,8 +132,11 @@ def _pixels(it: Item, rng) -> np.ndarray:
     return arr
 
 
-def _draw(img: np.ndarray, label: np.ndarray, it: Item, idx: int, rng) -> tuple[int, int]:
-    """Alpha-blend one item into ``img``; return (opaque pixels in total, inside the image)."""
+def _draw(img: np.ndarray, label: np.ndarray, it: Item, idx: int, rng) -> tuple:
+    """Alpha-blend one item into ``img``.
+
+    Returns (opaque pixels, opaque pixels inside the image, rows drawn, columns drawn).
+    """
     pic = _pixels(it, rng)
     ph, pw = pic.shape[:2]
     cx, cy = it.x + it.w / 2, it.y + it.h / 2
@@ -139,15 +147,16 @@ def _draw(img: np.ndarray, label: np.ndarray, it: Item, idx: int, rng) -> tuple[
     opaque = pic[..., 3] > 0.5
     total = int(opaque.sum())
     if sx1 <= sx0 or sy1 <= sy0:
-        return total, 0
+        return total, 0, slice(0, 0), slice(0, 0)
     src = pic[sy0:sy1, sx0:sx1]
     alpha = src[..., 3:4]
     region = img[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1]
     region *= 1 - alpha
     region += src[..., :3] * alpha
     inside = opaque[sy0:sy1, sx0:sx1]
-    label[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1][inside] = idx
-    return total, int(inside.sum())
+    rows, cols = slice(y0 + sy0, y0 + sy1), slice(x0 + sx0, x0 + sx1)
+    label[rows, cols][inside] = idx
+    return total, int(inside.sum()), rows, cols
 
 
 def _spatial(objects: list[dict], group: list[int], size: int) -> set[tuple[int, str, int]]:
@@ -165,7 +174,9 @@ def _spatial(objects: list[dict], group: list[int], size: int) -> set[tuple[int,
                 out.add((i, "left of", j))
                 if bx - (ax + aw) <= 0.12 * size and yover >= 0.3 * min(ah, bh):
                     out.add((min(i, j), "next to", max(i, j)))
-            if ay + ah <= by + 0.15 * bh and xover > 0:
+            # On the ground, higher in the picture means farther away, not above: only
+            # flying things are read as above what lies below them.
+            if a["category"] in SKY and ay + ah <= by + 0.15 * bh and xover > 0:
                 out.add((i, "above", j))
     return out
 
@@ -178,7 +189,7 @@ def generate_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarra
     if not isinstance(size, int | np.integer) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"Expected an image size between {MIN_SIZE} and {MAX_SIZE}; got {size!r}.")
     size = int(size)
-    scene = str(rng.choice(SCENE_NAMES))
+    scene = pick(rng, SCENE_NAMES)
     for attempt in range(6):
         groups, group_rels = _layout(rng, scene, size)
         # Nearer groups (lower bottoms) are drawn last; flying things first.
@@ -193,17 +204,18 @@ def generate_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarra
         label = np.full((size, size), -1, np.int16)
         counts = [_draw(img, label, it, k, rng) for k, it in enumerate(items)]
         visible = np.bincount(label.ravel() + 1, minlength=len(items) + 1)[1:]
-        if all(v >= max(12, 0.3 * t) for v, (t, _) in zip(visible, counts, strict=True)):
+        if all(v >= max(12, 0.3 * c[0]) for v, c in zip(visible, counts, strict=True)):
             break
         if attempt == 5:
             raise RuntimeError("Could not place the objects of a scene after 6 attempts.")
     worn = {o for _, p, o in rels if p == "wearing"}
     objects = []
     for k, it in enumerate(items):
-        ys, xs = np.nonzero(label == k)
-        x, y = int(xs.min()), int(ys.min())
-        w, h = int(xs.max()) - x + 1, int(ys.max()) - y + 1
-        total, inside = counts[k]
+        total, inside, rows, cols = counts[k]
+        mine = label[rows, cols] == k
+        ys, xs = np.flatnonzero(mine.any(axis=1)), np.flatnonzero(mine.any(axis=0))
+        x, y = int(xs[0]) + cols.start, int(ys[0]) + rows.start
+        w, h = int(xs[-1]) + cols.start - x + 1, int(ys[-1]) + rows.start - y + 1
         attrs = []
         if max(w, h) <= 0.18 * size:
             attrs.append("small")
