@@ -34,7 +34,7 @@ def command(*args, **kwargs):
             try:
                 return function(*a, **k)
             except CourseError as error:
-                err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
 
         return app.command(*args, **kwargs)(wrapper)
@@ -74,7 +74,9 @@ def _print_result(result) -> None:
     if result.tests:
         console.print(table)
     if result.detail:
-        console.print(f"[bold red]{result.status}:[/] {result.detail}", highlight=False)
+        console.print(
+            f"[bold red]{result.status}:[/] {result.detail}", highlight=False, soft_wrap=True
+        )
     colour = "green" if result.status == "full-marks" else "yellow"
     console.print(
         f"[bold {colour}]Lecture {result.lecture}: {result.points:g} / {result.max_points:g} "
@@ -200,5 +202,5 @@ def main() -> None:
     try:
         app()
     except CourseError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

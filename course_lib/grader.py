@@ -185,7 +185,8 @@ def _interpret(lecture, target, returncode, text, report, max_points, memory_mb)
         return _failed(lecture, target, "exited", detail, max_points)
     tests = report["tests"]
     if report.get("import_error"):
-        return _failed(lecture, target, "import-error", report["import_error"], max_points, tests)
+        status = "memory-limit" if "MemoryError" in report["import_error"] else "import-error"
+        return _failed(lecture, target, status, report["import_error"], max_points, tests)
     if returncode not in (0, 1):
         detail = f"pytest ended with code {returncode}: {text.strip()[-300:]}"
         return _failed(lecture, target, "crashed", detail, max_points, tests)

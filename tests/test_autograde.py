@@ -1,0 +1,160 @@
+"""A whole class through ``camp autograde``: good, half-done and hostile submissions.
+
+Every bad case costs its student that lecture's points, is named in the gradebook, and never
+stops the batch.
+"""
+
+import csv
+import json
+import re
+
+import jupytext
+import pytest
+from typer.testing import CliRunner
+
+from course_lib.cli import app
+from course_lib.generate import BEGIN, END, strip_solutions
+from course_lib.grader import grade_lecture
+from course_lib.paths import project_root
+
+SOLUTION = project_root() / "solutions" / "01_nn_recap.py"
+TIMEOUT = "40"  # Seconds: a good submission needs about 10 on two busy cores.
+
+
+def half_done(source: str, keep: int) -> str:
+    """Keep the first ``keep`` solution regions and stub out the rest."""
+    lines, seen, out = source.splitlines(keepends=True), 0, []
+    for line in lines:
+        if line.strip() in (BEGIN, END) and seen < keep * 2:
+            seen += 1
+            continue
+        out.append(line)
+    return strip_solutions("".join(out))
+
+
+def write_class(root):
+    source = SOLUTION.read_text()
+    students = {
+        "good": source,
+        "half": half_done(source, keep=6),
+        "loop": source + "\nwhile True:\n    pass\n",
+        "bomb": source.replace(
+            "    return np.maximum(z, 0.0)", "    return np.ones(20 * 1024**3 // 8) + z"
+        ),
+        "syntax": source.replace("def relu(z", "def relu(z::", 1),
+        "exits": source + "\nimport os\n\nos._exit(0)\n",
+    }
+    for name, text in students.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "01_nn_recap.py").write_text(text)
+    (root / "empty").mkdir()
+    return students
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    write_class(root / "submissions")
+    out = root / "grades.csv"
+    args = ["autograde", str(root / "submissions"), "--out", str(out), "--timeout", TIMEOUT]
+    first = CliRunner().invoke(app, args)
+    second = CliRunner().invoke(app, args)
+    return root, out, first, second
+
+
+def _rows(out):
+    with out.open() as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def test_gradebook_names_each_case(graded_class):
+    root, out, first, _ = graded_class
+    assert first.exit_code == 0, first.output
+    rows = _rows(out)
+    assert set(rows) == {"good", "half", "loop", "bomb", "syntax", "exits", "empty"}
+    assert rows["good"]["status"] == "full-marks"
+    assert float(rows["good"]["points"]) == float(rows["good"]["max_points"]) == 28
+    assert rows["half"]["status"] == "graded"
+    assert 0 < float(rows["half"]["points"]) < 28
+    assert rows["loop"]["status"] == "timeout"
+    assert "Timed out after 40 s" in rows["loop"]["detail"]
+    assert rows["bomb"]["status"] == "memory-limit"
+    assert rows["syntax"]["status"] == "import-error"
+    assert re.search(r"01_nn_recap.py has a syntax error on line \d+", rows["syntax"]["detail"])
+    assert rows["exits"]["status"] == "exited"
+    assert rows["empty"]["status"] == "missing"
+    assert "No file for lecture 01" in rows["empty"]["detail"]
+    for name in ("loop", "syntax", "exits", "empty"):
+        assert float(rows[name]["points"]) == 0, name
+
+
+def test_memory_bomb_loses_only_the_tests_that_allocate(graded_class):
+    root, _, _, _ = graded_class
+    record = json.loads((root / "results" / "bomb" / "01.json").read_text())
+    relu_tests = [t for t in record["tests"] if t["memory_error"]]
+    assert relu_tests and all(not t["passed"] for t in relu_tests)
+    assert 0 < record["points"] < record["max_points"]
+
+
+def test_results_record_their_provenance_and_gradescope_format(graded_class):
+    root, _, _, _ = graded_class
+    record = json.loads((root / "results" / "good" / "01.json").read_text())
+    assert set(record["provenance"]) >= {
+        "submission_sha",
+        "tests_sha",
+        "package_version",
+        "tensorflow_version",
+        "seed",
+    }
+    gradescope = json.loads((root / "results" / "good" / "results.json").read_text())
+    assert gradescope["score"] == 28
+    assert sum(t["max_score"] for t in gradescope["tests"]) == 28
+    assert {t["status"] for t in gradescope["tests"]} == {"passed"}
+
+
+def test_rerun_skips_up_to_date_results(graded_class):
+    _, _, first, second = graded_class
+    assert second.exit_code == 0, second.output
+    assert "(cached)" not in first.output
+    assert second.output.count("(cached)") == 7
+
+
+def test_regrading_one_student_keeps_the_others(graded_class, tmp_path):
+    root, out, _, _ = graded_class
+    (root / "submissions" / "half" / "01_nn_recap.py").write_text(SOLUTION.read_text())
+    result = CliRunner().invoke(
+        app, ["autograde", str(root / "submissions"), "--out", str(out), "--student", "half"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = _rows(out)
+    assert rows["half"]["status"] == "full-marks"
+    assert rows["loop"]["status"] == "timeout" and len(rows) == 7
+
+
+def test_hidden_tests_show_name_points_and_hint_but_no_code(tmp_path):
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "test_01_extra.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.mark.points(5, hint='Think about the batch axis.')\n"
+        "def test_secret(sub):\n"
+        "    secret_value = 41\n"
+        "    assert sub.relu(1.0) == secret_value\n"
+    )
+    result = grade_lecture("01", project_root() / "solutions", hidden_dir=hidden)
+    secret = next(t for t in result.tests if t["name"] == "test_secret")
+    assert secret["hidden"] and not secret["passed"] and secret["max_points"] == 5
+    assert secret["hint"] == "Think about the batch axis."
+    assert secret["message"] == "" and "41" not in json.dumps(result.to_dict())
+    assert result.max_points == 33 and result.points == 28
+
+
+def test_notebook_submissions_are_graded_and_broken_ones_named(tmp_path):
+    notebook = tmp_path / "01_nn_recap.ipynb"
+    jupytext.write(jupytext.read(SOLUTION), notebook)
+    result = grade_lecture("01", notebook)
+    assert result.status == "full-marks", result.detail
+    notebook.write_text('{"cells": [', encoding="utf-8")
+    broken = grade_lecture("01", notebook)
+    assert broken.status == "import-error" and broken.points == 0
+    assert f"{notebook} is not a valid notebook (not valid JSON" in broken.detail

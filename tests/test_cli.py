@@ -1,0 +1,50 @@
+"""The ``camp`` command through Typer's CliRunner: exit codes and messages."""
+
+import json
+
+from typer.testing import CliRunner
+
+from course_lib.cli import app
+from course_lib.paths import user_dir
+
+runner = CliRunner()
+
+
+def test_help_lists_the_verbs():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for verb in ("check", "autograde", "generate", "notebooks"):
+        assert verb in result.output
+
+
+def test_check_solutions_prints_full_marks_and_saves_the_result():
+    result = runner.invoke(app, ["check", "01", "--submission", "solutions"])
+    assert result.exit_code == 0, result.output
+    assert "Lecture 01: 28 / 28 points" in result.output
+    saved = json.loads((user_dir() / "checks" / "01.json").read_text())
+    assert saved["points"] == 28 and {t["section"] for t in saved["tests"]} >= {"softmax"}
+
+
+def test_check_untouched_exercises_scores_zero_and_exits_1():
+    result = runner.invoke(app, ["check", "1"])
+    assert result.exit_code == 1
+    assert "Lecture 01: 0 / 28 points" in result.output
+    assert "Not implemented yet" in result.output
+
+
+def test_unknown_lecture_is_a_clear_error():
+    result = runner.invoke(app, ["check", "99", "--submission", "solutions"])
+    assert result.exit_code == 1
+    assert "Lecture '99' does not exist; available lectures: 01" in result.output
+
+
+def test_missing_submission_names_the_path(tmp_path):
+    result = runner.invoke(app, ["check", "01", "--submission", str(tmp_path / "nope.py")])
+    assert result.exit_code == 1
+    assert f"Submission not found: {tmp_path / 'nope.py'} does not exist." in result.output
+
+
+def test_generate_check_reports_in_sync():
+    result = runner.invoke(app, ["generate", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "exercises/ is up to date." in result.output
