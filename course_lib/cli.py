@@ -86,11 +86,15 @@ def _print_result(result) -> None:
 
 def _save_check(result) -> None:
     """Keep the latest check per lecture, so the quiz can bring failed sections forward."""
+    from course_lib.lectures import file_sha
     from course_lib.paths import user_dir
 
+    record = result.to_dict()
+    submitted = Path(result.submission)
+    record["submission_sha"] = file_sha(submitted) if submitted.is_file() else None
     folder = user_dir() / "checks"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{result.lecture}.json").write_text(json.dumps(result.to_dict(), indent=1))
+    (folder / f"{result.lecture}.json").write_text(json.dumps(record, indent=1))
 
 
 @command()

@@ -23,6 +23,7 @@ def test_check_solutions_prints_full_marks_and_saves_the_result():
     assert "Lecture 01: 28 / 28 points" in result.output
     saved = json.loads((user_dir() / "checks" / "01.json").read_text())
     assert saved["points"] == 28 and {t["section"] for t in saved["tests"]} >= {"softmax"}
+    assert len(saved["submission_sha"]) == 64
 
 
 def test_check_untouched_exercises_scores_zero_and_exits_1():
