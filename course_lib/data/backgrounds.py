@@ -17,6 +17,9 @@ from PIL import Image
 SCENE_NAMES = ("beach", "park", "street", "snow", "kitchen table", "lake", "living room")
 VARIANTS = 5
 # Horizon of each scene as a fraction of the height (None: seen from above, no sky).
+# Where the water ends, as a fraction of the image height: boats float above this line, the
+# rest stand below it.
+WATER_LINES = {"beach": 0.44, "lake": 0.68}
 HORIZONS = {
     "beach": 0.32,
     "park": 0.28,
@@ -58,15 +61,20 @@ def _sky(rng, h, w):
     return sky + 0.25 * np.clip(clouds - 0.55, 0, 1)[..., None]
 
 
-def _paint(scene: str, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Paint one (h, w, 3) float32 variant of a scene in [0, 1]."""
+def _paint(scene: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Paint one variant of a scene: (1.25 size)² float32 RGB in [0, 1].
+
+    The variant is cropped around its centre, so image row ``r`` is texture row ``r + margin``.
+    """
+    h = w = int(size * 1.25)
+    margin = (h - size) // 2
     horizon = HORIZONS[scene]
-    hz = int(h * (horizon + rng.uniform(-0.05, 0.05))) if horizon is not None else 0
+    hz = int(size * (horizon + rng.uniform(-0.04, 0.04))) + margin if horizon is not None else 0
     yy = np.linspace(0, 1, h - hz, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
     n = fractal_noise(rng, h - hz, w)
     fine = rng.random((h - hz, w)).astype(np.float32)
     if scene == "beach":
-        sea_h = max(2, (h - hz) // 5)
+        sea_h = max(2, int(WATER_LINES["beach"] * size) + margin - hz)
         ground = _mix([0.93, 0.84, 0.62], [0.80, 0.68, 0.45], 0.6 * n + 0.2 * fine)
         ripple = 0.5 + 0.5 * np.sin(np.arange(sea_h)[:, None] * 1.7 + 3 * n[:sea_h])
         ground[:sea_h] = _mix([0.10, 0.45, 0.70], [0.55, 0.80, 0.90], 0.7 * ripple)
@@ -101,8 +109,14 @@ def _paint(scene: str, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     elif scene == "lake":
         ripple = 0.5 + 0.5 * np.sin(np.arange(h - hz)[:, None] * (0.6 + 2.5 * yy) + 4 * n)
         ground = _mix([0.08, 0.30, 0.50], [0.35, 0.60, 0.75], 0.5 * ripple + 0.3 * n)
-        shore = max(2, h // 25)
-        ground[:shore] = [0.15, 0.35, 0.15]
+        far = max(2, h // 25)
+        ground[:far] = [0.15, 0.35, 0.15]
+        # The near shore, where people and dogs stand: sand with tufts of grass.
+        wobble = (size * 0.03 * fractal_noise(rng, 1, w, base=4)[0]).astype(int)
+        line = int(WATER_LINES["lake"] * size) + margin - hz + wobble
+        sand = _mix([0.80, 0.72, 0.50], [0.45, 0.62, 0.30], 0.7 * n + 0.2 * fine)
+        near = np.arange(h - hz)[:, None] >= line[None, :]
+        ground = np.where(near[..., None], sand, ground)
     else:  # living room: a painted wall above a wooden floor.
         ground = _mix([0.55, 0.36, 0.20], [0.72, 0.52, 0.32], 0.6 * n + 0.2 * fine)
         boards = (np.arange(w) % max(6, w // 8) < 1)[None, :]
@@ -147,7 +161,7 @@ def scene_variants(scene: str, size: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng([SCENE_NAMES.index(scene), size, 2024])
     out = []
     for _ in range(VARIANTS):
-        tex = _paint(scene, rng, big, big)
+        tex = _paint(scene, rng, size)
         out += [tex.reshape(big, -1), np.ascontiguousarray(tex[:, ::-1]).reshape(big, -1)]
     return tuple(out)
 
@@ -160,12 +174,13 @@ def _noise_bank(size: int) -> np.ndarray:
 def render_background(scene: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """Return one background (size, size, 3) float32 in [0, 1] with its own lighting and noise.
 
-    The crop keeps the variant's horizon: it moves by at most an eighth of the image.
+    The crop keeps the variant's horizon: it moves by at most a fortieth of the image.
     """
     variants = scene_variants(scene, size)
     tex = variants[int(rng.random() * len(variants))]
     extra = tex.shape[0] - size
-    y0, x0 = int(rng.integers(extra + 1)), int(rng.integers(extra + 1))
+    y0 = extra // 2 + int(rng.integers(-(size // 40), size // 40 + 1))
+    x0 = int(rng.integers(extra + 1))
     img = tex[y0 : y0 + size, 3 * x0 : 3 * (x0 + size)]
     # Lighting: a colour cast times a linear gradient, 1 + gx * x + gy * y, built as an outer sum
     # over (rows, columns × channels) so that every operation runs on long contiguous rows.

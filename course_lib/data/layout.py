@@ -52,7 +52,9 @@ SCENE_OBJECTS: dict[str, tuple[str, ...]] = {
         "broccoli, carrot, hot dog, pizza, donut, cake, laptop, cell phone, book, mouse, "
         "keyboard, scissors, clock, cat, teddy bear, basket, toothbrush, potted plant".split(", ")
     ),
-    "lake": tuple("boat, bird, person, dog, airplane, kite, sports ball, umbrella".split(", ")),
+    "lake": tuple(
+        "boat, bird, person, dog, airplane, kite, sports ball, umbrella, basket".split(", ")
+    ),
     "living room": tuple(
         "couch, chair, tv, bed, potted plant, cat, dog, teddy bear, laptop, book, clock, "
         "person, toilet, sports ball, backpack, suitcase, cell phone, umbrella, cup, "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from course_lib.data.backgrounds import SCENE_NAMES, horizon_of, render_background
+from course_lib.data.backgrounds import SCENE_NAMES, WATER_LINES, horizon_of, render_background
 from course_lib.data.layout import (
     SCENE_OBJECTS,
     SKY,
@@ -44,15 +44,27 @@ _PICTURES: dict[str, Image.Image] = {}
 __all__ = ["SCENE_NAMES", "SCENE_OBJECTS", "PREDICATES", "generate_scene"]
 
 
-def _ground(rng, scene: str, size: int, sky: bool = False) -> tuple[float, float]:
-    """Return a random bottom line (pixels) for an object and its perspective depth factor."""
+def _ground(rng, scene: str, size: int, category: str | None = None) -> tuple[float, float]:
+    """Return a random bottom line (pixels) for an object and its perspective depth factor.
+
+    Flying things go in the sky, boats on the water, everything else on the ground, smaller
+    near the horizon.
+    """
     hz = horizon_of(scene)
     if hz is None:
         return float(rng.uniform(0.3, 1.02) * size), 1.0
-    if sky:
+    if category in SKY:
         return float(rng.uniform(0.12, hz + 0.05) * size), 0.9
-    t = float(rng.uniform(0.2, 1.04))
-    return (hz + t * (1 - hz)) * size, 0.6 + 0.5 * t
+    water = WATER_LINES.get(scene)
+    if water is not None and category == "boat":
+        lo, hi = hz + 0.06, water
+    elif water is not None:
+        lo, hi = water + 0.08, 1.04
+    else:
+        lo, hi = hz + 0.15, 1.04
+    bottom = float(rng.uniform(lo, hi))
+    t = (bottom - hz) / (1 - hz)
+    return bottom * size, 0.45 + 0.65 * t
 
 
 def _shift(items: list[Item], rng, size: int, bottom: float) -> None:
@@ -99,7 +111,7 @@ def _layout(rng, scene: str, size: int):
             boxes = [(it.x, it.y, it.x + it.w, it.y + it.h) for g in groups for it in g]
             best = None
             for _try in range(8):
-                bottom, depth = _ground(rng, scene, size, sky=cat in SKY)
+                bottom, depth = _ground(rng, scene, size, cat)
                 it = make_item(rng, cat, natural(rng, cat, size, depth))
                 if rng.random() < 0.4:
                     it.angle = min(15.0, max(-15.0, 7.0 * rng.standard_normal()))

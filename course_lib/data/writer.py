@@ -66,7 +66,9 @@ def generate_item(seed: int, split: str, index: int, image_size: int = 128):
     return pixels, graph, captions_for(graph, rng)
 
 
-def _check(out_dir: Path, split: str, num_images: int, seed: int, image_size: int) -> None:
+def check_args(out_dir: Path, split: str, num_images: int, seed: int, image_size: int) -> None:
+    """Raise CourseError unless ``make_split`` can write this split into ``out_dir``."""
+    out_dir = Path(out_dir)
     if split not in SPLITS:
         raise CourseError(f"Expected a split among {sorted(SPLITS)}; received {split!r}.")
     if not isinstance(num_images, int) or not 1 <= num_images <= MAX_IMAGES:
@@ -115,7 +117,7 @@ def make_split(
     out_dir = Path(out_dir)
     if num_images is None and split in DEFAULT_SIZES:
         num_images = DEFAULT_SIZES[split]
-    _check(out_dir, split, num_images, seed, image_size)
+    check_args(out_dir, split, num_images, seed, image_size)
     try:
         (out_dir / "images").mkdir(parents=True, exist_ok=True)
         (out_dir / "annotations").mkdir(exist_ok=True)
