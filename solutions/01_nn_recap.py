@@ -36,6 +36,8 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from course_lib.demo import should_run_demo
+
 SEED = 0  # Fixes data splits and weight initialisation, so results are reproducible.
 HIDDEN_UNITS = 64  # Width of the hidden layer of the two-layer network.
 LEARNING_RATE = 0.1  # Step size of plain SGD.
@@ -371,7 +373,7 @@ def train_keras_mlp(
 # Runs in a notebook or as a script (`python solutions/01_nn_recap.py`), never on import.
 
 # %%
-if __name__ == "__main__":
+if should_run_demo(__name__):
     x_train, y_train, x_test, y_test = load_digits_split()
     params, losses = train_sgd(x_train, y_train, epochs=5)
     accuracy = (mlp_forward(x_test, params)[0].argmax(axis=1) == y_test).mean()
