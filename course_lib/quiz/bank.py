@@ -27,7 +27,8 @@ from course_lib.errors import CourseError
 from course_lib.quiz import formula
 
 KINDS = ("single", "multiple", "numeric", "text")
-_SAMPLES = 32
+_SAMPLES = 64
+_EXHAUSTIVE = 4096
 
 
 class Question(BaseModel):
@@ -125,21 +126,20 @@ def load_bank(folder: Path | None = None) -> Bank:
     lectures: dict[str, Lecture] = {}
     seen: dict[str, Path] = {}
     for path in paths:
-        lecture = _load_file(path, problems)
-        if lecture is None:
-            continue
-        if lecture.number in lectures:
-            problems.append(
-                f"{path}: lecture {lecture.number} is also in {lectures[lecture.number].path}"
-            )
-            continue
-        for q in lecture.questions:
+        lecture, parsed = _load_file(path, problems)
+        for q in parsed:
             if q.id in seen:
                 problems.append(
                     f"{path}: question {q.id!r}, field 'id': duplicate id, "
                     f"also used in {seen[q.id]}"
                 )
             seen.setdefault(q.id, path)
+        if lecture is None:
+            continue
+        if lecture.number in lectures:
+            other = lectures[lecture.number].path
+            problems.append(f"{path}: field 'lecture': lecture {lecture.number} is also in {other}")
+            continue
         lectures[lecture.number] = lecture
     if problems:
         raise CourseError(
@@ -149,7 +149,8 @@ def load_bank(folder: Path | None = None) -> Bank:
     return Bank(lectures)
 
 
-def _load_file(path: Path, problems: list[str]) -> Lecture | None:
+def _load_file(path: Path, problems: list[str]) -> tuple[Lecture | None, list[Question]]:
+    """Parse one file; return its lecture and every question that passed the schema."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -163,11 +164,12 @@ def _load_file(path: Path, problems: list[str]) -> Lecture | None:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "file"
             problems.append(f"{path}: field {loc!r}: {err['msg']}")
-        return None
+        return None, []
     prefix = path.name[:2]
     if doc.lecture != prefix:
         problems.append(f"{path}: field 'lecture': {doc.lecture!r} does not match the file name")
     lecture = Lecture(doc.lecture, doc.title, doc.sections, path)
+    parsed = []
     for index, item in enumerate(doc.questions):
         qid = item.get("id", f"#{index + 1}") if isinstance(item, dict) else f"#{index + 1}"
         try:
@@ -177,11 +179,12 @@ def _load_file(path: Path, problems: list[str]) -> Lecture | None:
                 loc = ".".join(str(p) for p in err["loc"]) or "question"
                 problems.append(f"{path}: question {qid!r}, field {loc!r}: {err['msg']}")
             continue
+        parsed.append(question)
         found = check_question(question, doc.lecture, doc.sections)
         problems.extend(f"{path}: question {qid!r}, field {f!r}: {msg}" for f, msg in found)
         if not found:
             lecture.questions.append(question)
-    return lecture
+    return lecture, parsed
 
 
 def check_question(q: Question, lecture: str, sections: list[str]) -> list[tuple[str, str]]:
@@ -260,8 +263,11 @@ def _check_numeric(q: Question) -> list[tuple[str, str]]:
             return [(fld, f"bad template ({exc}); write {{{{ and }}}} for literal braces")]
         if names - allowed:
             return [(fld, f"placeholder(s) {sorted(names - allowed)} are not params")]
-    rng = random.Random(f"validate:{q.id}")
-    trials = formula.corners(params) + [formula.draw(params, rng) for _ in range(_SAMPLES)]
+    if formula.grid_size(params) <= _EXHAUSTIVE:
+        trials = formula.grid(params)
+    else:
+        rng = random.Random(f"validate:{q.id}")
+        trials = formula.corners(params) + [formula.draw(params, rng) for _ in range(_SAMPLES)]
     for values in trials:
         try:
             value = formula.evaluate(q.answer_formula, values)

@@ -173,11 +173,10 @@ def _when(moment: datetime) -> str:
     from course_lib.quiz.history import utcnow
 
     seconds = (moment - utcnow()).total_seconds()
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            n = round(seconds / size)
-            return f"in {n} {unit}{'s' if n != 1 else ''}"
-    return "now" if seconds <= 0 else "in under a minute"
+            return f"in {round(seconds / size)} {unit}"
+    return "now" if seconds <= 0 else "in < 1 min"
 
 
 def _show_stats() -> None:
@@ -187,12 +186,15 @@ def _show_stats() -> None:
     with _open_history() as history:
         rows = history.stats(bank)
     table = Table(title="Quiz history")
-    for column in ("Lecture", "Questions", "Answered", "Recall", "Due now", "Next due"):
-        table.add_column(column, justify="left" if column == "Lecture" else "right")
+    table.add_column("Lecture", no_wrap=True)
+    table.add_column("Title")
+    for column in ("Questions", "Answered", "Recall", "Due now", "Next due"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         recall = "-" if row["recall"] is None else f"{row['recall']:.0%} of {row['answers']}"
         table.add_row(
-            f"{row['lecture']} {row['title']}",
+            row["lecture"],
+            row["title"],
             str(row["questions"]),
             str(row["answered"]),
             recall,

@@ -14,6 +14,7 @@ Parameter specs (in YAML):
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 import operator
@@ -53,6 +54,7 @@ class FormulaError(ValueError):
     """A formula that uses a forbidden construct or cannot be evaluated."""
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_formula(source: str) -> ast.Expression:
     """Parse ``source`` and check that it only uses allowed nodes; return the tree."""
     try:
@@ -177,6 +179,23 @@ def corners(params: Mapping[str, object], limit: int = 512) -> list[dict[str, Nu
         axes.append([(name, v) for v in dict.fromkeys(vals)])
     combos = itertools.islice(itertools.product(*axes), limit)
     return [dict(combo) for combo in combos]
+
+
+def _values(spec: object) -> list[Number]:
+    kind, vals = spec_values(spec)
+    return list(range(vals[0], vals[1] + 1)) if kind == "range" else list(dict.fromkeys(vals))
+
+
+def grid_size(params: Mapping[str, object]) -> int:
+    """How many combinations the parameters allow."""
+    return math.prod(len(_values(spec)) for spec in params.values())
+
+
+def grid(params: Mapping[str, object]) -> list[dict[str, Number]]:
+    """Every combination of parameter values (use when :func:`grid_size` is small)."""
+    names = list(params)
+    combos = itertools.product(*(_values(params[n]) for n in names))
+    return [dict(zip(names, combo, strict=True)) for combo in combos]
 
 
 def as_number(value: float) -> Number:

@@ -40,7 +40,7 @@ class Rendered:
         if self.kind == "numeric":
             shown = format_number(self.value)
             return f"{shown} (± {format_number(self.tolerance)})" if self.tolerance else shown
-        return " / ".join(self.accepted)
+        return self.accepted[0]
 
 
 def format_number(value: float) -> str:
@@ -77,11 +77,13 @@ def render(q: Question, seed: int = 0, shuffle: bool = False) -> Rendered:
     values = formula.draw(q.params or {}, rng)
     value = formula.evaluate(q.answer_formula, values)
     shown = {k: format_number(v) for k, v in values.items()}
+    # In worked formulas a negative parameter reads better in parentheses: 4 − 0.5·(−6).
+    worked = {k: f"({v})" if v.startswith("-") else v for k, v in shown.items()}
     return Rendered(
         **common,
         text=q.text.format(**shown) if q.params else q.text,
         explanation=(
-            q.explanation.format(**shown, answer=format_number(value))
+            q.explanation.format(**worked, answer=format_number(value))
             if q.params
             else q.explanation
         ),
