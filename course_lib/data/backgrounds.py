@@ -183,18 +183,26 @@ def render_background(scene: str, rng: np.random.Generator, size: int) -> np.nda
     x0 = int(rng.integers(extra + 1))
     img = tex[y0 : y0 + size, 3 * x0 : 3 * (x0 + size)]
     # Lighting: a colour cast times a linear gradient, 1 + gx * x + gy * y, built as an outer sum
-    # over (rows, columns × channels) so that every operation runs on long contiguous rows.
+    # over (rows, columns × channels) so that every operation runs on long contiguous rows, in
+    # place, to spare the allocator.
     gain = (rng.uniform(0.78, 1.12) * (1.0 + rng.normal(0, 0.04, 3))).astype(np.float32)
-    ramp = np.linspace(-1, 1, size, dtype=np.float32)
     gx, gy = (float(v) for v in rng.normal(0, 0.08, 2))
-    cols = np.tile(gain, size) * np.repeat(1.0 + gx * ramp, 3)
-    light = cols[None, :] + (gy * ramp)[:, None] * np.tile(gain, size)[None, :]
+    ramp, ramp3 = _ramps(size)
+    gains = np.tile(gain, size)
+    out = np.multiply(ramp[:, None], gy * gains[None, :])
+    out += gains * (1.0 + gx * ramp3)
+    out *= img
     bank = _noise_bank(size)
     ny, nx = (int(v) for v in rng.integers(size, size=2))
     noise = bank[ny : ny + size, 3 * nx : 3 * (nx + size)]
-    out = img * light
     out += noise * np.float32(rng.uniform(0.005, 0.03))
     return out.reshape(size, size, 3)
+
+
+@lru_cache(maxsize=8)
+def _ramps(size: int) -> tuple[np.ndarray, np.ndarray]:
+    ramp = np.linspace(-1, 1, size, dtype=np.float32)
+    return ramp, np.repeat(ramp, 3)
 
 
 def horizon_of(scene: str) -> float | None:
