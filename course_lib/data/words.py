@@ -141,8 +141,8 @@ PREDICATE_WORDS = {
     "next to": ("next to", "beside", "near", "by"),
     "above": ("above", "over", "up above"),
     "above+flying": ("flying over", "above", "flying above"),
-    "left of": ("to the left of", "left of", "on the left of"),
-    "right of": ("to the right of", "right of", "on the right of"),
+    "left of": ("to the left of", "on the left of", "to the left of"),
+    "right of": ("to the right of", "on the right of", "to the right of"),
 }
 OPENERS = ("", "", "", "A picture of ", "An image of ", "A photo of ", "There is ", "Close up of ")
 
