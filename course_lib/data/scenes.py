@@ -128,11 +128,13 @@ def _layout(rng, scene: str, size: int):
     return groups, rels
 
 
-def _pixels(it: Item, rng) -> np.ndarray:
-    """Return the item's picture as premultiplied float32 RGBA in [0, 1].
+def _pixels(it: Item, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the item's picture, resized, flipped, rotated and colour-jittered.
 
-    Resized, flipped, rotated and colour-jittered. Premultiplied alpha ("RGBa") lets Pillow
-    resize and rotate without converting, and makes blending one multiply-add.
+    Returns (premultiplied RGB as float32 (h, 3 w) in [0, 1], alpha repeated per channel as
+    uint8 (h, 3 w), opaque mask (h, w)). Premultiplied alpha ("RGBa") lets Pillow resize and
+    rotate without converting; the flat (rows, columns × channels) layout keeps numpy's inner
+    loops long.
     """
     pic = _PICTURES.get(it.sprite.key)
     if pic is None:
@@ -142,35 +144,35 @@ def _pixels(it: Item, rng) -> np.ndarray:
         pic = pic.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if it.angle:
         pic = pic.rotate(it.angle, resample=Image.Resampling.BILINEAR, expand=True)
-    arr = np.frombuffer(pic.tobytes(), np.uint8).reshape(pic.height, pic.width, 4)
-    gain = ((1.0 + rng.normal(0, 0.06, 4)) * rng.uniform(0.85, 1.1) / 255).astype(np.float32)
-    gain[3] = 1 / 255
-    return arr * gain
+    h, w = pic.height, pic.width
+    r, g, b, a = pic.split()
+    rgb = np.frombuffer(Image.merge("RGB", (r, g, b)).tobytes(), np.uint8).reshape(h, 3 * w)
+    alpha3 = np.frombuffer(Image.merge("RGB", (a, a, a)).tobytes(), np.uint8).reshape(h, 3 * w)
+    opaque = np.frombuffer(a.tobytes(), np.uint8).reshape(h, w) > 127
+    gain = ((1.0 + rng.normal(0, 0.06, 3)) * rng.uniform(0.85, 1.1) / 255).astype(np.float32)
+    return rgb * np.tile(gain, w), alpha3, opaque
 
 
 def _draw(img: np.ndarray, label: np.ndarray, it: Item, idx: int, rng) -> tuple:
-    """Alpha-blend one item into ``img``.
+    """Alpha-blend one item into ``img`` (size, size × 3) and mark its pixels in ``label``.
 
     Returns (opaque pixels, opaque pixels inside the image, rows drawn, columns drawn).
     """
-    pic = _pixels(it, rng)
-    ph, pw = pic.shape[:2]
+    rgb, alpha3, opaque = _pixels(it, rng)
+    ph, pw = opaque.shape
     cx, cy = it.x + it.w / 2, it.y + it.h / 2
     x0, y0 = round(cx - pw / 2), round(cy - ph / 2)
-    size = img.shape[0]
+    size = label.shape[0]
     sx0, sy0 = max(0, -x0), max(0, -y0)
     sx1, sy1 = min(pw, size - x0), min(ph, size - y0)
-    opaque = pic[..., 3] > 0.5
     total = int(opaque.sum())
     if sx1 <= sx0 or sy1 <= sy0:
         return total, 0, slice(0, 0), slice(0, 0)
-    src = pic[sy0:sy1, sx0:sx1]
-    alpha = src[..., 3:4]
-    region = img[y0 + sy0 : y0 + sy1, x0 + sx0 : x0 + sx1]
-    region *= 1 - alpha
-    region += src[..., :3]
-    inside = opaque[sy0:sy1, sx0:sx1]
     rows, cols = slice(y0 + sy0, y0 + sy1), slice(x0 + sx0, x0 + sx1)
+    region = img[rows, 3 * cols.start : 3 * cols.stop]
+    region *= 1 - alpha3[sy0:sy1, 3 * sx0 : 3 * sx1] * np.float32(1 / 255)
+    region += rgb[sy0:sy1, 3 * sx0 : 3 * sx1]
+    inside = opaque[sy0:sy1, sx0:sx1]
     label[rows, cols][inside] = idx
     return total, int(inside.sum()), rows, cols
 
@@ -216,7 +218,7 @@ def generate_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarra
             items += groups[g]
             group += [g] * len(groups[g])
             rels += [(base + s, p, base + o) for s, p, o in group_rels[g]]
-        img = render_background(scene, rng, size)
+        img = render_background(scene, rng, size).reshape(size, 3 * size)
         label = np.full((size, size), -1, np.int16)
         counts = [_draw(img, label, it, k, rng) for k, it in enumerate(items)]
         visible = np.bincount(label.ravel() + 1, minlength=len(items) + 1)[1:]
@@ -263,7 +265,7 @@ def generate_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarra
     np.clip(img, 0.0, 1.0, out=img)
     img *= 255
     img += 0.5
-    pixels = img.astype(np.uint8)
+    pixels = img.astype(np.uint8).reshape(size, size, 3)
     graph = {
         "scene": scene,
         "width": size,
