@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 from pathlib import Path
@@ -203,7 +204,7 @@ def test_parameter_specs_and_draws():
     assert formula.spec_values(params["h"]) == ("range", [8, 64])
     assert formula.spec_values(params["k"]) == ("choices", [1, 3, 5])
     assert formula.spec_values(params["t"]) == ("choices", [1, 6])
-    draws = [formula.draw(params, __import__("random").Random(s)) for s in range(50)]
+    draws = [formula.draw(params, random.Random(s)) for s in range(50)]
     assert all(8 <= d["h"] <= 64 and d["k"] in (1, 3, 5) and d["t"] in (1, 6) for d in draws)
     assert len(formula.corners(params)) == 2 * 3 * 2
     assert formula.grid_size(params) == 57 * 3 * 2

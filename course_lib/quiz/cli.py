@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,13 +28,16 @@ from typer.core import TyperGroup
 
 from course_lib.errors import CourseError
 
+if TYPE_CHECKING:
+    from course_lib.quiz.history import History
+
 _DEFAULT_QUESTIONS = 10
 
 
 class _QuizGroup(TyperGroup):
     """A group that reads an unknown first word (``02``) as the lecture of ``ask``."""
 
-    def resolve_command(self, ctx, args):  # noqa: ANN001, ANN201 (click's signature)
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             return "ask", self.commands["ask"], list(args)
         return super().resolve_command(ctx, args)
@@ -63,7 +66,7 @@ def _course_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _open_history():  # noqa: ANN202
+def _open_history() -> History:
     from course_lib.quiz.history import History
 
     history = History()
@@ -185,13 +188,14 @@ def _show_stats() -> None:
     bank = load_bank()
     with _open_history() as history:
         rows = history.stats(bank)
-    table = Table(title="Quiz history")
+        upcoming = [(qid, due) for qid, due in history.upcoming(10) if qid in bank.by_id()]
+    table = Table(title="Quiz history", caption="Recall: fraction of answers that were right.")
     table.add_column("Lecture", no_wrap=True)
-    table.add_column("Title")
-    for column in ("Questions", "Answered", "Recall", "Due now", "Next due"):
+    table.add_column("Title", min_width=16)
+    for column in ("Questions", "Seen", "Recall", "Due", "Next due"):
         table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
-        recall = "-" if row["recall"] is None else f"{row['recall']:.0%} of {row['answers']}"
+        recall = "-" if row["recall"] is None else f"{row['recall']:.0%} ({row['answers']})"
         table.add_row(
             row["lecture"],
             row["title"],
@@ -201,7 +205,13 @@ def _show_stats() -> None:
             str(row["due_now"]),
             _when(row["next_due"]) if row["next_due"] else "-",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    due_now = sum(row["due_now"] for row in rows)
+    if due_now:
+        console.print(f"{due_now} question(s) due now: run [bold]camp quiz --due[/].")
+    if upcoming:
+        console.print("Next up: " + ", ".join(f"{qid} ({_when(due)})" for qid, due in upcoming[:5]))
 
 
 @app.command("export")

@@ -138,7 +138,7 @@ def gift_escape(text: str) -> str:
 
 
 def gift_question(name: str, r: Rendered) -> str:
-    """One GIFT question (a single line, Markdown text, general feedback after ``####``)."""
+    """One GIFT question (a single line, plain text, general feedback after ``####``)."""
     if r.kind == "single":
         body = " ".join(
             ("=" if i in r.correct else "~") + gift_escape(c) for i, c in enumerate(r.choices)
@@ -153,7 +153,7 @@ def gift_question(name: str, r: Rendered) -> str:
     else:
         body = " ".join("=" + gift_escape(a) for a in r.accepted)
     feedback = gift_escape(r.explanation)
-    return f"::{gift_escape(name)}::[markdown]{gift_escape(r.text)} {{{body} ####{feedback}}}"
+    return f"::{gift_escape(name)}::[plain]{gift_escape(r.text)} {{{body} ####{feedback}}}"
 
 
 def write_gift(bank: Bank, out: Path, variants: int = 1, seed: int = 0) -> int:

@@ -151,6 +151,14 @@ class History:
         )
         return [row[0] for row in rows]
 
+    def upcoming(self, limit: int = 5, now: datetime | None = None) -> list[tuple[str, datetime]]:
+        """The next ``limit`` questions to fall due after ``now``, with their due times."""
+        rows = self.conn.execute(
+            "SELECT question_id, due FROM cards WHERE due > ? ORDER BY due, question_id LIMIT ?",
+            (_iso(now or utcnow()), limit),
+        )
+        return [(qid, datetime.fromisoformat(due)) for qid, due in rows]
+
     def reviews(self) -> list[tuple[str, bool, str]]:
         """``(question id, correct, answered_at)`` for every answer, oldest first."""
         rows = self.conn.execute(

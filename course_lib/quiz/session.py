@@ -114,6 +114,7 @@ def _ask(
 ) -> tuple[str, object] | None:
     while True:
         console.print(f"Your answer ({_HINTS[r.kind]}): ", end="")
+        console.file.flush()
         line = read_line()
         if line == "":
             console.print()
