@@ -12,7 +12,6 @@ the field.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import string
@@ -28,7 +27,6 @@ from course_lib.quiz import formula
 
 # The C loader (libyaml) is about ten times faster; it reports the same error positions.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-KINDS = ("single", "multiple", "numeric", "text")
 _SAMPLES = 64
 _EXHAUSTIVE = 4096
 
@@ -237,7 +235,7 @@ def _check_numeric(q: Question) -> list[tuple[str, str]]:
         if q.params:
             return [("params", "params need an answer_formula (the answer depends on them)")]
         try:
-            value = parse_number(q.answer)
+            value = formula.parse_number(q.answer)
         except ValueError as exc:
             return [("answer", str(exc))]
         return _check_tolerance(q, value)
@@ -284,18 +282,3 @@ def _check_tolerance(q: Question, value: float) -> list[tuple[str, str]]:
     if q.tolerance == 0 and not float(value).is_integer():
         return [("tolerance", f"the answer {value:.6g} is not a whole number; set a tolerance")]
     return []
-
-
-def parse_number(value: object) -> float:
-    """Parse a numeric answer written as a number or a string ("0.25", "1e-3")."""
-    number = math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip().replace("_", ""))
-        except ValueError:
-            pass
-    if not math.isfinite(number):
-        raise ValueError(f"the numeric answer {value!r} does not parse as a number")
-    return number

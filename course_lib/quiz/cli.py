@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -160,7 +161,7 @@ def _run_due(questions: int | None, seed: int | None) -> None:
     by_id = bank.by_id()
     with _open_history() as history:
         for message in sync_checks(bank, history):
-            console.print(f"[cyan]{message}[/]")
+            console.print(f"[cyan]{escape(message)}[/]")
         due = [by_id[qid] for qid in history.due() if qid in by_id]
         if not due:
             upcoming = [row["next_due"] for row in history.stats(bank) if row["next_due"]]

@@ -203,3 +203,18 @@ def as_number(value: float) -> Number:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def parse_number(value: object) -> float:
+    """Parse a numeric answer written as a number or a string ("0.25", "1e-3")."""
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace("_", ""))
+        except ValueError:
+            pass
+    if not math.isfinite(number):
+        raise ValueError(f"the numeric answer {value!r} does not parse as a number")
+    return number

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 
 from course_lib.quiz import formula
-from course_lib.quiz.bank import Question, parse_number
+from course_lib.quiz.bank import Question
+from course_lib.quiz.formula import parse_number
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

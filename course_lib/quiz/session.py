@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 from course_lib.quiz.bank import Bank, Question
@@ -61,10 +62,10 @@ def pick_questions(
 
 
 def show_question(console: Console, r: Rendered, position: int, total: int) -> None:
-    lines = [r.text.strip()]
+    lines = [escape(r.text.strip())]
     if r.choices:
         lines.append("")
-        lines.extend(f"  [bold]{LETTERS[i]})[/] {c}" for i, c in enumerate(r.choices))
+        lines.extend(f"  [bold]{LETTERS[i]})[/] {escape(c)}" for i, c in enumerate(r.choices))
     title = f"Question {position}/{total} · {r.id} · {r.kind}"
     console.print(Panel("\n".join(lines), title=title, title_align="left", expand=False))
 
@@ -103,8 +104,8 @@ def run_quiz(
             console.print("[bold green]Right.[/]")
         else:
             score.wrong += 1
-            console.print(f"[bold red]Wrong.[/] The answer: [bold]{r.answer_text()}[/]")
-        console.print(f"[dim]{r.explanation.strip()}[/]\n")
+            console.print(f"[bold red]Wrong.[/] The answer: [bold]{escape(r.answer_text())}[/]")
+        console.print(f"[dim]{escape(r.explanation.strip())}[/]\n", highlight=False)
     show_score(console, score)
     return score
 
@@ -127,7 +128,7 @@ def _ask(
         try:
             return raw, parse_response(r, raw)
         except ValueError as exc:
-            console.print(f"[yellow]{exc}. Try again (or press Enter to skip).[/]")
+            console.print(f"[yellow]{escape(str(exc))}. Try again (or press Enter to skip).[/]")
 
 
 def show_score(console: Console, score: Score) -> None:
