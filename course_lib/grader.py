@@ -1,10 +1,10 @@
 """Grade one lecture of one submission in an isolated subprocess (introduced with Lecture 01).
 
-Student code is untrusted: pytest runs in a child process with a wall-clock timeout, an address
-space limit (RLIMIT_AS), no core dumps, and its own process group so that anything it spawns is
-killed with it. Whatever goes wrong in the child (an infinite loop, a segfault, ``sys.exit()``,
-``os._exit``, a huge allocation) costs that lecture's points and is reported by status; the
-caller never sees an exception for it.
+Student code is untrusted: pytest runs in a child process (via ``course_lib.sandbox``) with a
+wall-clock timeout, an address space limit (RLIMIT_AS), no core dumps, and its own process
+group so that anything it spawns is killed with it. Whatever goes wrong in the child (an
+infinite loop, a segfault, ``sys.exit()``, ``os._exit``, a huge allocation) costs that lecture's
+points and is reported by status; the caller never sees an exception for it.
 """
 
 from __future__ import annotations
@@ -91,20 +91,6 @@ def declared_points(path: Path) -> dict[str, float]:
     return points
 
 
-def _limits(memory_mb: int):
-    """Return a function that a child process runs before exec to confine itself."""
-
-    def apply() -> None:
-        import resource
-
-        os.setsid()
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
 def _failed(lecture, submission, status, detail, max_points, tests=()) -> LectureResult:
     return LectureResult(lecture, str(submission), status, 0.0, max_points, detail, list(tests))
 
@@ -127,7 +113,16 @@ def grade_lecture(
 
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         report_path = Path(scratch) / "report.json"
-        command = [sys.executable, "-m", "pytest", *map(str, files), "-q", "-p", "no:cacheprovider"]
+        command = [sys.executable, "-m", "course_lib.sandbox", str(memory_mb), "--"]
+        command += [
+            sys.executable,
+            "-m",
+            "pytest",
+            *map(str, files),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ]
         command += ["-o", "addopts=", "--submission", str(target.resolve())]
         command += ["--camp-report", str(report_path)]
         if hidden_dir is not None:
@@ -142,7 +137,7 @@ def grade_lecture(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=_limits(memory_mb),
+            start_new_session=True,
         )
         try:
             output, _ = process.communicate(timeout=timeout_s)
