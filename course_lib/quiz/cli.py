@@ -47,7 +47,11 @@ class _QuizGroup(TyperGroup):
 app = typer.Typer(
     cls=_QuizGroup,
     invoke_without_command=True,
-    help="Quiz yourself: `camp quiz NN` (a lecture), `--due`, `--stats`, or `export`.",
+    help=(
+        "Quiz yourself. `camp quiz 02 -n 5 --seed 1` asks five questions of lecture 02; `--due` "
+        "asks what spaced repetition (and failed `camp check` tests) made due; `--stats` shows "
+        "recall per lecture; `export` writes Moodle XML, GIFT or an Anki deck."
+    ),
     add_completion=False,
 )
 
