@@ -201,6 +201,16 @@ def notebooks(
         console.print(f"wrote {path}")
 
 
+def _mount_subcommands() -> None:
+    """Add the verb groups that live in their own modules."""
+    from course_lib.data.cli import app as data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
