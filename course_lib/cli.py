@@ -204,8 +204,10 @@ def notebooks(
 def _mount_subcommands() -> None:
     """Add the verb groups that live in their own modules."""
     from course_lib.data.cli import app as data_app
+    from course_lib.quiz.cli import app as quiz_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(quiz_app, name="quiz")
 
 
 _mount_subcommands()
