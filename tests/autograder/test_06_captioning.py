@@ -1,0 +1,806 @@
+"""Autograder for Lecture 06, image captioning with visual attention.
+
+References: numpy written here, ``tf.nn``, the Keras sub-layers of the student's own decoder,
+an exhaustive search over every sequence for beam search, and pycocoevalcap's ``Bleu(4)`` and
+``Cider()`` scorers (where pycocoevalcap is not installed, a transcription of them written here).
+Each test calls the student's module ``sub``.
+"""
+
+import math
+import re
+from collections import Counter
+from itertools import product
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_lib.data import generate_item
+
+START, END, A, B, C = 0, 1, 2, 3, 4  # Word ids of the hand-built decoders.
+
+
+def _rng(offset=0):
+    return np.random.default_rng(6000 + offset)
+
+
+# Hand-built decoders: the log-probabilities of the next word depend only on the previous word
+# (first order) or on the previous two (second order, the state holds the word before).
+
+
+def _table(rows: dict, vocab: int = 5) -> np.ndarray:
+    """Return a (vocab, vocab) log-probability table from {previous: {next: probability}}."""
+    probs = np.full((vocab, vocab), 1e-6)
+    for previous, nexts in rows.items():
+        for token, p in nexts.items():
+            probs[previous, token] = p
+    return np.log(probs / probs.sum(axis=1, keepdims=True))
+
+
+def _first_order_step(table):
+    def step_fn(tokens, state):
+        return table[np.asarray(tokens)], state
+
+    return step_fn
+
+
+# Greedy takes A (0.5), then wanders among A, B, C; B then <end> is far more likely.
+GREEDY_TRAP = _table(
+    {
+        START: {A: 0.5, B: 0.4, C: 0.1},
+        A: {A: 0.34, B: 0.33, C: 0.23, END: 0.1},
+        B: {END: 0.9, A: 0.05, B: 0.05},
+        C: {END: 0.9, A: 0.05, B: 0.05},
+        END: {END: 1.0},
+    }
+)
+
+# "A <end>" is the most likely caption (0.3); "B C <end>" (0.22) has the best per-word score.
+LENGTH_TRAP = _table(
+    {
+        START: {A: 0.6, B: 0.4},
+        A: {END: 0.5, A: 0.5},
+        B: {C: 0.55, END: 0.45},
+        C: {END: 1.0},
+        END: {END: 1.0},
+    }
+)
+
+
+def _sequence_log_prob(table, words, end_included=True):
+    tokens = [START, *words, *([END] if end_included else [])]
+    return sum(table[a, b] for a, b in zip(tokens[:-1], tokens[1:], strict=True))
+
+
+def _second_order_tables(images=2, vocab=4, seed=0):
+    """Random (images, vocab, vocab, vocab) log-probabilities of next given (before, previous)."""
+    logits = np.random.default_rng(seed).normal(scale=2.0, size=(images, vocab, vocab, vocab))
+    return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+
+
+def _second_order_step(tables):
+    def step_fn(tokens, state):
+        image, before = state  # (batch,), (batch,)
+        tokens = np.asarray(tokens)
+        return tables[image, before, tokens], (image, tokens)
+
+    return step_fn
+
+
+def _brute_force_best(tables, image, max_length, alpha, end=END, start=START):
+    """The best length-normalised sequence of one image among all sequences (exhaustive)."""
+    vocab = tables.shape[-1]
+    best, best_score = None, -np.inf
+    for length in range(1, max_length + 1):
+        for words in product(range(vocab), repeat=length):
+            if end in words[:-1]:
+                continue  # A sequence stops at its first <end>.
+            before, previous, total = start, start, 0.0
+            for token in words:
+                total += tables[image, before, previous, token]
+                before, previous = previous, token
+            if words[-1] != end and length < max_length:
+                continue  # Unfinished sequences only count at max_length.
+            score = total / length**alpha
+            if score > best_score + 1e-12:
+                best, best_score = [t for t in words if t != end], score
+    return best
+
+
+# Captions: the photo collection's (five per image), tokenised the same way on both sides.
+
+
+def _tokens(text):
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def _caption_corpus(images=24, seed=3):
+    """Return (candidates, references): perturbed and foreign captions against five references."""
+    rng = _rng(seed)
+    references, candidates = {}, {}
+    all_captions = [generate_item(seed, "val", i, 64)[2] for i in range(images)]
+    for i, captions in enumerate(all_captions):
+        references[i] = [_tokens(c) for c in captions]
+        words = _tokens(captions[i % 5]).split()
+        kind = i % 4
+        if kind == 1 and len(words) > 2:
+            del words[rng.integers(len(words))]  # A dropped word.
+        elif kind == 2:
+            words = _tokens(all_captions[(i + 7) % images][0]).split()  # Another image's caption.
+        elif kind == 3:
+            words = words[: max(2, len(words) // 2)]  # Too short: the brevity penalty bites.
+        candidates[i] = " ".join(words) if i % 6 else " ".join(words + ["on", "a", "table"])
+    return candidates, references
+
+
+def _reference_bleu(candidates, references, max_n=4):
+    """BLEU as pycocoevalcap's BleuScorer computes it (option 'closest')."""
+    tiny, small = 1e-15, 1e-9
+    correct, guess, test_length, ref_length = [0] * max_n, [0] * max_n, 0, 0
+    for key, caption in candidates.items():
+        words = caption.split()
+        counts = Counter(
+            tuple(words[i : i + n]) for n in range(1, max_n + 1) for i in range(len(words) - n + 1)
+        )
+        max_counts = Counter()
+        lengths = []
+        for ref in references[key]:
+            ref_words = ref.split()
+            lengths.append(len(ref_words))
+            ref_counts = Counter(
+                tuple(ref_words[i : i + n])
+                for n in range(1, max_n + 1)
+                for i in range(len(ref_words) - n + 1)
+            )
+            max_counts |= ref_counts
+        test_length += len(words)
+        ref_length += min((abs(length - len(words)), length) for length in lengths)[1]
+        for gram, count in counts.items():
+            correct[len(gram) - 1] += min(max_counts[gram], count)
+        for n in range(max_n):
+            guess[n] += max(0, len(words) - n)
+    scores, product_so_far = [], 1.0
+    for n in range(max_n):
+        product_so_far *= (correct[n] + tiny) / (guess[n] + small)
+        scores.append(product_so_far ** (1.0 / (n + 1)))
+    ratio = (test_length + tiny) / (ref_length + small)
+    if ratio < 1:
+        scores = [s * math.exp(1 - 1 / ratio) for s in scores]
+    return scores
+
+
+def _reference_cider(candidates, references, max_n=4, sigma=6.0):
+    """CIDEr-D as pycocoevalcap's CiderScorer computes it (mean over images)."""
+
+    def grams(text):
+        words = text.split()
+        return Counter(
+            tuple(words[i : i + n]) for n in range(1, max_n + 1) for i in range(len(words) - n + 1)
+        )
+
+    keys = list(candidates)
+    ref_counts = {k: [grams(r) for r in references[k]] for k in keys}
+    df = Counter(g for k in keys for g in set().union(*ref_counts[k]))
+    log_n = np.log(float(len(keys)))
+
+    def vec(counts):
+        v = [{} for _ in range(max_n)]
+        norm, length = np.zeros(max_n), 0
+        for gram, tf_ in counts.items():
+            n = len(gram) - 1
+            v[n][gram] = tf_ * (log_n - np.log(max(1.0, df[gram])))
+            norm[n] += v[n][gram] ** 2
+            length += tf_ if n == 1 else 0
+        return v, np.sqrt(norm), length
+
+    scores = []
+    for k in keys:
+        v_h, n_h, l_h = vec(grams(candidates[k]))
+        total = np.zeros(max_n)
+        for counts in ref_counts[k]:
+            v_r, n_r, l_r = vec(counts)
+            for n in range(max_n):
+                val = sum(
+                    min(w, v_r[n].get(g, 0.0)) * v_r[n].get(g, 0.0) for g, w in v_h[n].items()
+                )
+                if n_h[n] != 0 and n_r[n] != 0:
+                    val /= n_h[n] * n_r[n]
+                total[n] += val * np.e ** (-((l_h - l_r) ** 2) / (2 * sigma**2))
+        scores.append(total.mean() / len(ref_counts[k]) * 10.0)
+    return float(np.mean(scores)), np.array(scores)
+
+
+def _trusted_bleu(candidates, references):
+    try:
+        from pycocoevalcap.bleu.bleu import Bleu
+    except ImportError:
+        return _reference_bleu(candidates, references)
+    res = {k: [v] for k, v in candidates.items()}
+    return Bleu(4).compute_score(references, res, verbose=0)[0]
+
+
+def _trusted_cider(candidates, references):
+    try:
+        from pycocoevalcap.cider.cider import Cider
+    except ImportError:
+        return _reference_cider(candidates, references)
+    res = {k: [v] for k, v in candidates.items()}
+    return Cider().compute_score(references, res)
+
+
+# Encoder.
+
+
+@pytest.mark.points(
+    2,
+    hint="Stack one ConvBlock per filter count; the grid model is keras.Model(inputs, grid) "
+    "on the very same tensors as the classifier, whose head is pooling → dropout → Dense logits.",
+    section="encoder",
+)
+def test_encoder_cnn_grid_and_logits(sub):
+    classifier, grid_model = sub.build_encoder_cnn(
+        image_size=32, num_classes=5, block_filters=(4, 8), dropout_rate=0.1
+    )
+    if tuple(grid_model.output_shape) != (None, 8, 8, 8):
+        pytest.fail(
+            f"Expected a grid of shape (None, 8, 8, 8) for 32x32 images and two blocks of 4 and "
+            f"8 filters; received {grid_model.output_shape}. Keep the spatial grid: no pooling "
+            "or flattening in the grid model."
+        )
+    assert tuple(classifier.output_shape) == (None, 5)
+    classifier_weights = {id(v) for v in classifier.weights}
+    if not all(id(v) in classifier_weights for v in grid_model.weights):
+        pytest.fail(
+            "The grid model has weights of its own: build it from the classifier's layers "
+            "(keras.Model(inputs, grid) with the same input and block outputs)."
+        )
+    images = _rng(1).random((2, 32, 32, 3)).astype("float32")
+    logits = np.asarray(classifier(images, training=False))
+    assert logits.shape == (2, 5)
+    if (logits >= 0).all() and (logits <= 1).all():
+        pytest.fail("The classifier must return logits: no sigmoid on the last Dense layer.")
+
+
+@pytest.mark.points(
+    1,
+    hint="Reshape (batch, height, width, channels) to (batch, height * width, channels), "
+    "row by row; no transpose.",
+    section="encoder",
+)
+def test_flatten_grid_row_by_row(sub):
+    grid = _rng(2).normal(size=(2, 3, 4, 5))
+    flat = np.asarray(sub.flatten_grid(grid))
+    assert flat.shape == (2, 12, 5), f"Expected shape (2, 12, 5); received {flat.shape}."
+    if np.allclose(flat, grid.transpose(0, 2, 1, 3).reshape(2, 12, 5)):
+        pytest.fail("Your locations go column by column: location r * width + c is row r.")
+    np.testing.assert_allclose(flat[:, 1 * 4 + 2], grid[:, 1, 2])
+    np.testing.assert_allclose(flat, grid.reshape(2, 12, 5))
+
+
+# Attention.
+
+
+def _attention_layer(sub, feature_dim=6, hidden_dim=5, units=7, seed=3):
+    layer = sub.BahdanauAttention(units)
+    features = _rng(seed).normal(size=(3, 10, feature_dim)).astype("float32")
+    hidden = _rng(seed + 1).normal(size=(3, hidden_dim)).astype("float32")
+    layer.build((None, 10, feature_dim), (None, hidden_dim))
+    rng = _rng(seed + 2)
+    values = {
+        "features_kernel": rng.normal(scale=0.5, size=(feature_dim, units)),
+        "hidden_kernel": rng.normal(scale=0.5, size=(hidden_dim, units)),
+        "bias": rng.normal(scale=0.5, size=units),
+        "score_vector": rng.normal(size=units),
+    }
+    for name, value in values.items():
+        getattr(layer, name).assign(value.astype("float32"))
+    return layer, features, hidden, values
+
+
+def _numpy_attention(features, hidden, values, mask=None):
+    energy = np.tanh(
+        features @ values["features_kernel"]
+        + (hidden @ values["hidden_kernel"])[:, None, :]
+        + values["bias"]
+    )
+    scores = energy @ values["score_vector"]  # (batch, locations)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    return (weights[:, :, None] * features).sum(axis=1), weights
+
+
+@pytest.mark.points(
+    2,
+    hint="Scores have one value per location; softmax over the locations axis (axis 1), "
+    "then sum the weighted features over the locations.",
+    section="attention",
+)
+def test_attention_shapes_and_weights_sum_to_one(sub):
+    layer, features, hidden, _ = _attention_layer(sub)
+    context, weights = layer(features, hidden)
+    context, weights = np.asarray(context), np.asarray(weights)
+    if weights.shape != (3, 10):
+        pytest.fail(
+            f"Expected attention weights of shape (batch, locations) = (3, 10); received "
+            f"{weights.shape}. Drop the last axis of the scores (v^T tanh(...) is one number)."
+        )
+    assert context.shape == (3, 6), f"Expected a context of shape (3, 6); received {context.shape}"
+    if not np.allclose(weights.sum(axis=1), 1, atol=1e-5):
+        pytest.fail("The weights of each example must sum to 1 over the locations (axis 1).")
+    assert (weights >= 0).all()
+
+
+@pytest.mark.points(
+    3,
+    hint="e = tanh(features @ W1 + (hidden @ W2)[:, None] + b) @ v; weights = softmax(e); "
+    "context = sum of weights[..., None] * features over the locations.",
+    section="attention",
+)
+def test_attention_matches_numpy(sub):
+    layer, features, hidden, values = _attention_layer(sub, seed=5)
+    context, weights = layer(features, hidden)
+    expected_context, expected_weights = _numpy_attention(features, hidden, values)
+    np.testing.assert_allclose(np.asarray(weights), expected_weights, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(context), expected_context, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.points(
+    2,
+    hint="Replace the scores of masked locations by -1e9 before the softmax "
+    "(keras.ops.where(attention_mask, scores, -1e9)).",
+    section="attention",
+)
+def test_attention_mask(sub):
+    layer, features, hidden, values = _attention_layer(sub, seed=8)
+    mask = _rng(9).random((3, 10)) < 0.6
+    mask[:, 0] = True
+    context, weights = layer(features, hidden, attention_mask=mask)
+    weights = np.asarray(weights)
+    if np.abs(weights[~mask]).max() > 1e-7:
+        pytest.fail("Masked locations (attention_mask False) must get attention weight 0.")
+    expected_context, expected_weights = _numpy_attention(features, hidden, values, mask)
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(context), expected_context, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.points(
+    1,
+    hint="One panel per word plus the photo: fig.add_subplot(rows, columns, index + 1) for "
+    "exactly len(words) + 1 panels; title them; save to path.",
+    section="attention",
+)
+def test_plot_attention_panels(sub, tmp_path):
+    words = ["a", "dog", "on", "grass", "<end>"]
+    weights = _rng(10).dirichlet(np.ones(16), size=len(words))
+    image = _rng(11).random((32, 32, 3))
+    path = tmp_path / "attention.png"
+    figure = sub.plot_attention(image, words, weights, path, columns=4)
+    assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "No PNG written."
+    if len(figure.axes) != len(words) + 1:
+        pytest.fail(
+            f"Expected {len(words) + 1} panels (the photo and one per word); received "
+            f"{len(figure.axes)}. Create only the panels you use."
+        )
+    assert [axes.get_title() for axes in figure.axes] == ["image", *words]
+
+
+# Decoder and teacher forcing.
+
+
+@pytest.mark.points(
+    3,
+    hint="attention(features, state) → context; concatenate [embedding(tokens), context] into "
+    "the GRU cell with the state; logits = output_layer(dropout([output, context])).",
+    section="decoder",
+)
+def test_decoder_step_matches_its_layers(sub):
+    decoder = sub.CaptionDecoder(
+        vocab_size=11, embedding_dim=4, units=6, attention_units=5, dropout_rate=0.0
+    )
+    rng = _rng(12)
+    tokens = np.array([1, 4, 10], np.int32)
+    state = rng.normal(size=(3, 6)).astype("float32")
+    features = rng.normal(size=(3, 9, 7)).astype("float32")
+    logits, new_state, weights = decoder(tokens, state, features)
+    shapes = tuple(np.shape(x) for x in (logits, new_state, weights))
+    if shapes != ((3, 11), (3, 6), (3, 9)):
+        pytest.fail(
+            f"Expected (logits, new_state, weights) of shapes ((3, 11), (3, 6), (3, 9)); "
+            f"received {shapes}."
+        )
+    context, expected_weights = decoder.attention(features, state)
+    cell_inputs = tf.concat([decoder.embedding(tokens), context], axis=-1)
+    output, expected_state = decoder.cell(cell_inputs, state)
+    expected_logits = decoder.output_layer(tf.concat([output, context], axis=-1))
+    np.testing.assert_allclose(np.asarray(weights), np.asarray(expected_weights), atol=1e-6)
+    if not np.allclose(np.asarray(new_state), np.asarray(expected_state), atol=1e-5):
+        pytest.fail(
+            "The new state differs from cell(concat([embedding(tokens), context]), state): "
+            "attend with the *previous* state and put the embedding first."
+        )
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(expected_logits), atol=1e-5)
+
+
+def _numpy_masked_loss(targets, logits, pad_id=0):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+    mask = targets != pad_id
+    return (nll * mask).sum() / max(mask.sum(), 1)
+
+
+@pytest.mark.points(
+    2,
+    hint="Per-token sparse cross-entropy from logits, times a 0/1 mask of targets != pad_id, "
+    "summed and divided by the number of real tokens (not by batch * steps).",
+    section="teacher_forcing",
+)
+def test_masked_loss_matches_numpy(sub):
+    rng = _rng(13)
+    targets = np.array([[5, 3, 2, 0, 0], [4, 4, 6, 7, 2], [2, 0, 0, 0, 0]])
+    logits = rng.normal(size=(3, 5, 8)) * 2
+    expected = _numpy_masked_loss(targets, logits)
+    value = float(sub.masked_loss(targets, logits.astype("float32")))
+    unmasked = _numpy_masked_loss(targets, logits, pad_id=-1)
+    if abs(value - unmasked) < 1e-4 and abs(expected - unmasked) > 1e-3:
+        pytest.fail("Your loss also counts the padding tokens: mask targets equal to pad_id.")
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.points(
+    2,
+    hint="Padding must not change the loss: divide by the number of non-padding targets.",
+    section="teacher_forcing",
+)
+def test_masked_loss_ignores_extra_padding(sub):
+    rng = _rng(14)
+    targets = np.array([[5, 3, 2], [4, 2, 0]])
+    logits = rng.normal(size=(2, 3, 6)).astype("float32")
+    padded_targets = np.concatenate([targets, np.zeros((2, 4), int)], axis=1)
+    padded_logits = np.concatenate([logits, rng.normal(size=(2, 4, 6)).astype("float32")], 1)
+    short = float(sub.masked_loss(targets, logits))
+    long = float(sub.masked_loss(padded_targets, padded_logits))
+    if abs(short - long) > 1e-5:
+        pytest.fail(
+            f"Appending padding changed the loss from {short:.5f} to {long:.5f}: average over "
+            "the real tokens only."
+        )
+    assert short == pytest.approx(_numpy_masked_loss(targets, logits), rel=1e-5)
+
+
+def _tiny_captioner(sub, vocab=13):
+    return sub.Captioner(
+        vocab, projection_dim=6, embedding_dim=5, units=8, attention_units=4, dropout_rate=0.0
+    )
+
+
+@pytest.mark.points(
+    2,
+    hint="Project the features, start from decoder.initial_state, and at step t feed the TRUE "
+    "token tokens[:, t]; stack the T - 1 logits and weights on axis 1.",
+    section="teacher_forcing",
+)
+def test_teacher_forcing_logits(sub):
+    model = _tiny_captioner(sub)
+    rng = _rng(15)
+    features = rng.normal(size=(2, 4, 3)).astype("float32")
+    tokens = np.array([[1, 5, 6, 7, 2, 0], [1, 9, 2, 0, 0, 0]], np.int32)
+    logits, weights = sub.teacher_forcing_logits(model, features, tokens)
+    if np.shape(logits) != (2, 5, 13):
+        pytest.fail(
+            f"Expected logits of shape (batch, T - 1, vocab) = (2, 5, 13); received "
+            f"{np.shape(logits)}: T - 1 steps, the last token is never an input."
+        )
+    assert np.shape(weights) == (2, 5, 4)
+    projected = model.encode(features)
+    state = model.decoder.initial_state(projected)
+    for step in range(5):
+        expected, state, _ = model.decoder(tokens[:, step], state, projected)
+        if not np.allclose(np.asarray(logits)[:, step], np.asarray(expected), atol=1e-5):
+            pytest.fail(
+                f"Step {step} differs from a decoder fed the true tokens tokens[:, :{step + 1}] "
+                "(teacher forcing: never feed the model's own predictions while training)."
+            )
+
+
+def _toy_batches(vocab=9, images=8, steps=6, batch=8):
+    """Captions that depend on the image: the model can learn them."""
+    rng = _rng(16)
+    features = rng.normal(size=(images, 4, 3)).astype("float32")
+    tokens = np.zeros((images, steps), np.int32)
+    for i in range(images):
+        words = [3 + (i % 3), 3 + (i % 5), 8][: 2 + i % 2]
+        tokens[i, : len(words) + 2] = [1, *words, 2]
+    return tf.data.Dataset.from_tensor_slices((features, tokens)).batch(batch), features, tokens
+
+
+@pytest.mark.points(
+    2,
+    hint="Decorate train_step with @tf.function; inside a GradientTape compute "
+    "masked_loss(tokens[:, 1:], teacher-forced logits), then apply the gradients.",
+    section="teacher_forcing",
+)
+def test_train_step_is_a_tf_function_that_learns(sub):
+    tf.random.set_seed(0)
+    model = _tiny_captioner(sub, vocab=9)
+    _, features, tokens = _toy_batches()
+    sub.teacher_forcing_logits(model, features[:1], tokens[:1])
+    optimizer = keras.optimizers.Adam(0.05)
+    step = sub.make_train_step(model, optimizer)
+    if not hasattr(step, "get_concrete_function"):
+        pytest.fail("make_train_step must return a tf.function (decorate train_step).")
+    before = [np.array(v) for v in model.trainable_variables]
+    losses = [float(step(tf.constant(features), tf.constant(tokens))) for _ in range(15)]
+    first = _numpy_masked_loss(
+        tokens[:, 1:], np.asarray(_reference_logits(model, before, features, tokens))
+    )
+    assert losses[0] == pytest.approx(first, rel=1e-4), "The first loss is not the masked loss."
+    assert losses[-1] < 0.7 * losses[0], f"The loss did not fall: {losses}"
+
+
+def _reference_logits(model, weights, features, tokens):
+    """Teacher-forced logits of ``model`` with the given weights (restored afterwards)."""
+    current = [np.array(v) for v in model.trainable_variables]
+    for variable, value in zip(model.trainable_variables, weights, strict=True):
+        variable.assign(value)
+    projected = model.encode(features)
+    state = model.decoder.initial_state(projected)
+    logits = []
+    for step in range(tokens.shape[1] - 1):
+        step_logits, state, _ = model.decoder(tokens[:, step], state, projected)
+        logits.append(np.asarray(step_logits))
+    for variable, value in zip(model.trainable_variables, current, strict=True):
+        variable.assign(value)
+    return np.stack(logits, axis=1)
+
+
+@pytest.mark.points(
+    3,
+    hint="Use tf.train.Checkpoint(model=..., optimizer=..., epoch=...) with a "
+    "CheckpointManager (restore latest at the start, save every epoch), and write "
+    "write_scalar('loss', ...) inside a tf.summary file writer's as_default().",
+    section="teacher_forcing",
+)
+def test_train_captioner_logs_checkpoints_and_resumes(sub, tmp_path):
+    tf.random.set_seed(0)
+    dataset, _, _ = _toy_batches()
+    logs, checkpoints = tmp_path / "logs", tmp_path / "checkpoints"
+    model = _tiny_captioner(sub, vocab=9)
+    losses = sub.train_captioner(
+        model,
+        dataset,
+        epochs=3,
+        log_dir=logs,
+        checkpoint_dir=checkpoints,
+        learning_rate=0.05,
+        verbose=0,
+    )
+    assert len(losses) == 3, f"Expected one mean loss per epoch (3); received {len(losses)}."
+    assert losses[-1] < losses[0], f"The loss did not fall: {losses}"
+    events = list(Path(logs).rglob("events.out.tfevents*"))
+    if not events:
+        pytest.fail(f"No TensorBoard event file in {logs}: use tf.summary.create_file_writer.")
+    tags = {
+        value.tag
+        for event in events
+        for record in tf.compat.v1.train.summary_iterator(str(event))
+        for value in record.summary.value
+    }
+    assert "loss" in tags, f"Expected a scalar named 'loss' in the logs; found {sorted(tags)}."
+    if tf.train.latest_checkpoint(str(checkpoints)) is None:
+        pytest.fail(f"No checkpoint in {checkpoints}: save with a tf.train.CheckpointManager.")
+    resumed = sub.train_captioner(
+        _tiny_captioner(sub, vocab=9),
+        dataset,
+        epochs=4,
+        checkpoint_dir=checkpoints,
+        learning_rate=0.05,
+        verbose=0,
+    )
+    if len(resumed) != 1:
+        pytest.fail(
+            f"Training to 4 epochs from a checkpoint of epoch 3 ran {len(resumed)} epochs: "
+            "restore the epoch counter (and the model) from the latest checkpoint."
+        )
+    assert resumed[0] < losses[0], "The resumed model did not start from the trained weights."
+
+
+# Decoding.
+
+
+@pytest.mark.points(
+    2,
+    hint="Feed start_id, take argmax of log_probs each step; a row stops at end_id (not "
+    "included); stop the loop when every row has ended or after max_length steps.",
+    section="decoding",
+)
+def test_greedy_decode(sub):
+    trap = sub.greedy_decode(_first_order_step(GREEDY_TRAP), np.zeros(1), START, END, 4)
+    if list(map(int, trap[0])) != [A, A, A, A]:
+        pytest.fail(
+            f"Expected greedy decoding to pick A at every step for max_length=4; received "
+            f"{trap[0]}. Never output more than max_length words."
+        )
+    tables = _second_order_tables(images=3, vocab=4, seed=1)
+    step_fn = _second_order_step(tables)
+    state = (np.arange(3), np.full(3, START))
+    out = sub.greedy_decode(step_fn, state, START, END, max_length=6)
+    for image in range(3):
+        before, previous, expected = START, START, []
+        for _ in range(6):
+            token = int(np.argmax(tables[image, before, previous]))
+            if token == END:
+                break
+            expected.append(token)
+            before, previous = previous, token
+        assert list(map(int, out[image])) == expected, f"image {image}"
+
+
+@pytest.mark.points(
+    2,
+    hint="Divide log_probs by the temperature, take a softmax, and draw with an rng from "
+    "np.random.default_rng(seed); raise ValueError for temperature <= 0.",
+    section="decoding",
+)
+def test_sample_decode_temperature(sub):
+    probs = np.array([1e-6, 0.2, 0.5, 0.3, 1e-6])  # <end> 0.2, A 0.5, B 0.3
+    table = np.log(np.tile(probs / probs.sum(), (5, 1)))
+    step_fn = _first_order_step(table)
+    n = 3000
+    for temperature in (1.0, 0.5):
+        out = sub.sample_decode(step_fn, np.zeros(n), START, END, 1, temperature, seed=0)
+        first = Counter(row[0] if row else END for row in out)
+        sharpened = np.exp(table[0] / temperature) / np.exp(table[0] / temperature).sum()
+        for token in (END, A, B):
+            frequency = first[token] / n
+            if abs(frequency - sharpened[token]) > 0.035:
+                pytest.fail(
+                    f"At temperature {temperature}, word {token} came first in {frequency:.3f} "
+                    f"of the samples; expected about {sharpened[token]:.3f} = "
+                    "softmax(log_probs / temperature)."
+                )
+    again = sub.sample_decode(step_fn, np.zeros(50), START, END, 6, 1.0, seed=3)
+    assert again == sub.sample_decode(step_fn, np.zeros(50), START, END, 6, 1.0, seed=3), (
+        "The same seed must give the same samples."
+    )
+    cold = sub.sample_decode(_first_order_step(GREEDY_TRAP), np.zeros(4), START, END, 4, 1e-3)
+    assert [list(map(int, r)) for r in cold] == [[A, A, A, A]] * 4
+    with pytest.raises(ValueError):
+        sub.sample_decode(step_fn, np.zeros(2), START, END, 3, 0.0)
+
+
+@pytest.mark.points(
+    3,
+    hint="Keep the beam_width best of the beam_width * vocab candidates by summed "
+    "log-probability; start with scores [0, -inf, ...] so the first step does not pick "
+    "the same word k times.",
+    section="beam_search",
+)
+def test_beam_search_beats_greedy(sub):
+    step_fn = _first_order_step(GREEDY_TRAP)
+    greedy = sub.greedy_decode(step_fn, np.zeros(1), START, END, max_length=6)[0]
+    beam = sub.beam_search(step_fn, np.zeros(1), START, END, 2, 6, 0.7)[0]
+    if list(map(int, beam)) == list(map(int, greedy)):
+        pytest.fail(
+            "Beam search returned the greedy caption: keep several hypotheses per step, "
+            "ranked by their total log-probability."
+        )
+    assert list(map(int, beam)) == [B], f"Expected the caption [B] = [{B}]; received {beam}."
+    greedy_score = _sequence_log_prob(GREEDY_TRAP, greedy, end_included=len(greedy) < 6)
+    assert _sequence_log_prob(GREEDY_TRAP, beam) > greedy_score
+
+
+@pytest.mark.points(
+    2,
+    hint="Pick the final hypothesis by score / length ** length_penalty, with length counting "
+    "the words and <end>; finished hypotheses keep their score and length.",
+    section="beam_search",
+)
+def test_beam_search_length_normalisation(sub):
+    step_fn = _first_order_step(LENGTH_TRAP)
+    plain = sub.beam_search(step_fn, np.zeros(1), START, END, 3, 5, length_penalty=0.0)[0]
+    normalised = sub.beam_search(step_fn, np.zeros(1), START, END, 3, 5, length_penalty=1.0)[0]
+    assert list(map(int, plain)) == [A], f"Without normalisation expected [A]; got {plain}."
+    if list(map(int, normalised)) != [B, C]:
+        pytest.fail(
+            f"With length_penalty=1 expected [B, C] (best log-probability per word); received "
+            f"{normalised}. Divide each final score by length ** length_penalty."
+        )
+
+
+@pytest.mark.points(
+    3,
+    hint="Repeat each image's state beam_width times (np.repeat, not np.tile) and reorder "
+    "every state array by the parent rows after each step.",
+    section="beam_search",
+)
+def test_beam_search_exhaustive_batch_and_state(sub):
+    tables = _second_order_tables(images=2, vocab=4, seed=2)
+    step_fn = _second_order_step(tables)
+    state = (np.arange(2), np.full(2, START))
+    max_length, alpha = 3, 0.7
+    wide = sub.beam_search(step_fn, state, START, END, 4**max_length, max_length, alpha)
+    for image in range(2):
+        expected = _brute_force_best(tables, image, max_length, alpha)
+        if list(map(int, wide[image])) != expected:
+            pytest.fail(
+                f"With a beam as wide as the number of sequences, beam search must find the "
+                f"best normalised sequence {expected} of image {image}; received {wide[image]}."
+            )
+    narrow = sub.beam_search(step_fn, state, START, END, 2, 5, alpha)
+    for image in range(2):
+        alone = sub.beam_search(
+            step_fn, (np.array([image]), np.array([START])), START, END, 2, 5, alpha
+        )
+        assert list(map(int, narrow[image])) == list(map(int, alone[0])), (
+            f"Image {image} got a different caption in a batch than alone: keep each image's "
+            "hypotheses (and states) in its own rows."
+        )
+    greedy = sub.greedy_decode(step_fn, state, START, END, 5)
+    single = sub.beam_search(step_fn, state, START, END, 1, 5, alpha)
+    assert [list(map(int, r)) for r in single] == [list(map(int, r)) for r in greedy], (
+        "With beam_width 1, beam search must equal greedy decoding."
+    )
+
+
+# Metrics.
+
+
+@pytest.mark.points(
+    1,
+    hint="For n in 1..max_n, count every run of n consecutive words as a tuple.",
+    section="metrics",
+)
+def test_ngram_counts(sub):
+    counts = sub.ngram_counts(["a", "dog", "a", "dog"], max_n=3)
+    expected = Counter(
+        {
+            ("a",): 2,
+            ("dog",): 2,
+            ("a", "dog"): 2,
+            ("dog", "a"): 1,
+            ("a", "dog", "a"): 1,
+            ("dog", "a", "dog"): 1,
+        }
+    )
+    assert dict(counts) == dict(expected)
+    assert dict(sub.ngram_counts(["x"], max_n=4)) == {("x",): 1}
+
+
+@pytest.mark.points(
+    3,
+    hint="Clip each n-gram count by its largest count in any one reference; sum matches and "
+    "candidate n-grams over the corpus; the brevity penalty uses the closest reference length "
+    "of each image (ties: the shorter).",
+    section="metrics",
+)
+def test_corpus_bleu_matches_coco_evaluation(sub):
+    candidates, references = _caption_corpus()
+    expected = _trusted_bleu(candidates, references)
+    received = [float(x) for x in sub.corpus_bleu(candidates, references)]
+    assert len(received) == 4, f"Expected BLEU-1..4; received {len(received)} values."
+    if received[0] > expected[0] + 1e-3:
+        pytest.fail(
+            f"BLEU-1 {received[0]:.4f} is above COCO's {expected[0]:.4f}: clip each n-gram's "
+            "count and apply the brevity penalty."
+        )
+    np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+@pytest.mark.points(
+    3,
+    hint="TF-IDF vectors per n with df over the references of the corpus (once per image), "
+    "clipped similarity min(g, r) * r / (|g| |r|), Gaussian length penalty (sigma 6), mean "
+    "over n and references, times 10.",
+    section="metrics",
+)
+def test_cider_d_matches_coco_evaluation(sub):
+    candidates, references = _caption_corpus(images=20, seed=5)
+    expected, expected_per_image = _trusted_cider(candidates, references)
+    score, per_image = sub.cider_d(candidates, references)
+    np.testing.assert_allclose(np.asarray(per_image, float), expected_per_image, atol=1e-6)
+    assert float(score) == pytest.approx(float(expected), abs=1e-6)
