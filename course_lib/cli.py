@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from course_lib.errors import CourseError
+from course_lib.grader import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 app = typer.Typer(
     help="Building an Image Search Engine: exercises, grading, data, quizzes.",
@@ -109,8 +110,12 @@ def check(
             "Default: the checkout's exercises/ folder."
         ),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed per lecture.")] = 300,
-    memory_mb: Annotated[int, typer.Option(help="Memory limit per lecture, in MB.")] = 3072,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds allowed per lecture.")
+    ] = DEFAULT_TIMEOUT_S,
+    memory_mb: Annotated[
+        int, typer.Option(help="Memory limit per lecture, in MB.")
+    ] = DEFAULT_MEMORY_MB,
 ) -> None:
     """Grade your work on one lecture (or all) and show points and hints per test."""
     from course_lib import grader
@@ -143,8 +148,12 @@ def autograde(
         Path | None, typer.Option(help="Folder of instructor-only tests test_NN_*.py.")
     ] = None,
     jobs: Annotated[int | None, typer.Option(help="Parallel graders; default: CPU cores.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed per student and lecture.")] = 300,
-    memory_mb: Annotated[int, typer.Option(help="Memory limit per grading process, MB.")] = 3072,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds allowed per student and lecture.")
+    ] = DEFAULT_TIMEOUT_S,
+    memory_mb: Annotated[
+        int, typer.Option(help="Memory limit per grading process, MB.")
+    ] = DEFAULT_MEMORY_MB,
 ) -> None:
     """Grade a class: CSV gradebook plus Gradescope results.json per student."""
     from rich.progress import Progress

@@ -25,7 +25,7 @@ from course_lib.paths import project_root
 from course_lib.submission import SubmissionError, find_lecture_file
 
 DEFAULT_TIMEOUT_S = 300  # Wall-clock seconds for one lecture's tests.
-DEFAULT_MEMORY_MB = 3072  # Address-space limit of the grading process (TensorFlow needs ~1.5 GB).
+DEFAULT_MEMORY_MB = 6144  # Address-space limit of a grading process; TensorFlow maps ~3 GB.
 SEED = 0  # Seed exported to the tests as CAMP_SEED (tests fix their own seeds as well).
 
 
