@@ -31,6 +31,7 @@ def _files(folder):
 
 def test_files_and_counts(comp):
     assert sorted(p.name for p in comp.iterdir()) == [
+        "README.md",
         "gallery",
         "queries.csv",
         "sample_submission.csv",

@@ -2,6 +2,7 @@
 
 ``make_competition(out, gallery_size=1000, num_queries=1000, seed=0)`` writes::
 
+    OUT/README.md                     the task, formats and metric, for participants (public)
     OUT/gallery/<image id>.jpg        the pictures to search (public)
     OUT/queries.csv                   query_id,query (public)
     OUT/sample_submission.csv         query_id,image_ids: a valid, random submission (public)
@@ -39,6 +40,24 @@ PUBLIC_SHARE = 0.3
 CAPTION_SHARE = 0.5
 MAX_IDS = 100
 QUERY_SEED = 5  # Queries use their own generator stream, separate from the pictures'.
+
+
+README = """# Image search competition
+
+Find the pictures that match a text query. `gallery/` holds {gallery_size} pictures, named by
+their image id; `queries.csv` holds {num_queries} queries (`query_id,query`).
+
+Submit a UTF-8 CSV file with the header `query_id,image_ids` and one line per query: at most
+{max_ids} image ids (file names without `.jpg`), best first, separated by spaces, as in
+`sample_submission.csv`. Files over 100 MB are refused.
+
+A picture is relevant to a query when it shows everything the query asks for: the objects, how
+many, their size, how they relate (a dog *in* a basket *on* a bike) and the place. Many pictures
+can be relevant to one query. The leaderboard ranks by mAP@10 (relevant or not); Recall@1/5/10,
+MRR and nDCG@10 (which also gives partial credit to pictures with the right objects in the wrong
+arrangement) are shown as well. The public leaderboard uses 30% of the queries; the final
+ranking uses the other 70%, revealed at the end.
+"""
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -151,6 +170,7 @@ def make_competition(
         q["query_id"] = f"q{k + 1:04d}"
         q["usage"] = "public" if k in public else "private"
     paths = {
+        "readme": out / "README.md",
         "gallery": out / "gallery",
         "queries": out / "queries.csv",
         "sample_submission": out / "sample_submission.csv",
@@ -174,6 +194,7 @@ def make_competition(
         "public_share": PUBLIC_SHARE,
         "max_ids": MAX_IDS,
     }
+    paths["readme"].write_text(README.format(**meta), "utf-8")
     _dump(paths["solution"], {**meta, "image_ids": ids, "queries": queries})
     rows = [
         [q["query_id"], iid, str(grade), q["usage"]]
