@@ -1,0 +1,835 @@
+"""Autograder for Lecture 04, neural networks for text.
+
+References: Python and numpy written here, tensorflow-text's WordpieceTokenizer, scikit-learn's
+CountVectorizer, TfidfVectorizer and cosine_similarity, tf.one_hot, real GloVe vectors searched
+with numpy, keras.layers.MultiHeadAttention with copied weights, a numpy BERT forward pass and
+tensorflow_hub.load. Tiny settings only: each test runs in seconds.
+"""
+
+import math
+import re
+from collections import Counter
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import erf
+
+
+def _rng(offset=0):
+    return np.random.default_rng(4040 + offset)
+
+
+def _python_normalize(text):
+    return " ".join(re.sub(r"[^\w\s]|_", " ", text.lower()).split())
+
+
+TEXTS = [
+    "A Dog, on the BEACH! ",
+    "  two   cats...sleeping\ton a sofa",
+    "Café's CRÈME-brûlée (3 of them)",
+    "",
+    "a man riding a wave on top of a surfboard .",
+]
+
+
+@pytest.mark.points(
+    1,
+    hint="tf_text.case_fold_utf8, then regex_replace [^\\p{L}\\p{N}\\s]+ by a space, collapse "
+    "\\s+ to one space, tf.strings.strip.",
+    section="tokenizing",
+)
+def test_normalize_text(sub):
+    out = [t.decode("utf-8") for t in np.asarray(sub.normalize_text(TEXTS)).tolist()]
+    expected = [_python_normalize(t) for t in TEXTS]
+    if any(o != o.lower() for o in out):
+        pytest.fail("Some capitals survived: apply tf_text.case_fold_utf8 first.")
+    if any("  " in o or o != o.strip() for o in out):
+        pytest.fail("Collapse runs of whitespace to one space and strip both ends.")
+    assert out == expected
+
+
+@pytest.mark.points(
+    1,
+    hint="WhitespaceTokenizer().tokenize(normalize_text(texts)) gives a RaggedTensor; "
+    ".to_list() and decode each bytes word with .decode('utf-8').",
+    section="tokenizing",
+)
+def test_tokenize(sub):
+    out = sub.tokenize(TEXTS)
+    if out and out[0] and isinstance(out[0][0], bytes):
+        pytest.fail("tokenize returned bytes: decode each word with .decode('utf-8').")
+    assert out == [_python_normalize(t).split() for t in TEXTS]
+
+
+WORDPIECE_VOCAB = [
+    "[PAD]", "[UNK]", "a", "dog", "do", "##g", "##gies", "##gy", "##s", "un", "##want", "##wa",
+    "##nt", "##ed", "run", "##n", "##ing", "surf", "##board", "board", "b", "##o", "##a", "##r",
+    "##d", "x",
+]  # fmt: skip
+
+
+@pytest.mark.points(
+    2,
+    hint="Greedy longest match first: try word[start:end] for end from len(word) down; "
+    "pieces after the first carry '##'; no match at some position → the whole word is [UNK].",
+    section="tokenizing",
+)
+def test_wordpiece_split_matches_tf_text(sub):
+    import tensorflow_text as tf_text
+
+    table = tf.lookup.StaticVocabularyTable(
+        tf.lookup.KeyValueTensorInitializer(
+            WORDPIECE_VOCAB, tf.range(len(WORDPIECE_VOCAB), dtype=tf.int64)
+        ),
+        num_oov_buckets=1,
+    )
+    reference = tf_text.WordpieceTokenizer(table, token_out_type=tf.string, unknown_token="[UNK]")
+    words = ["dog", "dogs", "doggies", "doggy", "unwanted", "running", "surfboard", "board",
+             "boards", "xdog", "cat", "dogz", "a", "unwantedness", "bored"]  # fmt: skip
+    vocabulary = set(WORDPIECE_VOCAB)
+    for word in words:
+        expected = [p.decode() for p in reference.tokenize([word]).to_list()[0]]
+        got = list(sub.wordpiece_split(word, vocabulary))
+        if got != expected and expected == ["[UNK]"]:
+            pytest.fail(
+                f"{word!r}: expected ['[UNK]'] (some position has no known piece, so the whole "
+                f"word is unknown); received {got}."
+            )
+        assert got == expected, f"{word!r}: expected {expected}, received {got}"
+
+
+CAPTIONS = [
+    "a dog on the beach",
+    "a dog and a cat",
+    "the cat on the sofa",
+    "a red car in the snow",
+    "a dog in the snow",
+    "zebra",
+]
+
+
+def _tokens(texts=CAPTIONS):
+    return [t.split() for t in texts]
+
+
+@pytest.mark.points(
+    2,
+    hint="Start with ['[PAD]', '[UNK]'], then words with count >= min_count sorted by "
+    "(-count, word); max_size counts the special tokens too.",
+    section="tokenizing",
+)
+def test_build_vocabulary(sub):
+    tokens = _tokens()
+    counts = Counter(w for t in tokens for w in t)
+    expected = ["[PAD]", "[UNK]"] + sorted(
+        (w for w, c in counts.items() if c >= 2), key=lambda w: (-counts[w], w)
+    )
+    vocabulary = list(sub.build_vocabulary(tokens, min_count=2))
+    if vocabulary[:2] != ["[PAD]", "[UNK]"]:
+        pytest.fail(
+            f"The vocabulary must start with '[PAD]' (id 0), '[UNK]' (id 1); got {vocabulary[:2]}."
+        )
+    if sorted(vocabulary) == sorted(expected) and vocabulary != expected:
+        pytest.fail("Right words, wrong order: most frequent first, ties alphabetically.")
+    assert vocabulary == expected
+    assert (
+        list(sub.build_vocabulary(tokens, min_count=1, max_size=5))
+        == (["[PAD]", "[UNK]"] + sorted(counts, key=lambda w: (-counts[w], w)))[:5]
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="Unknown words → id 1 ([UNK]); cut to max_length; fill the rest with 0 ([PAD]).",
+    section="tokenizing",
+)
+def test_encode_tokens(sub):
+    vocabulary = ["[PAD]", "[UNK]", "a", "dog", "the", "cat"]
+    tokens = [["a", "dog", "on", "the", "beach"], ["cat"], [], ["the"] * 9]
+    ids = np.asarray(sub.encode_tokens(tokens, vocabulary, max_length=4))
+    expected = np.array([[2, 3, 1, 4], [5, 0, 0, 0], [0, 0, 0, 0], [4, 4, 4, 4]])
+    assert ids.shape == (4, 4), f"Expected shape (4, max_length=4); received {ids.shape}."
+    np.testing.assert_array_equal(ids, expected)
+
+
+@pytest.mark.points(
+    1, hint="np.eye(vocab_size)[ids], then zero the padding positions (id 0).", section="one_hot"
+)
+def test_one_hot(sub):
+    ids = np.array([[2, 3, 1, 0], [4, 0, 0, 0]])
+    out = np.asarray(sub.one_hot(ids, 6))
+    expected = (tf.one_hot(ids, 6) * (ids != 0)[..., None]).numpy()
+    assert out.shape == (2, 4, 6), f"Expected (batch, length, vocab_size); received {out.shape}."
+    if np.allclose(out, tf.one_hot(ids, 6).numpy()):
+        pytest.fail("Padding (id 0) must give an all-zero vector, not a 1 in column 0.")
+    np.testing.assert_allclose(out, expected)
+
+
+def _identity(doc):
+    return doc
+
+
+@pytest.mark.points(
+    1, hint="counts[i, j] = how often vocabulary[j] occurs in text i.", section="tfidf"
+)
+def test_bag_of_words_matches_count_vectorizer(sub):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vocabulary = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow"]
+    tokens = _tokens()
+    reference = CountVectorizer(analyzer=_identity, vocabulary=vocabulary).fit_transform(tokens)
+    np.testing.assert_allclose(
+        np.asarray(sub.bag_of_words(tokens, vocabulary)), reference.toarray()
+    )
+
+
+def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    fit_tokens = _tokens() + [["dog", "dog", "dog", "beach"], ["snow", "snow", "cat"]]
+    test_tokens = [["a", "dog", "dog", "in", "snow"], ["zebra", "zebra"], ["nothing", "known"]]
+    vocabulary = sorted({w for t in fit_tokens for w in t})
+    vectorizer = TfidfVectorizer(
+        analyzer=_identity, vocabulary=vocabulary, smooth_idf=smooth_idf,
+        sublinear_tf=sublinear_tf, norm=norm,
+    )  # fmt: skip
+    vectorizer.fit(fit_tokens)
+    idf = np.asarray(
+        sub.inverse_document_frequency(sub.bag_of_words(fit_tokens, vocabulary), smooth_idf)
+    )
+    if not np.allclose(idf, vectorizer.idf_):
+        pytest.fail(
+            f"IDF differs from scikit-learn's (smooth_idf={smooth_idf}): expected "
+            f"{np.round(vectorizer.idf_, 4)}, received {np.round(idf, 4)}. Natural log, and +1."
+        )
+    out = np.asarray(
+        sub.tfidf(
+            sub.bag_of_words(test_tokens, vocabulary), idf, sublinear_tf=sublinear_tf, norm=norm
+        )
+    )
+    np.testing.assert_allclose(out, vectorizer.transform(test_tokens).toarray(), atol=1e-10)
+
+
+@pytest.mark.points(
+    2,
+    hint="idf = ln((1 + n) / (1 + df)) + 1; tf-idf = counts * idf, each row scaled to unit "
+    "L2 norm (all-zero rows stay zero).",
+    section="tfidf",
+)
+def test_tfidf_matches_sklearn_defaults(sub):
+    _check_tfidf(sub, smooth_idf=True, sublinear_tf=False, norm="l2")
+
+
+@pytest.mark.points(
+    2,
+    hint="Unsmoothed idf = ln(n / df) + 1; sublinear tf = 1 + ln(count) for count > 0; "
+    "norm 'l1' divides by the sum of absolute values, None keeps the raw products.",
+    section="tfidf",
+)
+def test_tfidf_matches_sklearn_settings(sub):
+    _check_tfidf(sub, smooth_idf=False, sublinear_tf=True, norm="l1")
+    _check_tfidf(sub, smooth_idf=True, sublinear_tf=True, norm=None)
+
+
+@pytest.mark.points(
+    2,
+    hint="Divide each row by its norm (leave all-zero rows as zeros), then one matrix product "
+    "a_unit @ b_unit.T.",
+    section="cosine",
+)
+def test_cosine_similarity_matrix(sub):
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    rng = _rng(1)
+    a, b = rng.normal(size=(5, 7)), rng.normal(size=(4, 7))
+    a[2] = 0
+    with np.errstate(all="ignore"):
+        out = np.asarray(sub.cosine_similarity_matrix(a, b))
+    assert out.shape == (5, 4), f"Expected (len(a), len(b)) = (5, 4); received {out.shape}."
+    if not np.all(np.isfinite(out)):
+        pytest.fail("An all-zero row gave nan: divide by its norm only where the norm is not 0.")
+    np.testing.assert_allclose(out, cosine_similarity(a, b), atol=1e-10)
+
+
+@pytest.mark.points(
+    1, hint="|A ∩ B| / |A ∪ B| of the word *sets*; 0 when both are empty.", section="retrieval"
+)
+def test_jaccard_similarity_matrix(sub):
+    a = _tokens() + [[]]
+    b = _tokens(["a dog a dog", "cat sofa the", "snow"]) + [[]]
+    expected = np.array(
+        [
+            [len(set(x) & set(y)) / len(set(x) | set(y)) if set(x) | set(y) else 0.0 for y in b]
+            for x in a
+        ]
+    )
+    np.testing.assert_allclose(np.asarray(sub.jaccard_similarity_matrix(a, b)), expected)
+
+
+@pytest.mark.points(
+    2,
+    hint="rank of query i = 1 + number of OTHER gallery items with score >= scores[i, i]; "
+    "Recall@K = mean(rank <= K).",
+    section="retrieval",
+)
+def test_recall_at_k(sub):
+    scores = _rng(2).normal(size=(30, 30))
+    scores[np.arange(30), np.arange(30)] += np.linspace(-1, 3, 30)
+    correct = np.diag(scores)[:, None]
+    ranks = (scores > correct).sum(axis=1) + 1
+    got = sub.recall_at_k(scores, ks=(1, 5, 10))
+    for k in (1, 5, 10):
+        assert got[k] == pytest.approx((ranks <= k).mean()), f"Recall@{k}"
+    constant = sub.recall_at_k(np.zeros((10, 10)), ks=(1, 10))
+    if constant[1] != 0.0:
+        pytest.fail(
+            "A constant score matrix must give Recall@1 = 0: ties count against the query "
+            "(an argsort puts the correct item first by accident)."
+        )
+    assert constant[10] == 1.0
+
+
+def _glove_top(n=20000):
+    from course_lib.pretrained import load_glove_50d
+
+    glove = load_glove_50d()
+    return glove, np.asarray(glove.vectors[:n], dtype=np.float32)
+
+
+def _reference_neighbors(vectors, query, k, exclude):
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = unit @ (query / np.linalg.norm(query))
+    scores[list(exclude)] = -np.inf
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+@pytest.mark.points(
+    2,
+    hint="Cosine, not dot product: normalise the rows and the query; sort descending; drop "
+    "the excluded rows.",
+    section="word_vectors",
+)
+def test_nearest_neighbors_on_glove(sub):
+    glove, vectors = _glove_top()
+    dog = glove.index["dog"]
+    got = np.asarray(sub.nearest_neighbors(vectors, vectors[dog], 8, exclude=[dog]))
+    expected = _reference_neighbors(vectors, vectors[dog], 8, [dog])
+    if dog in got:
+        pytest.fail("The query word itself came back: leave the excluded rows out.")
+    np.testing.assert_array_equal(got, expected)
+    assert {"cat", "puppy"} <= {glove.words[i] for i in got}
+
+
+@pytest.mark.points(
+    2,
+    hint="query = unit(b) - unit(a) + unit(c); nearest by cosine, excluding a, b and c.",
+    section="word_vectors",
+)
+def test_analogy_on_glove(sub):
+    glove, vectors = _glove_top()
+    man, king, woman = (glove.index[w] for w in ("man", "king", "woman"))
+    got = np.asarray(sub.analogy(vectors, man, king, woman, 3))
+    unit = (
+        vectors[[man, king, woman]] / np.linalg.norm(vectors[[man, king, woman]], axis=1)[:, None]
+    )
+    expected = _reference_neighbors(vectors, unit[1] - unit[0] + unit[2], 3, [man, king, woman])
+    np.testing.assert_array_equal(got, expected)
+    assert glove.words[got[0]] == "queen"
+
+
+@pytest.mark.points(
+    2,
+    hint="For each non-padding target at position i, every non-padding j with 0 < |i - j| <= "
+    "window_size, in order of i then j.",
+    section="skipgram",
+)
+def test_skipgram_pairs_hand_computed(sub):
+    sequences = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0], [2, 3, 0, 4, 0, 0]])
+    got = np.asarray(sub.skipgram_pairs(sequences, window_size=2)).reshape(-1, 2)
+    expected = [
+        [5, 6], [5, 7],
+        [6, 5], [6, 7], [6, 8],
+        [7, 5], [7, 6], [7, 8],
+        [8, 6], [8, 7],
+        [2, 3], [2, 4],
+        [3, 2], [3, 4],
+        [4, 2], [4, 3],
+    ]  # fmt: skip
+    if any(0 in pair for pair in got.tolist()):
+        pytest.fail("Padding (id 0) must never be a target or a context.")
+    np.testing.assert_array_equal(got, np.array(expected))
+    window1 = np.asarray(sub.skipgram_pairs([[5, 6, 7]], window_size=1)).reshape(-1, 2)
+    np.testing.assert_array_equal(window1, [[5, 6], [6, 5], [6, 7], [7, 6]])
+
+
+@pytest.mark.points(
+    2,
+    hint="p ∝ counts ** 0.75; contexts column 0 = the true context, the rest drawn with "
+    "rng.choice(vocab_size, p=distribution); labels 1 then zeros.",
+    section="skipgram",
+)
+def test_negative_sampling(sub):
+    counts = np.array([0, 0, 100, 10, 1, 50], dtype=np.float64)
+    distribution = np.asarray(sub.negative_sampling_distribution(counts))
+    expected = counts**0.75 / (counts**0.75).sum()
+    np.testing.assert_allclose(distribution, expected)
+    sequences = np.tile(np.array([[2, 3, 4, 5, 2, 3, 0]]), (300, 1))
+    targets, contexts, labels = sub.skipgram_training_data(
+        sequences, expected, window_size=2, num_negatives=5, seed=0
+    )
+    pairs = np.asarray(sub.skipgram_pairs(sequences, 2)).reshape(-1, 2)
+    np.testing.assert_array_equal(np.asarray(targets), pairs[:, 0])
+    contexts, labels = np.asarray(contexts), np.asarray(labels)
+    assert contexts.shape == labels.shape == (len(pairs), 6)
+    np.testing.assert_array_equal(contexts[:, 0], pairs[:, 1])
+    np.testing.assert_array_equal(labels[:, 0], 1)
+    np.testing.assert_array_equal(labels[:, 1:], 0)
+    frequencies = np.bincount(contexts[:, 1:].ravel(), minlength=6) / contexts[:, 1:].size
+    np.testing.assert_allclose(frequencies, expected, atol=0.01)
+
+
+@pytest.mark.points(
+    1,
+    hint="Two Embedding layers named target_embedding and context_embedding; logits[b, c] = "
+    "target_vector[b] · context_vector[b, c] (keras.ops.einsum('bd,bcd->bc', ...)).",
+    section="skipgram",
+)
+def test_skipgram_model_dot_products(sub):
+    keras.utils.set_random_seed(0)
+    model = sub.build_skipgram_model(12, 4)
+    target, contexts = np.array([1, 5, 7]), np.array([[2, 3, 4], [5, 6, 7], [0, 11, 1]])
+    logits = np.asarray(model([target, contexts]))
+    w_t = model.get_layer("target_embedding").embeddings.numpy()
+    w_c = model.get_layer("context_embedding").embeddings.numpy()
+    expected = np.einsum("bd,bcd->bc", w_t[target], w_c[contexts])
+    assert logits.shape == (3, 3), f"Expected (batch, num_contexts); received {logits.shape}."
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.points(
+    2,
+    hint="Build the data with skipgram_training_data, compile with Adam(1e-2) and "
+    "BinaryCrossentropy(from_logits=True), fit; return history.history['loss'].",
+    section="skipgram",
+)
+def test_train_skipgram_loss_decreases(sub):
+    rng = _rng(3)
+    topics = [np.arange(2, 7), np.arange(7, 12)]  # Two groups of words that co-occur.
+    sequences = np.stack([rng.choice(topics[i % 2], size=8) for i in range(120)])
+    counts = np.bincount(sequences.ravel(), minlength=12).astype(np.float64)
+    model, losses = sub.train_skipgram(
+        sequences, counts, embedding_dim=8, window_size=2, num_negatives=3, epochs=4,
+        batch_size=128, seed=0,
+    )  # fmt: skip
+    assert len(losses) == 4
+    assert losses[-1] < 0.8 * losses[0], f"The loss did not fall enough: {losses}"
+
+
+WORD_INDEX = {"a": 0, "dog": 1, "on": 2, "beach": 3, "cat": 4}
+
+
+def _word_vectors():
+    return _rng(4).normal(size=(5, 6)).astype(np.float32)
+
+
+@pytest.mark.points(
+    1,
+    hint="Average the rows of the known words only; zeros for a text without known words.",
+    section="sentence_embeddings",
+)
+def test_mean_word_vectors(sub):
+    vectors = _word_vectors()
+    tokens = [["a", "dog", "zebra"], ["zebra"], ["cat", "cat", "on"]]
+    out = np.asarray(sub.mean_word_vectors(tokens, WORD_INDEX, vectors))
+    expected = np.stack([vectors[[0, 1]].mean(0), np.zeros(6), vectors[[4, 4, 2]].mean(0)])
+    if np.allclose(out[0], vectors[[0, 1]].sum(0) / 3):
+        pytest.fail("Divide by the number of KNOWN words, not by the length of the text.")
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+@pytest.mark.points(
+    2,
+    hint="v_s = sum of a / (a + p(w)) * v_w over known words / their number; u = "
+    "np.linalg.svd(V, full_matrices=False)[2][0]; V - (V @ u)[:, None] * u.",
+    section="sentence_embeddings",
+)
+def test_sif_embeddings(sub):
+    vectors = _word_vectors()
+    tokens = [["a", "dog", "on", "a", "beach"], ["a", "cat"], ["dog", "zebra"], ["cat", "on"]]
+    probabilities = {"a": 0.3, "dog": 0.05, "on": 0.2, "beach": 0.01, "cat": 0.04}
+    a = 1e-2
+    weighted = np.zeros((4, 6))
+    for row, words in enumerate(tokens):
+        known = [w for w in words if w in WORD_INDEX]
+        for w in known:
+            weighted[row] += a / (a + probabilities[w]) * vectors[WORD_INDEX[w]] / len(known)
+    u = np.linalg.svd(weighted, full_matrices=False)[2][0]
+    expected = weighted - np.outer(weighted @ u, u)
+    out = np.asarray(sub.sif_embeddings(tokens, WORD_INDEX, vectors, probabilities, a=a))
+    if np.allclose(out, weighted, atol=1e-5):
+        pytest.fail("Remove the first principal component: v - (v · u) u.")
+    centred = weighted - weighted.mean(0)
+    u_centred = np.linalg.svd(centred, full_matrices=False)[2][0]
+    if np.allclose(out, weighted - np.outer(weighted @ u_centred, u_centred), atol=1e-5):
+        pytest.fail("SIF takes the singular vector of the raw matrix; do not centre it first.")
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.points(
+    1,
+    hint="Multiply by the mask (batch, seq, 1), sum over seq, divide by max(mask sum, 1e-9).",
+    section="sentence_embeddings",
+)
+def test_masked_mean_pool(sub):
+    states = _rng(5).normal(size=(3, 4, 5)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=np.int32)
+    out = np.asarray(sub.masked_mean_pool(states, mask))
+    expected = (states * mask[..., None]).sum(1) / np.maximum(mask.sum(1), 1e-9)[:, None]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def _block(sub, hidden=16, heads=4, intermediate=32, dropout_rate=0.1, seed=0):
+    keras.utils.set_random_seed(seed)
+    block = sub.TransformerEncoderBlock(
+        hidden_size=hidden, num_heads=heads, intermediate_size=intermediate,
+        dropout_rate=dropout_rate, layer_norm_epsilon=1e-12,
+    )  # fmt: skip
+    block.build((None, None, hidden))
+    rng = _rng(seed + 10)
+    for weight in block.weights:  # Random non-trivial weights, LayerNorm gains included.
+        weight.assign(rng.normal(scale=0.3, size=tuple(weight.shape)).astype(np.float32))
+    return block
+
+
+def _numpy_layer_norm(x, gamma, beta, epsilon):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+def _numpy_gelu(x, approximate=False):
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + erf(x / np.sqrt(2)))
+
+
+def _dense(layer, x):
+    return x @ layer.kernel.numpy() + layer.bias.numpy()
+
+
+def _numpy_block(block, x, mask, approximate=False, scale=True, post_ln=True):
+    """BERT's block in numpy from the block's sublayers (the variants detect common mistakes)."""
+    batch, seq, hidden = x.shape
+    heads = block.num_heads
+    size = hidden // heads
+    eps = block.layer_norm_epsilon
+
+    def norm(layer, v):
+        return _numpy_layer_norm(v, layer.gamma.numpy(), layer.beta.numpy(), eps)
+
+    def split(v):
+        return v.reshape(batch, seq, heads, size).transpose(0, 2, 1, 3)
+
+    inner = x if post_ln else norm(block.attention_layer_norm, x)
+    q, k, v = (
+        split(_dense(d, inner)) for d in (block.query_dense, block.key_dense, block.value_dense)
+    )
+    scores = q @ k.transpose(0, 1, 3, 2) / (np.sqrt(size) if scale else 1.0)
+    scores = scores + (1.0 - mask[:, None, None, :]) * -1e9
+    scores = scores - scores.max(-1, keepdims=True)
+    probabilities = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+    context = (probabilities @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
+    attention = _dense(block.attention_output_dense, context)
+    if post_ln:
+        x = norm(block.attention_layer_norm, x + attention)
+        hidden_ff = _numpy_gelu(_dense(block.intermediate_dense, x), approximate)
+        return norm(block.output_layer_norm, x + _dense(block.output_dense, hidden_ff))
+    x = x + attention
+    hidden_ff = _numpy_gelu(_dense(block.intermediate_dense, norm(block.output_layer_norm, x)))
+    return x + _dense(block.output_dense, hidden_ff)
+
+
+def _inputs(batch=2, seq=6, hidden=16, offset=20):
+    x = _rng(offset).normal(size=(batch, seq, hidden)).astype(np.float32)
+    mask = np.ones((batch, seq), np.float32)
+    mask[1, 3:] = 0
+    return x, mask
+
+
+@pytest.mark.points(
+    1,
+    hint="Output shape = input shape; a hidden_size that num_heads does not divide, or an "
+    "input whose last axis is not hidden_size, raises ValueError.",
+    section="transformer",
+)
+def test_block_shapes_and_errors(sub):
+    block = _block(sub)
+    x, mask = _inputs()
+    assert tuple(block(x, attention_mask=mask).shape) == (2, 6, 16)
+    assert tuple(block(x).shape) == (2, 6, 16)
+    with pytest.raises(ValueError):
+        sub.TransformerEncoderBlock(hidden_size=10, num_heads=4, intermediate_size=8)
+    with pytest.raises(ValueError):
+        sub.TransformerEncoderBlock(hidden_size=8, num_heads=2, intermediate_size=8)(
+            np.zeros((1, 3, 5), np.float32)
+        )
+
+
+@pytest.mark.points(
+    3,
+    hint="Post-LN: x = LN(x + attention(x)); x = LN(x + W2 gelu(W1 x)). Scores are "
+    "Q K^T / sqrt(head_size); padding keys get -1e9 before the softmax.",
+    section="transformer",
+)
+def test_block_matches_keras_multi_head_attention(sub):
+    block = _block(sub)
+    x, mask = _inputs()
+    out = np.asarray(block(x, attention_mask=mask, training=False))
+    heads, hidden = 4, 16
+    size = hidden // heads
+    attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=size)
+    key_mask = mask.astype(bool)[:, None, :].repeat(6, axis=1)  # (batch, query, key)
+    attention(x, x, attention_mask=key_mask)
+    attention.set_weights(
+        [block.query_dense.kernel.numpy().reshape(hidden, heads, size),
+         block.query_dense.bias.numpy().reshape(heads, size),
+         block.key_dense.kernel.numpy().reshape(hidden, heads, size),
+         block.key_dense.bias.numpy().reshape(heads, size),
+         block.value_dense.kernel.numpy().reshape(hidden, heads, size),
+         block.value_dense.bias.numpy().reshape(heads, size),
+         block.attention_output_dense.kernel.numpy().reshape(heads, size, hidden),
+         block.attention_output_dense.bias.numpy()]
+    )  # fmt: skip
+    first_norm = keras.layers.LayerNormalization(epsilon=1e-12)
+    second_norm = keras.layers.LayerNormalization(epsilon=1e-12)
+    intermediate = keras.layers.Dense(32, activation="gelu")
+    output = keras.layers.Dense(hidden)
+    h = first_norm(x + attention(x, x, attention_mask=key_mask))
+    first_norm.set_weights(block.attention_layer_norm.get_weights())
+    intermediate(h)
+    intermediate.set_weights(block.intermediate_dense.get_weights())
+    output(intermediate(h))
+    output.set_weights(block.output_dense.get_weights())
+    second_norm(h)
+    second_norm.set_weights(block.output_layer_norm.get_weights())
+    h = first_norm(x + attention(x, x, attention_mask=key_mask))
+    expected = np.asarray(second_norm(h + output(intermediate(h))))
+    if not np.allclose(out, expected, atol=1e-4):
+        for variant, advice in (
+            (dict(approximate=True), "use the exact GELU (erf), as BERT does, not tanh's"),
+            (dict(scale=False), "divide the scores by sqrt(head_size)"),
+            (dict(post_ln=False), "BERT is post-LN: the layer norm comes after each residual sum"),
+        ):
+            if np.allclose(out, _numpy_block(block, x, mask, **variant), atol=1e-4):
+                pytest.fail(f"Almost: {advice}.")
+        if np.allclose(out, np.asarray(block(x, training=False)), atol=1e-4):
+            pytest.fail("The attention_mask is ignored: add -1e9 to the scores of padding keys.")
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.points(
+    2,
+    hint="With the mask, padding keys get -1e9 before the softmax, so the outputs at real "
+    "tokens cannot depend on what is in the padded positions.",
+    section="transformer",
+)
+def test_block_padding_invariance(sub):
+    block = _block(sub, seed=1)
+    x, mask = _inputs(offset=21)
+    out = np.asarray(block(x, attention_mask=mask, training=False))
+    changed = x.copy()
+    changed[1, 3:] = _rng(22).normal(size=(3, 16)) * 10
+    out_changed = np.asarray(block(changed, attention_mask=mask, training=False))
+    np.testing.assert_allclose(out_changed[1, :3], out[1, :3], atol=1e-5)
+    alone = np.asarray(block(x[1:, :3], attention_mask=mask[1:, :3], training=False))
+    np.testing.assert_allclose(alone[0], out[1, :3], atol=1e-5)
+    np.testing.assert_allclose(out[0], np.asarray(block(x[:1], training=False))[0], atol=1e-5)
+
+
+@pytest.mark.points(
+    1,
+    hint="get_config returns super().get_config() updated with every __init__ argument: "
+    "hidden_size, num_heads, intermediate_size, dropout_rate, layer_norm_epsilon.",
+    section="transformer",
+)
+def test_block_get_config_round_trip(sub):
+    block = sub.TransformerEncoderBlock(
+        hidden_size=12, num_heads=3, intermediate_size=20, dropout_rate=0.25,
+        layer_norm_epsilon=1e-6, name="my_block",
+    )  # fmt: skip
+    config = block.get_config()
+    for key, value in dict(hidden_size=12, num_heads=3, intermediate_size=20).items():
+        assert config.get(key) == value, f"get_config()[{key!r}]: expected {value}"
+    assert config.get("dropout_rate") == pytest.approx(0.25)
+    assert config.get("layer_norm_epsilon") == pytest.approx(1e-6)
+    clone = sub.TransformerEncoderBlock.from_config(config)
+    assert clone.name == "my_block" and clone.get_config() == config
+    x = _rng(23).normal(size=(1, 4, 12)).astype(np.float32)
+    block(x)
+    clone(x)
+    clone.set_weights(block.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(clone(x, training=False)), np.asarray(block(x, training=False)), atol=1e-6
+    )
+
+
+def _numpy_embeddings(layer, ids, types=None):
+    types = np.zeros_like(ids) if types is None else types
+    x = (
+        layer.word_embeddings.embeddings.numpy()[ids]
+        + layer.position_embeddings.embeddings.numpy()[np.arange(ids.shape[1])][None]
+        + layer.token_type_embeddings.embeddings.numpy()[types]
+    )
+    return _numpy_layer_norm(
+        x, layer.layer_norm.gamma.numpy(), layer.layer_norm.beta.numpy(), layer.layer_norm_epsilon
+    )
+
+
+def _randomise(layer, seed):
+    rng = _rng(seed)
+    for weight in layer.weights:
+        weight.assign(rng.normal(scale=0.3, size=tuple(weight.shape)).astype(np.float32))
+
+
+@pytest.mark.points(
+    1,
+    hint="word_embeddings(ids) + position_embeddings(arange(seq)) + token_type_embeddings("
+    "types, zeros by default), then layer_norm and dropout.",
+    section="transformer",
+)
+def test_bert_embeddings(sub):
+    layer = sub.BertEmbeddings(
+        vocab_size=20, hidden_size=8, max_positions=10, type_vocab_size=2, dropout_rate=0.1
+    )
+    ids = np.array([[3, 4, 5, 0], [7, 1, 0, 0]], np.int32)
+    layer(ids)
+    _randomise(layer, 30)
+    out = np.asarray(layer(ids, training=False))
+    np.testing.assert_allclose(out, _numpy_embeddings(layer, ids), atol=1e-4)
+    types = np.array([[0, 0, 1, 1], [1, 1, 1, 1]], np.int32)
+    out = np.asarray(layer(ids, token_type_ids=types, training=False))
+    np.testing.assert_allclose(out, _numpy_embeddings(layer, ids, types), atol=1e-4)
+    config = layer.get_config()
+    assert config.get("vocab_size") == 20 and config.get("max_positions") == 10
+
+
+def _tiny_encoder(sub, vocab_size=30, seed=40):
+    keras.utils.set_random_seed(0)
+    model = sub.build_text_encoder(
+        vocab_size=vocab_size, hidden_size=8, num_layers=2, num_heads=2, intermediate_size=16,
+        max_positions=16, type_vocab_size=2, dropout_rate=0.1, layer_norm_epsilon=1e-12,
+    )  # fmt: skip
+    for i, layer in enumerate(model.layers):
+        if layer.weights:
+            _randomise(layer, seed + i)
+    return model
+
+
+@pytest.mark.points(
+    3,
+    hint="Inputs {'input_ids', 'attention_mask'} → BertEmbeddings 'embeddings' → blocks "
+    "'layer_0', 'layer_1'... (each given the mask) → masked_mean_pool → divide by the L2 norm.",
+    section="transformer",
+)
+def test_text_encoder_matches_numpy_bert(sub):
+    model = _tiny_encoder(sub)
+    ids = np.array([[2, 5, 9, 3, 0, 0], [2, 7, 7, 7, 11, 3]], np.int32)
+    mask = (ids > 0).astype(np.int32)
+    out = np.asarray(model({"input_ids": ids, "attention_mask": mask}, training=False))
+    x = _numpy_embeddings(model.get_layer("embeddings"), ids)
+    for i in range(2):
+        x = _numpy_block(model.get_layer(f"layer_{i}"), x, mask.astype(np.float64))
+    pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    assert out.shape == (2, 8), f"Expected (batch, hidden_size) = (2, 8); received {out.shape}."
+    if not np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5):
+        pytest.fail("Sentence embeddings must have unit L2 norm (all-MiniLM-L6-v2 normalises).")
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "dog", "on", "the", "beach", "cat",
+              "##s", "in", "snow", ".", ",", "red", "car"]  # fmt: skip
+
+
+@pytest.mark.points(
+    2,
+    hint="A tf.Module holding the model and the tokenizer, whose __call__ is a tf.function "
+    "with input_signature=[tf.TensorSpec([None], tf.string)]; tf.saved_model.save(module, "
+    "export_dir).",
+    section="transformer",
+)
+def test_export_round_trip_with_tensorflow_hub(sub, tmp_path):
+    import tensorflow_hub as hub
+
+    from course_lib.minilm import BertTextTokenizer
+
+    vocab_file = tmp_path / "vocab.txt"
+    vocab_file.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    tokenizer = BertTextTokenizer(vocab_file, max_length=16)
+    model = _tiny_encoder(sub, vocab_size=len(TINY_VOCAB))
+    texts = ["A dog on the beach.", "Red cars in the SNOW, a cat", "zebra"]
+    expected = np.asarray(model(tokenizer.encode(texts), training=False))
+    path = sub.export_text_encoder(model, tokenizer, tmp_path / "exported")
+    del model
+    reloaded = hub.load(str(path))
+    out = np.asarray(reloaded(tf.constant(texts)))
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+@pytest.mark.points(
+    2,
+    hint="temperature 0 → argmax; otherwise p = softmax(logits / temperature) (subtract the "
+    "max first) and rng.choice(len(logits), p=p).",
+    section="rnn",
+)
+def test_sample_with_temperature(sub):
+    logits = np.array([2.0, 1.0, 0.5, -1.0, 1.9])
+    rng = np.random.default_rng(0)
+    assert sub.sample_with_temperature(logits, 0.0, rng) == 0
+    assert all(sub.sample_with_temperature(logits, 1e-4, rng) == 0 for _ in range(20))
+    with pytest.raises(ValueError):
+        sub.sample_with_temperature(logits, -1.0, rng)
+    draws = 20000
+    for temperature in (1.0, 2.0):
+        rng = np.random.default_rng(1)
+        samples = [sub.sample_with_temperature(logits, temperature, rng) for _ in range(draws)]
+        frequencies = np.bincount(samples, minlength=5) / draws
+        expected = _softmax(logits / temperature)
+        if temperature == 2.0 and np.allclose(frequencies, _softmax(logits * 2), atol=0.02):
+            pytest.fail("Divide the logits by the temperature; do not multiply.")
+        # Five standard errors of a binomial proportion: fails by chance about once in 10^6.
+        tolerance = 5 * np.sqrt(expected * (1 - expected) / draws)
+        assert np.all(np.abs(frequencies - expected) <= tolerance), (
+            f"temperature {temperature}: frequencies {np.round(frequencies, 3)}, expected "
+            f"{np.round(expected, 3)}"
+        )
+
+
+@pytest.mark.points(
+    2,
+    hint="Embedding → GRU/LSTM(units, return_sequences=True, name='rnn') → Dense(vocab_size) "
+    "logits; compile with SparseCategoricalCrossentropy(from_logits=True).",
+    section="rnn",
+)
+def test_char_lm_structure_and_training(sub):
+    keras.utils.set_random_seed(0)
+    model = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="gru")
+    assert model.output_shape == (None, None, 7)
+    assert model.get_layer("rnn").__class__.__name__ == "GRU"
+    lstm = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="lstm")
+    assert lstm.get_layer("rnn").__class__.__name__ == "LSTM"
+    with pytest.raises(ValueError):
+        sub.build_char_lm(vocab_size=7, cell="transformer")
+    pattern = np.tile(np.array([1, 2, 3, 4, 5, 6], np.int32), 80)
+    inputs = pattern[:-1][: 79 * 6 - 2].reshape(-1, 4)[:100]
+    targets = pattern[1:][: 79 * 6 - 2].reshape(-1, 4)[:100]
+    losses = sub.train_char_lm(model, inputs, targets, epochs=5, batch_size=20, seed=0)
+    assert len(losses) == 5
+    assert losses[-1] < 0.5 * losses[0], f"The loss did not fall enough: {losses}"
+    assert losses[0] == pytest.approx(math.log(7), rel=0.3)
