@@ -60,6 +60,10 @@ def _noun_phrase(rng, node: Node) -> str:
     forms = NOUNS[node.category]
     if node.count is not None and node.count >= 2:
         return f"{NUMBERS[node.count]} {_pick(rng, forms)[1]}"
+    if node.size:
+        # "a little bird" with a size would read "a tiny little bird": keep the plain names.
+        sizes = {w for ws in SIZES.values() for w in ws}
+        forms = [f for f in forms if f[0].split()[0] not in sizes] or forms
     word = _pick(rng, forms)[0]
     if node.size and not word.startswith(("pair", "piece", "head", "slice", "glass", "cup of")):
         word = f"{_pick(rng, SIZES[node.size])} {word}"
