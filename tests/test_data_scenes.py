@@ -133,3 +133,15 @@ def test_user_errors_are_course_errors(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(CourseError, match="is a file"):
         make_split(tmp_path / "file", "val", 2)
+
+
+@pytest.mark.parametrize("size", [32, 64, 96, 200, 224, 257])
+def test_every_scene_renders_at_other_image_sizes(size):
+    from course_lib.data.backgrounds import render_background
+
+    for scene in SCENE_NAMES:
+        pixels = render_background(scene, np.random.default_rng(0), size)
+        assert pixels.shape == (size, size, 3), (scene, size)
+        assert np.isfinite(pixels).all()
+    image, graph = generate_scene(np.random.default_rng(size), size=size)
+    assert image.shape == (size, size, 3) and graph["width"] == graph["height"] == size

@@ -138,7 +138,7 @@ def _paint(scene: str, rng: np.random.Generator, size: int) -> np.ndarray:
             )
             top = np.where((rows > hz - ridge)[..., None], rock, top)
         elif scene == "street":
-            tops = (hz * (0.2 + 0.7 * rng.random(max(2, w // 16)))).astype(int)
+            tops = (hz * (0.2 + 0.7 * rng.random(max(2, -(-w // 16))))).astype(int)  # ceil
             heights = np.repeat(tops, 16)[:w]
             rows = np.arange(hz)[:, None]
             shade = np.repeat(0.4 + 0.3 * rng.random(len(tops)), 16)[:w]
