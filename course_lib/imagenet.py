@@ -280,10 +280,11 @@ def encode_folder(
             if str(old["fingerprint"]) == fingerprint:
                 for i, (path, mtime) in enumerate(zip(old["paths"], old["mtimes"], strict=True)):
                     cached[(str(path), int(mtime))] = (old["features"][i], old["class_scores"][i])
-    missing = [i for i, key in enumerate(zip(files, mtimes.tolist())) if key not in cached]
+    keys = list(zip(files, mtimes.tolist(), strict=True))
+    missing = [i for i, key in enumerate(keys) if key not in cached]
     features = np.zeros((len(files), 1280), np.float32)
     scores = np.zeros((len(files), 1000), np.float32)
-    for i, key in enumerate(zip(files, mtimes.tolist())):
+    for i, key in enumerate(keys):
         if key in cached:
             features[i], scores[i] = cached[key]
     if missing:

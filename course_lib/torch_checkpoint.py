@@ -151,7 +151,7 @@ def _materialize(obj):
             strides=[s * data.itemsize for s in obj.stride],
             writeable=False,
         )
-        return np.array(view)  # A C-contiguous copy that owns its memory.
+        return np.array(view, order="C")  # A C-contiguous copy that owns its memory.
     if isinstance(obj, dict):
         return {key: _materialize(value) for key, value in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -871,9 +871,8 @@ if should_run_demo(__name__):
     lite0 = imagenet.load_efficientnet_lite0(sys.modules[__name__])
     print(f"EfficientNet-Lite0: {lite0.count_params():,} weights, "
           f"{count_flops(lite0, (224, 224, 3)) / 1e6:.0f} M multiply-adds per image")  # fmt: skip
-    for name, top in zip(
-        imagenet.sample_photo_names(), imagenet.classify_photos(lite0, imagenet.sample_photos())
-    ):
+    predictions = imagenet.classify_photos(lite0, imagenet.sample_photos())
+    for name, top in zip(imagenet.sample_photo_names(), predictions, strict=True):
         print(f"{name:>20}: " + ", ".join(f"{label} {p:.2f}" for label, p in top[:3]))
 
 # %% [markdown]

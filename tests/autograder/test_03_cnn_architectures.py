@@ -1,0 +1,704 @@
+"""Autograder for Lecture 03, CNN architectures.
+
+References: Keras' own layers (Conv2D, DepthwiseConv2D, SeparableConv2D, Dense, pooling),
+forward passes written here with ``tf.nn``, parameter formulas written here, and multiply-adds
+read from the operations of the TensorFlow graph of a model. Each test calls the student's
+module ``sub``. Weights of the student's layers are set by the tests (random, seeded), so every
+comparison is exact up to float32 rounding.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+EPS = 1e-3  # Batch-norm epsilon of the lecture's blocks (TensorFlow's default).
+# EfficientNet-Lite0 stages: (expand ratio, kernel, stride, channels, repeats).
+LITE0_STAGES = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+]
+
+
+def _rng(offset=0):
+    return np.random.default_rng(303 + offset)
+
+
+def _images(shape, offset=0):
+    return _rng(offset).normal(size=shape).astype(np.float32)
+
+
+def _randomize(layer, offset=0, scale=0.3):
+    """Give every variable of ``layer`` (nested ones too) seeded random values."""
+    rng = _rng(100 + offset)
+    for variable in layer.weights:
+        shape = tuple(variable.shape)
+        if "variance" in variable.path:
+            value = rng.uniform(0.5, 2.0, size=shape)
+        elif "gamma" in variable.path:
+            value = rng.uniform(0.5, 1.5, size=shape)
+        else:
+            value = rng.normal(scale=scale, size=shape)
+        variable.assign(value.astype(np.float32))
+
+
+def _np(tensor):
+    return np.asarray(tensor, dtype=np.float32)
+
+
+def _sublayer(block, name, what):
+    layer = getattr(block, name, "missing")
+    if isinstance(layer, str):
+        pytest.fail(
+            f"{type(block).__name__} has no attribute {name!r} after it was called: build() must "
+            f"create {what} as self.{name} (the autograder and course_lib find it by that name)."
+        )
+    return layer
+
+
+def _bn(x, bn):
+    """Inference-mode batch norm from a Keras BatchNormalization layer's variables."""
+    mean, variance = _np(bn.moving_mean), _np(bn.moving_variance)
+    return (x - mean) / np.sqrt(variance + EPS) * _np(bn.gamma) + _np(bn.beta)
+
+
+def _conv(x, kernel, strides=1):
+    return _np(tf.nn.conv2d(x, _np(kernel), strides, "SAME"))
+
+
+def _depthwise(x, kernel, strides=1):
+    return _np(tf.nn.depthwise_conv2d(x, _np(kernel), [1, strides, strides, 1], "SAME"))
+
+
+def _relu6(x):
+    return np.clip(x, 0.0, 6.0)
+
+
+def _bn_params(channels):
+    return 4 * channels  # gamma, beta, moving mean, moving variance
+
+
+def _mbconv_params(in_channels, filters, expand_ratio, kernel_size):
+    hidden = in_channels * expand_ratio
+    expand = 0 if expand_ratio == 1 else in_channels * hidden + _bn_params(hidden)
+    return (
+        expand
+        + kernel_size**2 * hidden
+        + _bn_params(hidden)
+        + hidden * filters
+        + _bn_params(filters)
+    )
+
+
+def _graph_multiply_adds(model, input_shape):
+    """Multiply-adds of Conv2D, DepthwiseConv2dNative and MatMul ops in the model's graph."""
+    function = tf.function(lambda x: model(x, training=False))
+    graph = function.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32)).graph
+    total = 0
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            out, kernel = op.outputs[0].shape, op.inputs[1].shape
+            total += out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
+        elif op.type == "DepthwiseConv2dNative":
+            out, kernel = op.outputs[0].shape, op.inputs[1].shape
+            total += out[1] * out[2] * out[3] * kernel[0] * kernel[1]
+        elif op.type == "MatMul":
+            a, out = op.inputs[0].shape, op.outputs[0].shape
+            inner = a[0] if op.get_attr("transpose_a") else a[1]
+            total += out[0] * out[1] * inner
+    return int(total)
+
+
+def _round_trip(layer, inputs):
+    """from_config(get_config()) gives the same config and, with copied weights, the output."""
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    if clone.get_config() != config:
+        pytest.fail(
+            f"{type(layer).__name__}.from_config(layer.get_config()) gives another config: "
+            f"{clone.get_config()} instead of {config}. get_config must return every argument "
+            "of __init__ (and super().get_config())."
+        )
+    clone(inputs)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        _np(clone(inputs, training=False)), _np(layer(inputs, training=False)), atol=1e-5
+    )
+
+
+# VGG ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.points(
+    2,
+    hint="num_convs × Conv2D(filters, kernel_size, padding='same', activation='relu') "
+    "stored in self.convs, then MaxPooling2D(2) as self.pool.",
+    section="vgg",
+)
+def test_vgg_block_matches_keras_layers(sub):
+    x = _images((2, 12, 12, 3))
+    block = sub.VGGBlock(8, num_convs=3)
+    out = _np(block(x))
+    if out.shape != (2, 6, 6, 8):
+        pytest.fail(f"Expected (batch, h/2, w/2, filters) = (2, 6, 6, 8); received {out.shape}.")
+    expected_params = (27 * 8 + 8) + 2 * (72 * 8 + 8)
+    assert block.count_params() == expected_params, "3 convs: 3·3·C·F + F weights each."
+    _randomize(block)
+    convs = _sublayer(block, "convs", "the list of Conv2D layers")
+    reference = keras.Sequential(
+        [keras.layers.Conv2D(8, 3, padding="same", activation="relu") for _ in range(3)]
+        + [keras.layers.MaxPooling2D(2)]
+    )
+    reference(x)
+    for ours, theirs in zip(reference.layers[:3], convs, strict=True):
+        ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(_np(block(x)), _np(reference(x)), atol=1e-5)
+
+
+@pytest.mark.points(
+    1,
+    hint="get_config returns super().get_config() updated with filters, num_convs and kernel_size.",
+    section="vgg",
+)
+def test_vgg_block_config_round_trip(sub):
+    x = _images((1, 8, 8, 2), 1)
+    block = sub.VGGBlock(4, num_convs=2, kernel_size=5, name="vgg_test")
+    block(x)
+    _randomize(block, 1)
+    config = block.get_config()
+    for key, value in {"filters": 4, "num_convs": 2, "kernel_size": 5}.items():
+        assert config.get(key) == value, f"get_config()[{key!r}] should be {value}."
+    _round_trip(block, x)
+
+
+# ResNet ---------------------------------------------------------------------------------------
+
+
+def _residual_reference(block, x):
+    """Return the correct output and a few wrong variants, for targeted hints."""
+    h = np.maximum(_bn(_conv(x, block.conv1.kernel, block.strides), block.bn1), 0)
+    f = _bn(_conv(h, block.conv2.kernel), block.bn2)
+    if block.shortcut_conv is not None:
+        shortcut = _bn(_conv(x, block.shortcut_conv.kernel, block.strides), block.shortcut_bn)
+    else:
+        shortcut = x
+    variants = {
+        "no_residual": np.maximum(f, 0),
+        "relu_before_add": np.maximum(f, 0) + shortcut,
+    }
+    return np.maximum(f + shortcut, 0), variants
+
+
+def _check_residual(block, x):
+    out = _np(block(x, training=False))
+    expected, variants = _residual_reference(block, x)
+    if out.shape != expected.shape:
+        pytest.fail(f"Expected output shape {expected.shape}; received {out.shape}.")
+    if not np.allclose(out, expected, atol=1e-4):
+        if np.allclose(out, variants["no_residual"], atol=1e-4):
+            pytest.fail("The output is ReLU(F(x)): you forgot to add the shortcut.")
+        if np.allclose(out, variants["relu_before_add"], atol=1e-4):
+            pytest.fail("Apply the final ReLU after adding the shortcut, not before.")
+        np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.points(
+    3,
+    hint="conv3x3(no bias) → BN → ReLU → conv3x3(no bias) → BN, add the input, then ReLU. "
+    "Identity shortcut when stride 1 and in_channels == filters.",
+    section="resnet",
+)
+def test_residual_block_identity_shortcut(sub):
+    x = _images((2, 6, 6, 8), 2)
+    block = sub.ResidualBlock(8)
+    block(x)
+    for name, what in [("conv1", "Conv2D"), ("bn1", "BN"), ("conv2", "Conv2D"), ("bn2", "BN")]:
+        _sublayer(block, name, f"the {what}")
+    if _sublayer(block, "shortcut_conv", "the projection (or None)") is not None:
+        pytest.fail(
+            "With stride 1 and as many input as output channels the shortcut is the identity: "
+            "set self.shortcut_conv = self.shortcut_bn = None."
+        )
+    if block.conv1.use_bias or block.conv2.use_bias:
+        pytest.fail("The convolutions before a BN have no bias (use_bias=False): BN's β is one.")
+    assert block.count_params() == 2 * (9 * 8 * 8) + 2 * _bn_params(8)
+    _randomize(block, 2)
+    _check_residual(block, x)
+
+
+@pytest.mark.points(
+    3,
+    hint="When stride != 1 or in_channels != filters the shortcut is Conv2D 1×1 with "
+    "strides (no bias) → BN, stored as shortcut_conv and shortcut_bn.",
+    section="resnet",
+)
+def test_residual_block_projection_shortcut(sub):
+    for strides, in_channels in [(2, 8), (1, 4)]:
+        x = _images((2, 6, 6, in_channels), 3)
+        block = sub.ResidualBlock(16, strides=strides)
+        out = _np(block(x))
+        size = 6 // strides
+        if out.shape != (2, size, size, 16):
+            pytest.fail(
+                f"ResidualBlock(16, strides={strides}) on {x.shape}: expected (2, {size}, {size}, "
+                f"16); received {out.shape}."
+            )
+        shortcut = _sublayer(block, "shortcut_conv", "the projection Conv2D")
+        if shortcut is None:
+            pytest.fail(
+                f"Input {x.shape} and output {out.shape} differ, so the shortcut needs a "
+                "projection (Conv2D 1×1 with the block's strides → BN); shortcut_conv is None."
+            )
+        assert tuple(shortcut.kernel.shape) == (1, 1, in_channels, 16), "A 1×1 projection."
+        assert block.count_params() == (
+            9 * in_channels * 16 + 9 * 16 * 16 + in_channels * 16 + 3 * _bn_params(16)
+        )
+        _randomize(block, 3 + strides)
+        _check_residual(block, x)
+
+
+# Inception ------------------------------------------------------------------------------------
+
+
+@pytest.mark.points(
+    2,
+    hint="Four branches on the same input: 1×1; 1×1 → 3×3; 1×1 → 5×5; maxpool 3×3 "
+    "(stride 1, same) → 1×1; all convs with ReLU; concatenate in that order on the last axis.",
+    section="inception",
+)
+def test_inception_module_matches_keras_layers(sub):
+    x = _images((2, 7, 7, 6), 4)
+    block = sub.InceptionModule(4, 3, 5, 2, 3, 2)
+    out = _np(block(x))
+    if out.shape != (2, 7, 7, 14):
+        pytest.fail(f"Expected (2, 7, 7, 4 + 5 + 3 + 2) = (2, 7, 7, 14); received {out.shape}.")
+    expected_params = (6 * 4 + 4) + (6 * 3 + 3 + 9 * 3 * 5 + 5) + (6 * 2 + 2 + 25 * 2 * 3 + 3)
+    expected_params += 6 * 2 + 2
+    assert block.count_params() == expected_params
+    _randomize(block, 4)
+
+    def conv(layer, inputs):
+        return np.maximum(_conv(inputs, layer.kernel) + _np(layer.bias), 0)
+
+    names = ["branch1x1", "branch3x3_reduce", "branch3x3", "branch5x5_reduce", "branch5x5"]
+    b1, b3r, b3, b5r, b5 = (_sublayer(block, n, "a Conv2D") for n in names)
+    pooled = _np(keras.layers.MaxPooling2D(3, strides=1, padding="same")(x))
+    branches = [
+        conv(b1, x),
+        conv(b3, conv(b3r, x)),
+        conv(b5, conv(b5r, x)),
+        conv(_sublayer(block, "pool_proj", "a Conv2D"), pooled),
+    ]
+    out = _np(block(x))
+    if not np.allclose(out, np.concatenate(branches, -1), atol=1e-4):
+        if any(
+            np.allclose(out, np.concatenate(order, -1), atol=1e-4)
+            for order in (branches[::-1], [branches[1], branches[0], *branches[2:]])
+        ):
+            pytest.fail("Concatenate the branches in the order 1×1, 3×3, 5×5, pool.")
+        np.testing.assert_allclose(out, np.concatenate(branches, -1), atol=1e-4)
+    _round_trip(block, x)
+
+
+# Depthwise-separable and MBConv ---------------------------------------------------------------
+
+
+@pytest.mark.points(
+    2,
+    hint="DepthwiseConv2D(kernel_size, strides, padding='same', use_bias=False) as "
+    "self.depthwise, then Conv2D(filters, 1) with bias as self.pointwise.",
+    section="mobilenet",
+)
+def test_depthwise_separable_matches_separable_conv2d(sub):
+    for strides in (1, 2):
+        x = _images((2, 9, 9, 5), 5)
+        block = sub.DepthwiseSeparableConv(7, kernel_size=3, strides=strides)
+        out = _np(block(x))
+        keras_layer = keras.layers.SeparableConv2D(7, 3, strides=strides, padding="same")
+        expected_shape = tuple(keras_layer(x).shape)
+        if out.shape != expected_shape:
+            pytest.fail(f"Expected {expected_shape} for strides={strides}; received {out.shape}.")
+        if block.count_params() != keras_layer.count_params():
+            pytest.fail(
+                f"{block.count_params()} weights; keras.layers.SeparableConv2D has "
+                f"{keras_layer.count_params()} (depthwise k·k·C without bias, pointwise C·F + F)."
+            )
+        _randomize(keras_layer, 5)
+        depthwise_kernel, pointwise_kernel, bias = keras_layer.get_weights()
+        _sublayer(block, "depthwise", "the DepthwiseConv2D").kernel.assign(depthwise_kernel)
+        pointwise = _sublayer(block, "pointwise", "the 1×1 Conv2D")
+        pointwise.kernel.assign(pointwise_kernel)
+        pointwise.bias.assign(bias)
+        np.testing.assert_allclose(_np(block(x)), _np(keras_layer(x)), atol=1e-5)
+        _round_trip(block, x)
+
+
+def _mbconv_reference(block, x):
+    h = x
+    variants = {}
+    if block.expand_conv is not None:
+        pre = _conv(h, block.expand_conv.kernel)
+        variants["bn_after_activation"] = _bn(_relu6(pre), block.expand_bn)
+        h = _relu6(_bn(pre, block.expand_bn))
+    d = _bn(_depthwise(h, block.depthwise_conv.kernel, block.strides), block.depthwise_bn)
+    h = _relu6(d)
+    variants["relu_not_relu6"] = None
+    p = _bn(_conv(h, block.project_conv.kernel), block.project_bn)
+    residual = block.strides == 1 and x.shape[-1] == p.shape[-1]
+    expected = p + x if residual else p
+    variants["activation_after_projection"] = _relu6(p) + (x if residual else 0)
+    variants["no_residual"] = p
+    return expected, variants
+
+
+@pytest.mark.points(
+    2,
+    hint="in·(in·t) + 4·(in·t) for the expansion (none when t = 1), k²·(in·t) + 4·(in·t) "
+    "for the depthwise, (in·t)·filters + 4·filters for the projection; convs without bias.",
+    section="mobilenet",
+)
+def test_inverted_residual_shapes_and_params(sub):
+    for in_channels, filters, expand_ratio, kernel_size, strides in [
+        (8, 8, 6, 3, 1),
+        (8, 12, 4, 5, 2),
+        (6, 4, 1, 3, 1),
+    ]:
+        x = _images((1, 8, 8, in_channels), 6)
+        block = sub.InvertedResidual(filters, expand_ratio, kernel_size, strides)
+        try:
+            out = _np(block(x))
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            pytest.fail(
+                f"InvertedResidual({filters}, {expand_ratio}, {kernel_size}, {strides}) on "
+                f"{x.shape} failed ({type(error).__name__}). Add the residual only when strides "
+                "== 1 and in_channels == filters."
+            )
+        size = 8 // strides
+        assert out.shape == (1, size, size, filters), out.shape
+        if expand_ratio == 1 and _sublayer(block, "expand_conv", "None") is not None:
+            pytest.fail("With expand_ratio == 1 there is no expansion: expand_conv must be None.")
+        expected = _mbconv_params(in_channels, filters, expand_ratio, kernel_size)
+        if block.count_params() != expected:
+            pytest.fail(
+                f"InvertedResidual({filters}, expand_ratio={expand_ratio}, kernel_size="
+                f"{kernel_size}) on {in_channels} channels: expected {expected} weights; "
+                f"received {block.count_params()}. Convolutions before a BN have no bias."
+            )
+
+
+@pytest.mark.points(
+    3,
+    hint="expand 1×1 → BN → ReLU6, depthwise → BN → ReLU6, project 1×1 → BN (no activation), "
+    "add the input when strides == 1 and in_channels == filters; BN epsilon 1e-3.",
+    section="mobilenet",
+)
+def test_inverted_residual_matches_tf_nn(sub):
+    for in_channels, filters, expand_ratio, kernel_size, strides in [
+        (8, 8, 6, 3, 1),
+        (8, 12, 4, 5, 2),
+        (6, 6, 1, 3, 1),
+    ]:
+        x = _images((2, 7, 7, in_channels), 7) * 3
+        block = sub.InvertedResidual(filters, expand_ratio, kernel_size, strides)
+        block(x)
+        for name in ["depthwise_conv", "depthwise_bn", "project_conv", "project_bn"]:
+            _sublayer(block, name, "that sublayer")
+        _sublayer(block, "expand_conv", "the expansion Conv2D (or None)")
+        _randomize(block, 7, scale=0.6)
+        out = _np(block(x, training=False))
+        expected, variants = _mbconv_reference(block, x)
+        if np.allclose(out, expected, atol=1e-3, rtol=1e-4):
+            continue
+        messages = {
+            "no_residual": "the residual is missing: add the input when strides == 1 and "
+            "in_channels == filters.",
+            "activation_after_projection": "the projection is linear: no ReLU6 after its BN.",
+            "bn_after_activation": "apply BN before the activation (conv → BN → ReLU6).",
+        }
+        for key, message in messages.items():
+            if variants.get(key) is not None and np.allclose(out, variants[key], atol=1e-3):
+                pytest.fail(f"InvertedResidual({filters}, {expand_ratio}, ...): {message}")
+        if out.max() > 6.0 + 1e-3 + np.abs(x).max() and block.use_residual is False:
+            pytest.fail("Use ReLU6 (min(max(x, 0), 6)), not ReLU.")
+        np.testing.assert_allclose(out, expected, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.points(
+    2,
+    hint="get_config returns every __init__ argument; from_config(get_config()) rebuilds "
+    "the block, and with the same weights it computes the same output.",
+    section="mobilenet",
+)
+def test_blocks_config_round_trip(sub):
+    x = _images((2, 8, 8, 8), 8)
+    blocks = [
+        sub.ResidualBlock(16, strides=2, name="res"),
+        sub.InvertedResidual(8, expand_ratio=3, kernel_size=5, batch_norm_epsilon=1e-2),
+        sub.DepthwiseSeparableConv(5, kernel_size=5, strides=2),
+    ]
+    for offset, block in enumerate(blocks):
+        block(x)
+        _randomize(block, 10 + offset)
+        _round_trip(block, x)
+    assert blocks[1].get_config()["batch_norm_epsilon"] == pytest.approx(1e-2)
+
+
+# Counting -------------------------------------------------------------------------------------
+
+
+@pytest.mark.points(
+    2,
+    hint="Conv2D: k²·C·F (+F bias); separable: k²·C + C·F + F; batch norm stores 4 numbers "
+    "per channel, all counted by count_params().",
+    section="flops",
+)
+def test_parameter_formulas_match_keras(sub):
+    for k, c, f, bias in [(3, 3, 16, True), (5, 7, 2, False), (1, 32, 64, True)]:
+        layer = keras.layers.Conv2D(f, k, use_bias=bias)
+        layer.build((None, 9, 9, c))
+        assert sub.conv2d_params(k, c, f, use_bias=bias) == layer.count_params()
+    for k, c, f in [(3, 8, 16), (5, 3, 7)]:
+        layer = keras.layers.SeparableConv2D(f, k)
+        layer.build((None, 9, 9, c))
+        assert sub.separable_conv_params(k, c, f) == layer.count_params()
+    for c, f, t, k in [(16, 24, 6, 3), (24, 24, 6, 5), (32, 16, 1, 3)]:
+        hidden = c * t
+        layers = [keras.layers.Conv2D(hidden, 1, use_bias=False), keras.layers.BatchNormalization()]
+        layers = layers if t != 1 else []
+        layers += [
+            keras.layers.DepthwiseConv2D(k, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            keras.layers.Conv2D(f, 1, use_bias=False),
+            keras.layers.BatchNormalization(),
+        ]
+        reference = keras.Sequential(layers)
+        reference.build((None, 8, 8, c))
+        received = sub.inverted_residual_params(c, f, t, k)
+        if received != reference.count_params():
+            pytest.fail(
+                f"inverted_residual_params({c}, {f}, {t}, {k}) = {received}; Keras counts "
+                f"{reference.count_params()} (did you count BN's moving mean and variance?)."
+            )
+
+
+@pytest.mark.points(
+    2,
+    hint="Output positions H'·W' × output channels × (k_h·k_w·C_in / groups) for Conv2D; "
+    "× k_h·k_w for depthwise; inputs × units for Dense.",
+    section="flops",
+)
+def test_layer_multiply_adds(sub):
+    cases = [
+        (keras.layers.Conv2D(16, 3, strides=2, padding="same"), (15, 15, 4)),
+        (keras.layers.Conv2D(8, (3, 5), padding="valid", groups=2), (10, 12, 6)),
+        (keras.layers.DepthwiseConv2D(5, padding="same", depth_multiplier=2), (8, 8, 3)),
+        (keras.layers.SeparableConv2D(10, 3, padding="same"), (6, 6, 4)),
+        (keras.layers.Dense(7), (12,)),
+    ]
+    for layer, shape in cases:
+        model = keras.Sequential([keras.Input(shape), layer])
+        expected = _graph_multiply_adds(model, shape)
+        output_shape = tuple(layer.compute_output_shape((None, *shape))[1:])
+        received = sub.layer_multiply_adds(layer, shape, output_shape)
+        if received != expected:
+            pytest.fail(
+                f"{type(layer).__name__} from {shape} to {output_shape}: expected {expected} "
+                f"multiply-adds; received {received}."
+            )
+
+
+@pytest.mark.points(
+    2,
+    hint="Sum layer_multiply_adds over layer_shapes(model, input_shape); nested layers count.",
+    section="flops",
+)
+def test_count_flops_matches_graph(sub):
+    inner = keras.Sequential(
+        [keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.Conv2D(12, 1)]
+    )
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = inner(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    assert sub.count_flops(model, (16, 16, 3)) == _graph_multiply_adds(model, (16, 16, 3))
+
+
+@pytest.mark.points(
+    3,
+    hint="One row per family in FAMILIES order with params = model.count_params() and "
+    "flops = count_flops(model, input_shape); build the stages as the lecture's table says.",
+    section="flops",
+)
+def test_family_table(sub):
+    shape, classes, width, stages = (16, 16, 3), 5, 8, 2
+    rows = sub.family_table(shape, classes, width, stages)
+    assert [row["family"] for row in rows] == ["vgg", "resnet", "inception", "mobilenet"]
+    block_types = {
+        "vgg": sub.VGGBlock,
+        "resnet": sub.ResidualBlock,
+        "inception": sub.InceptionModule,
+        "mobilenet": sub.InvertedResidual,
+    }
+    for row in rows:
+        model = sub.build_family_model(row["family"], shape, classes, width, stages)
+        assert model.output_shape == (None, classes)
+        blocks = [layer for layer in model.layers if isinstance(layer, block_types[row["family"]])]
+        if not blocks:
+            pytest.fail(f"The {row['family']} model should be built from your blocks.")
+        last = blocks[-1].output.shape
+        if tuple(last[1:]) != (2, 2, width * 2 ** (stages - 1)):
+            pytest.fail(
+                f"{row['family']}: the last stage should output (2, 2, {width * 2}) on a 16×16 "
+                f"input (every stage halves the resolution); received {tuple(last[1:])}."
+            )
+        assert row["params"] == model.count_params(), row
+        expected = _graph_multiply_adds(model, shape)
+        if row["flops"] != expected:
+            pytest.fail(
+                f"{row['family']}: {row['flops']} FLOPs in the table; the graph has {expected} "
+                "multiply-adds in Conv2D, depthwise and Dense operations."
+            )
+
+
+# EfficientNet-Lite0 and encodings -------------------------------------------------------------
+
+
+def _lite0_params():
+    total = 27 * 32 + _bn_params(32)
+    in_channels = 32
+    for expand_ratio, kernel_size, _, filters, repeats in LITE0_STAGES:
+        for _ in range(repeats):
+            total += _mbconv_params(in_channels, filters, expand_ratio, kernel_size)
+            in_channels = filters
+    return total + 320 * 1280 + _bn_params(1280) + 1280 * 1000 + 1000
+
+
+@pytest.mark.points(
+    3,
+    hint="Stem conv 3×3 s2 32 → BN → ReLU6, the 16 InvertedResidual blocks of LITE0_STAGES "
+    "(stride on the first block of a stage), head conv 1×1 1280 → BN → ReLU6, "
+    "GlobalAveragePooling2D, Dropout, Dense; layers named as the docstring says.",
+    section="efficientnet",
+)
+def test_efficientnet_lite0_structure(sub):
+    model = sub.build_efficientnet_lite0((64, 64, 3), 1000)
+    assert model.output_shape == (None, 1000)
+    names = {layer.name for layer in model.layers}
+    required = {"stem_conv", "stem_bn", "head_conv", "head_bn", "avg_pool", "classifier"}
+    required |= {f"block_{i}" for i in range(16)}
+    if not required <= names:
+        pytest.fail(f"Missing layer names: {sorted(required - names)}.")
+    index = 0
+    for expand_ratio, kernel_size, stride, filters, repeats in LITE0_STAGES:
+        for repeat in range(repeats):
+            block = model.get_layer(f"block_{index}")
+            settings = (block.filters, block.expand_ratio, block.kernel_size, block.strides)
+            expected = (filters, expand_ratio, kernel_size, stride if repeat == 0 else 1)
+            if not isinstance(block, sub.InvertedResidual) or settings != expected:
+                pytest.fail(
+                    f"block_{index} should be InvertedResidual(filters, expand_ratio, "
+                    f"kernel_size, strides) = {expected}; received {settings}."
+                )
+            index += 1
+    if model.count_params() != _lite0_params():
+        pytest.fail(
+            f"EfficientNet-Lite0 has {_lite0_params():,} weights (with BN statistics); yours "
+            f"has {model.count_params():,}."
+        )
+
+
+@pytest.mark.points(
+    3,
+    hint="With ImageNet-shaped weights loaded by course_lib.imagenet, the network must "
+    "compute stem → blocks → head → average → dense exactly (TF 'same' padding, BN eps 1e-3).",
+    section="efficientnet",
+)
+def test_efficientnet_lite0_computes_the_reference(sub):
+    from course_lib.imagenet import assign_lite0_weights
+
+    rng = _rng(20)
+    state = {}
+
+    def conv(name, out_channels, in_channels, k, depthwise=False):
+        fan_in = k * k * (1 if depthwise else in_channels)
+        shape = (out_channels, 1 if depthwise else in_channels, k, k)
+        state[f"{name}.weight"] = (rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    def bn(name, channels):
+        state[f"{name}.weight"] = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+        state[f"{name}.bias"] = rng.normal(scale=0.1, size=channels).astype(np.float32)
+        state[f"{name}.running_mean"] = rng.normal(scale=0.1, size=channels).astype(np.float32)
+        state[f"{name}.running_var"] = rng.uniform(0.5, 2.0, channels).astype(np.float32)
+
+    conv("_conv_stem", 32, 3, 3)
+    bn("_bn0", 32)
+    blocks, in_channels, index = [], 32, 0
+    for expand_ratio, kernel_size, stride, filters, repeats in LITE0_STAGES:
+        for repeat in range(repeats):
+            p, hidden = f"_blocks.{index}.", in_channels * expand_ratio
+            if expand_ratio != 1:
+                conv(p + "_expand_conv", hidden, in_channels, 1)
+                bn(p + "_bn0", hidden)
+            conv(p + "_depthwise_conv", hidden, 1, kernel_size, depthwise=True)
+            bn(p + "_bn1", hidden)
+            conv(p + "_project_conv", filters, hidden, 1)
+            bn(p + "_bn2", filters)
+            blocks.append((p, expand_ratio, stride if repeat == 0 else 1, in_channels, filters))
+            in_channels, index = filters, index + 1
+    conv("_conv_head", 1280, 320, 1)
+    bn("_bn1", 1280)
+    state["_fc.weight"] = (rng.normal(size=(1000, 1280)) / 36).astype(np.float32)
+    state["_fc.bias"] = rng.normal(scale=0.1, size=1000).astype(np.float32)
+
+    def kernel(name):
+        return state[f"{name}.weight"].transpose(2, 3, 1, 0)
+
+    def norm(x, name):
+        s = {k: state[f"{name}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
+        return (x - s["running_mean"]) / np.sqrt(s["running_var"] + EPS) * s["weight"] + s["bias"]
+
+    x = _images((2, 64, 64, 3), 21)
+    h = _relu6(norm(_conv(x, kernel("_conv_stem"), 2), "_bn0"))
+    for p, expand_ratio, stride, in_channels, filters in blocks:
+        y = h
+        if expand_ratio != 1:
+            y = _relu6(norm(_conv(y, kernel(p + "_expand_conv")), p + "_bn0"))
+        dw = state[p + "_depthwise_conv.weight"].transpose(2, 3, 0, 1)
+        y = _relu6(norm(_depthwise(y, dw, stride), p + "_bn1"))
+        y = norm(_conv(y, kernel(p + "_project_conv")), p + "_bn2")
+        h = y + h if stride == 1 and in_channels == filters else y
+    h = _relu6(norm(_conv(h, kernel("_conv_head")), "_bn1")).mean(axis=(1, 2))
+    expected = h @ state["_fc.weight"].T + state["_fc.bias"]
+
+    model = sub.build_efficientnet_lite0((64, 64, 3), 1000)
+    assign_lite0_weights(model, state)
+    np.testing.assert_allclose(_np(model(x, training=False)), expected, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.points(
+    2,
+    hint="keras.Model(model.input, [model.get_layer('avg_pool').output, softmax of model.output]).",
+    section="encodings",
+)
+def test_image_encoder(sub):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((12, 12, 3))
+    maps = keras.layers.Conv2D(6, 3, activation="relu")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(maps)
+    model = keras.Model(inputs, keras.layers.Dense(9, name="classifier")(pooled))
+    x = _images((4, 12, 12, 3), 22)
+    outputs = sub.image_encoder(model)(x, training=False)
+    if not isinstance(outputs, (list, tuple)) or len(outputs) != 2:
+        pytest.fail("The encoder must have two outputs: (features, class_scores).")
+    features, scores = _np(outputs[0]), _np(outputs[1])
+    expected_features = _np(keras.Model(inputs, pooled)(x))
+    np.testing.assert_allclose(features, expected_features, atol=1e-5)
+    if np.allclose(scores, _np(model(x)), atol=1e-5):
+        pytest.fail("class_scores are the logits: apply a softmax.")
+    np.testing.assert_allclose(scores, _np(tf.nn.softmax(model(x))), atol=1e-5)
