@@ -210,6 +210,79 @@ def notebooks(
         console.print(f"wrote {path}")
 
 
+@command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
+    top: Annotated[int, typer.Option(help="Labels to show per image.")] = 5,
+) -> None:
+    """Top ImageNet labels of photos, from EfficientNet-Lite0 built with Lecture 03's blocks."""
+    from course_lib.imagenet import classify_files
+
+    for path, labels in zip(paths, classify_files(paths, top=top), strict=True):
+        console.print(f"[bold]{path}[/]", highlight=False, soft_wrap=True)
+        table = Table("label", "probability")
+        for label, probability in labels:
+            table.add_row(label, f"{probability:.3f}")
+        console.print(table)
+
+
+def _print_hits(query: str, hits: list[tuple[str, float]], root: Path) -> None:
+    console.print(f"[bold]{query}[/]", highlight=False, soft_wrap=True)
+    table = Table("rank", "photo", "score")
+    for rank, (path, score) in enumerate(hits, start=1):
+        table.add_row(str(rank), str(Path(path).relative_to(root.resolve())), f"{score:.3f}")
+    console.print(table)
+
+
+@command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, e.g. 'a cup of coffee'.")],
+    photos: Annotated[
+        Path, typer.Option(help="Folder of photos to search (searched recursively).")
+    ],
+    top: Annotated[int, typer.Option(help="How many photos to list.")] = 10,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a results page with thumbnails here.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Index cache file (default: in the user data folder).")
+    ] = None,
+) -> None:
+    """Rank a folder of your photos for a text query (EfficientNet-Lite0 + GloVe, Dropbox style)."""
+    from course_lib.photo_search import build_engine, search_photos, write_html
+
+    with console.status("Indexing photos (cached after the first run)..."):
+        _, engine = build_engine(photos, cache)
+    hits = search_photos(query, engine, top)
+    _print_hits(query, hits, photos)
+    if html is not None:
+        console.print(f"Wrote {write_html({query: hits}, html)}")
+
+
+@command()
+def demo(
+    html: Annotated[Path | None, typer.Option(help="Also write a results page here.")] = None,
+) -> None:
+    """Search real sample photos (scikit-image, scikit-learn) and a slice of the collection."""
+    from course_lib.photo_search import (
+        DEMO_QUERIES,
+        build_engine,
+        demo_folder,
+        search_photos,
+        write_html,
+    )
+
+    folder = demo_folder()
+    console.print(f"Demo photos: {folder}")
+    with console.status("Indexing photos (cached after the first run)..."):
+        _, engine = build_engine(folder)
+    results = {query: search_photos(query, engine, top=3) for query in DEMO_QUERIES}
+    for query, hits in results.items():
+        _print_hits(query, hits, folder)
+    if html is not None:
+        console.print(f"Wrote {write_html(results, html)}")
+
+
 def _mount_subcommands() -> None:
     """Add the verb groups that live in their own modules."""
     from course_lib.data.cli import app as data_app

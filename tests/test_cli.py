@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_help_lists_the_verbs():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for verb in ("check", "autograde", "generate", "notebooks", "data", "quiz"):
+    for verb in ("check", "autograde", "generate", "notebooks", "data", "quiz", "search", "demo"):
         assert verb in result.output
 
 
