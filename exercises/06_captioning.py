@@ -183,7 +183,7 @@ def decode_tokens(ids, vocabulary: list[str]) -> str:
 # convolution block instead of pooling it away: a 64×64 photo through three blocks that halve
 # the height and width gives an 8×8 grid, 64 locations, each with a 64-channel feature vector
 # describing its part of the photo. We teach the CNN to see by training it first for multi-label
-# recognition (which of the 66 object categories appear, as in Lecture 02); the grid model shares
+# recognition (which of the object categories appear, as in Lecture 02); the grid model shares
 # its layers. The original TensorFlow tutorial used ImageNet's InceptionV3 (8×8×2048 features);
 # Lecture 03's EfficientNet-Lite0 with real ImageNet weights is the larger option here, at the
 # price of a much slower feature extraction on a laptop.
@@ -232,7 +232,7 @@ class ConvBlock(keras.layers.Layer):
 
 def build_encoder_cnn(
     image_size: int = IMAGE_SIZE,
-    num_classes: int = 66,
+    num_classes: int = 65,
     block_filters=ENCODER_FILTERS,
     dropout_rate: float = DROPOUT_RATE,
 ) -> tuple[keras.Model, keras.Model]:
@@ -948,7 +948,8 @@ def attention_for_caption(model: Captioner, features, caption: str, vocabulary: 
 if should_run_demo(__name__):
     keras.utils.set_random_seed(SEED)
     folder = collection_dir()
-    classifier, grid_model = build_encoder_cnn(num_classes=66)
+    num_classes = len(load_coco(folder, "val", kinds=["instances"]).categories)
+    classifier, grid_model = build_encoder_cnn(num_classes=num_classes)
     train_encoder(classifier, folder)
     train_features, train_captions = cache_features(grid_model, folder, "train")
     val_features, val_captions = cache_features(grid_model, folder, "val")
