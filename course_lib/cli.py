@@ -285,11 +285,13 @@ def demo(
 
 def _mount_subcommands() -> None:
     """Add the verb groups that live in their own modules."""
+    from course_lib.competition.cli import app as competition_app
     from course_lib.data.cli import app as data_app
     from course_lib.quiz.cli import app as quiz_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(quiz_app, name="quiz")
+    app.add_typer(competition_app, name="competition")
 
 
 _mount_subcommands()

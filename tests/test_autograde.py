@@ -57,6 +57,7 @@ def graded_class(tmp_path_factory):
     write_class(root / "submissions")
     out = root / "grades.csv"
     args = ["autograde", str(root / "submissions"), "--out", str(out), "--timeout", TIMEOUT]
+    args += ["--lecture", "01"]
     first = CliRunner().invoke(app, args)
     second = CliRunner().invoke(app, args)
     return root, out, first, second
@@ -123,7 +124,17 @@ def test_regrading_one_student_keeps_the_others(graded_class, tmp_path):
     root, out, _, _ = graded_class
     (root / "submissions" / "half" / "01_nn_recap.py").write_text(SOLUTION.read_text())
     result = CliRunner().invoke(
-        app, ["autograde", str(root / "submissions"), "--out", str(out), "--student", "half"]
+        app,
+        [
+            "autograde",
+            str(root / "submissions"),
+            "--out",
+            str(out),
+            "--student",
+            "half",
+            "--lecture",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = _rows(out)

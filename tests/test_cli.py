@@ -13,7 +13,8 @@ runner = CliRunner()
 def test_help_lists_the_verbs():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for verb in ("check", "autograde", "generate", "notebooks", "data", "quiz", "search", "demo"):
+    verbs = ("check", "autograde", "generate", "notebooks", "data", "quiz", "competition")
+    for verb in verbs + ("search", "demo", "classify"):
         assert verb in result.output
 
 
