@@ -1,0 +1,612 @@
+"""Autograder for Lecture 02, convolutional networks.
+
+References: ``tf.nn.conv2d``, ``tf.nn.max_pool2d`` and ``tf.nn.avg_pool2d`` (in float64), Keras
+layers (``compute_output_shape``, ``count_params``), the gradient of one output unit of a stack of
+all-ones convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, and
+PIL reading back the saved figures. Each test calls the student's module ``sub``; random
+configurations come from seeded generators.
+"""
+
+import math
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from course_lib.data import make_split
+from course_lib.data.coco import load_coco
+from course_lib.data.pipelines import label_dataset
+
+
+def _rng(offset=0):
+    return np.random.default_rng(2024 + offset)
+
+
+def _tf_conv(x, kernel, strides, padding):
+    """The reference: ``tf.nn.conv2d`` in float64."""
+    sh, sw = strides
+    return tf.nn.conv2d(
+        tf.constant(x, tf.float64), tf.constant(kernel, tf.float64), [1, sh, sw, 1], padding.upper()
+    ).numpy()
+
+
+def _same_split(in_size, kernel_size, stride):
+    """TensorFlow's SAME padding of one axis, as documented for ``tf.nn.conv2d``."""
+    out_size = math.ceil(in_size / stride)
+    total = max((out_size - 1) * stride + kernel_size - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_config(rng, padding):
+    """A random convolution: input, kernel, strides; stride and kernel sizes up to 4."""
+    kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
+    sh, sw = (int(v) for v in rng.integers(1, 4, size=2))
+    height, width = int(rng.integers(kh, kh + 8)), int(rng.integers(kw, kw + 8))
+    batch, c_in, c_out = (int(v) for v in rng.integers(1, 4, size=3))
+    x = rng.normal(size=(batch, height, width, c_in))
+    kernel = rng.normal(size=(kh, kw, c_in, c_out))
+    return x, kernel, (sh, sw), padding
+
+
+def _check_conv(function, x, kernel, strides, padding):
+    """Compare one convolution with tf.nn.conv2d, failing with advice for known mistakes."""
+    expected = _tf_conv(x, kernel, strides, padding)
+    received = np.asarray(function(x, kernel, strides, padding))
+    if received.shape != expected.shape:
+        pytest.fail(
+            f"For x {x.shape}, kernel {kernel.shape}, strides {strides}, padding {padding!r} "
+            f"expected output shape {expected.shape}; received {received.shape}. Output sizes: "
+            "floor((H - K) / S) + 1 for valid, ceil(H / S) for same; channels come last."
+        )
+    if np.allclose(received, expected, rtol=1e-5, atol=1e-5):
+        return
+    flipped = _tf_conv(x, kernel[::-1, ::-1], strides, padding)
+    if np.allclose(received, flipped, rtol=1e-5, atol=1e-5):
+        pytest.fail(
+            "Your result equals a convolution with the kernel flipped. Deep-learning libraries "
+            "compute the cross-correlation: multiply each window with the kernel as it is, "
+            "without flipping it."
+        )
+    if padding == "same":
+        sh, sw = strides
+        rows = _same_split(x.shape[1], kernel.shape[0], sh)[::-1]
+        cols = _same_split(x.shape[2], kernel.shape[1], sw)[::-1]
+        swapped = np.pad(x, ((0, 0), rows, cols, (0, 0)))
+        if rows[0] != rows[1] or cols[0] != cols[1]:
+            if np.allclose(received, _tf_conv(swapped, kernel, strides, "valid"), atol=1e-5):
+                pytest.fail(
+                    "Your SAME padding puts the extra zero before (top/left); TensorFlow puts "
+                    "total // 2 zeros before and the rest, one more when the total is odd, after "
+                    "(bottom/right)."
+                )
+    np.testing.assert_allclose(
+        received,
+        expected,
+        rtol=1e-5,
+        atol=1e-5,
+        err_msg=f"x {x.shape}, kernel {kernel.shape}, strides {strides}, padding {padding!r}",
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="valid: floor((in - k) / s) + 1; same: ceil(in / s) (round up, never down).",
+    section="padding_stride",
+)
+def test_conv_output_size_matches_keras(sub):
+    rng = _rng(1)
+    for trial in range(60):
+        kernel_size, stride = int(rng.integers(1, 7)), int(rng.integers(1, 5))
+        in_size = int(rng.integers(kernel_size, kernel_size + 20))
+        padding = ("valid", "same")[trial % 2]
+        layer = keras.layers.Conv2D(1, (kernel_size, 1), strides=(stride, 1), padding=padding)
+        expected = layer.compute_output_shape((None, in_size, 1, 1))[1]
+        received = sub.conv_output_size(in_size, kernel_size, stride, padding)
+        if padding == "same" and received == in_size // stride != expected:
+            pytest.fail(
+                f"same padding, in {in_size}, stride {stride}: expected {expected}, received "
+                f"{received}. Round up: ceil(in / s), since the last window may hang over the edge."
+            )
+        assert received == expected, (in_size, kernel_size, stride, padding)
+
+
+@pytest.mark.points(
+    2,
+    hint="total = max((ceil(in / s) - 1) * s + k - in, 0); before = total // 2, after = the rest.",
+    section="padding_stride",
+)
+def test_same_padding_reproduces_tf_same(sub):
+    # Padding by hand with the student's split and convolving with VALID must equal TF's SAME.
+    rng = _rng(2)
+    for _ in range(30):
+        kernel_size, stride = int(rng.integers(1, 7)), int(rng.integers(1, 5))
+        in_size = int(rng.integers(1, 16))
+        x = rng.normal(size=(1, in_size, 1, 1))
+        kernel = rng.normal(size=(kernel_size, 1, 1, 1))
+        expected = _tf_conv(x, kernel, (stride, 1), "same")
+        before, after = sub.same_padding(in_size, kernel_size, stride)
+        padded = np.pad(x, ((0, 0), (before, after), (0, 0), (0, 0)))
+        if padded.shape[1] >= kernel_size:
+            received = _tf_conv(padded, kernel, (stride, 1), "valid")
+            if received.shape == expected.shape and np.allclose(received, expected):
+                continue
+        if (after, before) == _same_split(in_size, kernel_size, stride):
+            pytest.fail(
+                f"in {in_size}, kernel {kernel_size}, stride {stride}: you return ({before}, "
+                f"{after}); TensorFlow puts the extra zero after (bottom/right): "
+                f"({after}, {before})."
+            )
+        pytest.fail(
+            f"in {in_size}, kernel {kernel_size}, stride {stride}: padding ({before}, {after}) "
+            "does not reproduce tf.nn.conv2d's SAME output."
+        )
+
+
+@pytest.mark.points(
+    1,
+    hint="valid returns x unchanged; same pads height and width only, with same_padding's split.",
+    section="padding_stride",
+)
+def test_pad_input(sub):
+    rng = _rng(3)
+    x = rng.normal(size=(2, 7, 6, 3))
+    np.testing.assert_array_equal(sub.pad_input(x, (3, 2), (2, 2), "valid"), x)
+    for kernel_size, strides, constant in (((4, 3), (2, 3), 0.0), ((2, 5), (1, 4), -7.0)):
+        rows = _same_split(7, kernel_size[0], strides[0])
+        cols = _same_split(6, kernel_size[1], strides[1])
+        expected = np.pad(x, ((0, 0), rows, cols, (0, 0)), constant_values=constant)
+        received = np.asarray(sub.pad_input(x, kernel_size, strides, "same", constant))
+        if received.shape != expected.shape:
+            pytest.fail(
+                f"Expected the padded shape {expected.shape}; received {received.shape}. Pad "
+                "axes 1 and 2 (height and width) only, never the batch or channel axis."
+            )
+        np.testing.assert_array_equal(received, expected)
+
+
+@pytest.mark.points(
+    3,
+    hint="out[:, i, j, :] = tensordot(window at (i*s, j*s), kernel) over (kh, kw, in_channels).",
+    section="convolution",
+)
+def test_conv2d_loops_valid_matches_tf(sub):
+    rng = _rng(4)
+    for _ in range(12):
+        _check_conv(sub.conv2d_loops, *_conv_config(rng, "valid"))
+
+
+@pytest.mark.points(
+    2,
+    hint="Pad with pad_input first, then slide the kernel exactly as for valid padding.",
+    section="padding_stride",
+)
+def test_conv2d_loops_same_matches_tf(sub):
+    rng = _rng(5)
+    # Even kernels and strides > 1 need asymmetric padding.
+    _check_conv(
+        sub.conv2d_loops,
+        rng.normal(size=(1, 6, 7, 2)),
+        rng.normal(size=(2, 4, 2, 3)),
+        (1, 2),
+        "same",
+    )
+    for _ in range(10):
+        _check_conv(sub.conv2d_loops, *_conv_config(rng, "same"))
+
+
+@pytest.mark.points(
+    3,
+    hint="sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw] gives (b, oh, ow, "
+    "c, kh, kw); tensordot with the kernel over (c, kh, kw) = kernel axes (2, 0, 1).",
+    section="convolution",
+)
+def test_conv2d_vectorized_matches_tf(sub):
+    rng = _rng(6)
+    for trial in range(20):
+        _check_conv(sub.conv2d_vectorized, *_conv_config(rng, ("valid", "same")[trial % 2]))
+    # A larger case: a 32 x 32 colour image through 8 filters.
+    x, kernel = rng.normal(size=(2, 32, 32, 3)), rng.normal(size=(5, 5, 3, 8))
+    _check_conv(sub.conv2d_vectorized, x, kernel, (2, 2), "same")
+
+
+def _check_pool(function, reference, x, pool_size, strides, padding):
+    kwargs = {} if strides is None else {"strides": strides}
+    received = np.asarray(function(x, pool_size, padding=padding, **kwargs))
+    expected = reference(
+        tf.constant(x), pool_size, strides if strides is not None else pool_size, padding.upper()
+    ).numpy()
+    if received.ndim == 4 and received.shape[3] != x.shape[3]:
+        pytest.fail(
+            f"Input with {x.shape[3]} channels gave {received.shape[3]} output channels: pooling "
+            "works on each channel separately, over height and width only (axes 1 and 2)."
+        )
+    if received.shape != expected.shape:
+        pytest.fail(
+            f"x {x.shape}, pool {pool_size}, strides {strides}, padding {padding!r}: expected "
+            f"shape {expected.shape}; received {received.shape} (strides=None means pool_size)."
+        )
+    return received, expected
+
+
+@pytest.mark.points(
+    2,
+    hint="Take the maximum of each window of each channel; with same padding pad with -inf so "
+    "that padding never wins.",
+    section="pooling",
+)
+def test_max_pool2d_matches_tf(sub):
+    rng = _rng(7)
+    configs = [((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same")]
+    configs += [((3, 2), (2, 1), "valid"), ((2, 2), None, "same")]
+    for pool_size, strides, padding in configs:
+        # Negative values: a maximum that counts padded zeros is visibly wrong.
+        x = -np.abs(rng.normal(size=(2, 7, 5, 3))) - 0.1
+        received, expected = _check_pool(
+            sub.max_pool2d, tf.nn.max_pool2d, x, pool_size, strides, padding
+        )
+        if padding == "same" and not np.allclose(received, expected) and np.any(received == 0):
+            pytest.fail(
+                "Some maxima are 0, a padded value: pad with -inf (constant=-np.inf in "
+                "pad_input) so that padding never wins, as TensorFlow does."
+            )
+        np.testing.assert_allclose(received, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.points(
+    2,
+    hint="Average each window of each channel; with same padding divide by the number of real "
+    "(unpadded) pixels in the window.",
+    section="pooling",
+)
+def test_avg_pool2d_matches_tf(sub):
+    rng = _rng(8)
+    configs = [((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same")]
+    configs += [((3, 2), (2, 1), "valid"), ((4, 4), (3, 3), "same")]
+    for pool_size, strides, padding in configs:
+        x = rng.normal(size=(2, 7, 5, 3)) + 1.0
+        received, expected = _check_pool(
+            sub.avg_pool2d, tf.nn.avg_pool2d, x, pool_size, strides, padding
+        )
+        if padding == "same" and not np.allclose(received, expected):
+            steps = strides or pool_size
+            rows = _same_split(x.shape[1], pool_size[0], steps[0])
+            cols = _same_split(x.shape[2], pool_size[1], steps[1])
+            zero_padded = tf.constant(np.pad(x, ((0, 0), rows, cols, (0, 0))))
+            full = tf.nn.avg_pool2d(zero_padded, pool_size, steps, "VALID").numpy()
+            if np.allclose(received, full):
+                pytest.fail(
+                    "With same padding you divide every sum by the full window size; TensorFlow "
+                    "averages over the real pixels only: divide by the count of unpadded pixels."
+                )
+        np.testing.assert_allclose(received, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.points(
+    1,
+    hint="Pooling never mixes channels: reduce over the window's height and width only.",
+    section="pooling",
+)
+def test_pooling_keeps_channels(sub):
+    # Channels hold very different values; pooling across them would mix them.
+    x = np.zeros((1, 4, 4, 3))
+    x[..., 0], x[..., 1], x[..., 2] = 1.0, 10.0, 100.0
+    x += _rng(9).uniform(0, 0.5, size=x.shape)
+    for function, reference in (
+        (sub.max_pool2d, tf.nn.max_pool2d),
+        (sub.avg_pool2d, tf.nn.avg_pool2d),
+    ):
+        received, expected = _check_pool(function, reference, x, (2, 2), None, "valid")
+        np.testing.assert_allclose(received, expected, rtol=1e-10)
+
+
+@pytest.mark.points(
+    2,
+    hint="kh * kw * in_channels weights per filter, plus one bias per filter when use_bias.",
+    section="parameters",
+)
+def test_conv_param_count_matches_keras(sub):
+    rng = _rng(10)
+    for trial in range(20):
+        kernel_size = (int(rng.integers(1, 8)), int(rng.integers(1, 8)))
+        if trial % 3 == 0:
+            kernel_size = kernel_size[0]  # Keras also takes a single int.
+        c_in, filters = int(rng.integers(1, 65)), int(rng.integers(1, 129))
+        use_bias = bool(trial % 4)
+        layer = keras.layers.Conv2D(filters, kernel_size, use_bias=use_bias)
+        layer.build((None, 16, 16, c_in))
+        received = sub.conv_param_count(kernel_size, c_in, filters, use_bias)
+        assert received == layer.count_params(), (kernel_size, c_in, filters, use_bias)
+
+
+@pytest.mark.points(
+    1,
+    hint="(batch, conv_output_size(height, ...), conv_output_size(width, ...), filters).",
+    section="parameters",
+)
+def test_conv_output_shape_matches_keras(sub):
+    rng = _rng(11)
+    for trial in range(30):
+        kernel_size = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+        strides = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        if trial % 3 == 0:
+            kernel_size, strides = kernel_size[0], strides[0]
+        height, width = (int(v) for v in rng.integers(5, 40, size=2))
+        filters, padding = int(rng.integers(1, 64)), ("valid", "same")[trial % 2]
+        batch = None if trial % 5 == 0 else int(rng.integers(1, 9))
+        input_shape = (batch, height, width, int(rng.integers(1, 5)))
+        layer = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding)
+        expected = tuple(layer.compute_output_shape(input_shape))
+        received = tuple(sub.conv_output_shape(input_shape, filters, kernel_size, strides, padding))
+        assert received == expected, (input_shape, filters, kernel_size, strides, padding)
+
+
+def _empirical_receptive_field(layers, length=600):
+    """Extent of the input pixels that output unit 0 of a 1-D stack of all-ones convolutions
+    depends on (its gradient is positive exactly there)."""
+    x = tf.Variable(tf.ones((1, length, 1, 1), tf.float64))
+    with tf.GradientTape() as tape:
+        y = x
+        for kernel_size, stride in layers:
+            kernel = tf.ones((kernel_size, 1, 1, 1), tf.float64)
+            y = tf.nn.conv2d(y, kernel, [1, stride, 1, 1], "VALID")
+        unit = y[0, 0, 0, 0]
+    gradient = tape.gradient(unit, x).numpy()[0, :, 0, 0]
+    nonzero = np.flatnonzero(gradient)
+    return int(nonzero.max() - nonzero.min() + 1)
+
+
+@pytest.mark.points(
+    3,
+    hint="Start with r = 1, jump = 1; for each layer r += (k - 1) * jump, then jump *= s.",
+    section="receptive_field",
+)
+def test_receptive_field_matches_gradient(sub):
+    rng = _rng(12)
+    stacks = [[(3, 1)] * 3, [(3, 1), (2, 2), (3, 1)], [(1, 2), (2, 1)]]
+    for _ in range(10):
+        depth = int(rng.integers(1, 6))
+        stacks.append([(int(rng.integers(1, 6)), int(rng.integers(1, 4))) for _ in range(depth)])
+    for layers in stacks:
+        expected = _empirical_receptive_field(layers)
+        received = sub.receptive_field(layers)
+        if received != expected and received == 1 + sum(k - 1 for k, _ in layers):
+            pytest.fail(
+                f"For {layers} you return {received}, as if every stride were 1; the gradient "
+                f"of one output unit reaches {expected} input pixels. A layer's kernel spans "
+                "k - 1 steps of the layer below, and each step is `jump` input pixels (the "
+                "product of the strides before it)."
+            )
+        assert received == expected, layers
+    assert sub.receptive_field([]) == 1
+
+
+@pytest.mark.points(
+    2,
+    hint="call: self.conv → self.norm(..., training=training) → relu → self.pool.",
+    section="keras_cnn",
+)
+def test_conv_block(sub):
+    keras.utils.set_random_seed(0)
+    block = sub.ConvBlock(6, kernel_size=3, pool_size=2)
+    x = tf.constant(_rng(13).normal(size=(2, 10, 9, 3)), tf.float32)
+    received = keras.ops.convert_to_numpy(block(x, training=False))
+    expected = block.pool(tf.nn.relu(block.norm(block.conv(x), training=False))).numpy()
+    if received.shape != expected.shape:
+        pytest.fail(f"Expected output shape {expected.shape}; received {received.shape}.")
+    if np.any(received < 0):
+        pytest.fail("The block's output has negative values: apply ReLU before pooling.")
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+    assert block.compute_output_shape((None, 10, 9, 3)) == (None, 5, 5, 6)
+    clone = sub.ConvBlock.from_config(block.get_config())
+    assert (clone.filters, clone.kernel_size, clone.pool_size) == (6, 3, 2)
+
+
+@pytest.mark.points(
+    2,
+    hint="Input → ConvBlock per filter count → GlobalAveragePooling2D → Dropout → "
+    "Dense(num_classes, activation='sigmoid').",
+    section="keras_cnn",
+)
+def test_build_cnn(sub):
+    keras.utils.set_random_seed(0)
+    model = sub.build_cnn(image_size=32, num_classes=7, block_filters=(4, 8), dropout_rate=0.25)
+    assert tuple(model.input_shape) == (None, 32, 32, 3)
+    assert tuple(model.output_shape) == (None, 7)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    activation = dense[-1].get_config()["activation"] if dense else None
+    if activation == "softmax":
+        pytest.fail(
+            "A softmax makes the categories compete, but one photo may hold several objects: "
+            "use one sigmoid per category (activation='sigmoid')."
+        )
+    assert activation == "sigmoid", f"Expected a sigmoid output layer; received {activation}."
+    blocks = [layer for layer in model.layers if isinstance(layer, sub.ConvBlock)]
+    assert [block.filters for block in blocks] == [4, 8]
+    dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropout and dropout[0].rate == pytest.approx(0.25)
+    assert any(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in model.layers)
+    # Reference count: conv kernels (no bias) + 4 batch-norm values per channel + the dense head.
+    expected = (3 * 3 * 3 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 7 + 7)
+    assert model.count_params() == expected
+    probabilities = model(np.zeros((2, 32, 32, 3), np.float32), training=False).numpy()
+    assert np.all((probabilities > 0) & (probabilities < 1))
+
+
+def _tiny_datasets(folder):
+    # Generated at 48 pixels (the smallest size that always places every object), read at 32.
+    make_split(folder, "train", 64, seed=0, image_size=48)
+    make_split(folder, "val", 32, seed=0, image_size=48)
+    train, val = load_coco(folder, "train"), load_coco(folder, "val")
+    train_ds = label_dataset(train.records, train.categories, (32, 32), 16, shuffle_seed=0)
+    val_ds = label_dataset(val.records, train.categories, (32, 32), 16)
+    return train_ds, val_ds, len(train.categories)
+
+
+@pytest.mark.points(
+    3,
+    hint="Compile with Adam(learning_rate) and BinaryCrossentropy; fit with validation_data and "
+    "callbacks=[EarlyStopping(monitor='val_loss', patience=patience, restore_best_weights=True)].",
+    section="keras_cnn",
+)
+def test_train_cnn_learns_with_early_stopping(sub, tmp_path):
+    train_ds, val_ds, num_classes = _tiny_datasets(tmp_path / "camp")
+    keras.utils.set_random_seed(0)
+    model = sub.build_cnn(image_size=32, num_classes=num_classes, block_filters=(8, 16))
+    seen = {}
+    original_fit = keras.Model.fit
+
+    def spy_fit(self, *args, **kwargs):
+        seen["callbacks"] = list(kwargs.get("callbacks") or [])
+        seen["validation"] = kwargs.get("validation_data") is not None
+        return original_fit(self, *args, **kwargs)
+
+    with mock.patch.object(keras.Model, "fit", spy_fit):
+        history = sub.train_cnn(
+            model, train_ds, val_ds, epochs=3, patience=2, learning_rate=3e-3, verbose=0, seed=0
+        )
+    losses = history.history["loss"]
+    if "val_loss" not in history.history or not seen.get("validation"):
+        pytest.fail(
+            "Pass the validation set to fit (validation_data=val_ds): early stopping "
+            "watches val_loss."
+        )
+    stopping = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    if not stopping:
+        pytest.fail("Pass callbacks=[keras.callbacks.EarlyStopping(...)] to model.fit.")
+    if stopping[0].monitor != "val_loss" or not stopping[0].restore_best_weights:
+        pytest.fail(
+            "EarlyStopping must watch monitor='val_loss' and restore_best_weights=True, so the "
+            "model ends with the weights of its best validation epoch."
+        )
+    assert stopping[0].patience == 2
+    loss = model.loss
+    name = loss if isinstance(loss, str) else getattr(loss, "name", getattr(loss, "__name__", ""))
+    if "categorical" in str(name):
+        pytest.fail(
+            "Categorical cross-entropy assumes exactly one category per photo; with sigmoid "
+            "outputs use keras.losses.BinaryCrossentropy()."
+        )
+    assert "binary_crossentropy" in str(name), f"Expected binary cross-entropy; received {name}."
+    assert losses[-1] < losses[0], f"The training loss did not decrease: {losses}"
+
+
+@pytest.mark.points(
+    2,
+    hint="average_precision_score(..., average='macro') on the columns with a positive only; "
+    "f1_score(y_true, y_prob >= threshold, average='micro').",
+    section="keras_cnn",
+)
+def test_evaluate_multilabel_matches_sklearn(sub):
+    from sklearn.metrics import average_precision_score, f1_score
+
+    rng = _rng(14)
+    y_true = (rng.uniform(size=(40, 6)) < 0.3).astype(np.float32)
+    y_true[:, 4] = 0  # A category with no positive photo has no average precision.
+    y_true[0, :4] = 1
+    y_prob = np.clip(0.6 * y_true + rng.uniform(0, 0.6, size=y_true.shape), 0, 1)
+    present = [0, 1, 2, 3, 5]
+    for threshold in (0.5, 0.3):
+        scores = sub.evaluate_multilabel(y_true, y_prob, threshold)
+        expected_map = average_precision_score(y_true[:, present], y_prob[:, present])
+        if not np.isfinite(scores["mAP"]) or abs(
+            scores["mAP"] - average_precision_score(y_true, y_prob)
+        ) < 1e-9 < abs(scores["mAP"] - expected_map):
+            pytest.fail(
+                "Category 4 has no positive photo: its average precision is undefined. Average "
+                "over the categories with at least one positive only."
+            )
+        assert scores["mAP"] == pytest.approx(expected_map, abs=1e-9)
+        expected_f1 = f1_score(y_true, (y_prob >= threshold).astype(int), average="micro")
+        macro_f1 = f1_score(
+            y_true, (y_prob >= threshold).astype(int), average="macro", zero_division=0
+        )
+        if (
+            abs(scores["micro_f1"] - expected_f1) > 1e-9
+            and abs(scores["micro_f1"] - macro_f1) < 1e-9
+        ):
+            pytest.fail("You compute the macro F1; micro-F1 counts TP, FP, FN over all cells.")
+        assert scores["micro_f1"] == pytest.approx(expected_f1, abs=1e-9)
+        assert scores["num_classes_scored"] == 5
+
+
+def _small_conv_model(filters=10):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(filters, 3, activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(name="pool1"),
+            keras.layers.Conv2D(4, 3, name="conv2"),
+        ]
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="Walk model.layers: the first Conv2D's kernel, or the .conv of the first ConvBlock.",
+    section="keras_cnn",
+)
+def test_first_layer_filters(sub):
+    model = _small_conv_model()
+    np.testing.assert_array_equal(
+        sub.first_layer_filters(model), model.get_layer("conv1").kernel.numpy()
+    )
+    keras.utils.set_random_seed(1)
+    cnn = sub.build_cnn(image_size=32, num_classes=5, block_filters=(6, 8))
+    first_kernel = [w for w in cnn.weights if len(w.shape) == 4][0].numpy()
+    assert first_kernel.shape == (3, 3, 3, 6)
+    np.testing.assert_array_equal(sub.first_layer_filters(cnn), first_kernel)
+
+
+@pytest.mark.points(
+    2,
+    hint="Scale each filter by its own min and max; one cell per filter, row-major; use "
+    "grid_figure(rows, columns, cell_pixels) and imshow(..., interpolation='nearest', "
+    "aspect='auto').",
+    section="keras_cnn",
+)
+def test_plot_filters_png(sub, tmp_path):
+    model = _small_conv_model(filters=10)
+    kernel = model.get_layer("conv1").kernel.numpy()  # (3, 3, 3, 10)
+    path = tmp_path / "filters.png"
+    pictures = np.asarray(sub.plot_filters(model, path, columns=4, cell_pixels=24))
+    expected = np.moveaxis(kernel, 3, 0).astype(np.float64)
+    low = expected.min(axis=(1, 2, 3), keepdims=True)
+    expected = (expected - low) / (expected.max(axis=(1, 2, 3), keepdims=True) - low)
+    np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size == (4 * 24, 3 * 24), "Expected 4 columns and 3 rows of 24-pixel cells."
+        pixels = np.asarray(image.convert("RGB")).astype(float) / 255
+    # The centre of each filter weight's 8 x 8 square shows that weight's colour.
+    for index in range(10):
+        row, column = divmod(index, 4)
+        for a in range(3):
+            for b in range(3):
+                y, x = row * 24 + a * 8 + 4, column * 24 + b * 8 + 4
+                np.testing.assert_allclose(pixels[y, x], expected[index, a, b], atol=3 / 255)
+    assert np.all(pixels[2 * 24 + 12, 2 * 24 + 12] == 1.0), "Unused cells should stay white."
+
+
+@pytest.mark.points(
+    2,
+    hint="keras.Model(model.inputs, model.get_layer(layer_name).output) applied to image[None].",
+    section="keras_cnn",
+)
+def test_feature_maps(sub, tmp_path):
+    model = _small_conv_model(filters=6)
+    image = _rng(15).uniform(size=(16, 16, 3)).astype(np.float32)
+    conv, pool = model.get_layer("conv1"), model.get_layer("pool1")
+    expected = pool(conv(image[None])).numpy()[0]  # (7, 7, 6)
+    received = np.asarray(sub.feature_maps(model, image, "pool1"))
+    if received.shape == (1, *expected.shape):
+        pytest.fail("Return the maps of the one image, (height, width, channels): drop the batch.")
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+    path = tmp_path / "maps.png"
+    sub.plot_feature_maps(model, image, "pool1", path, columns=4, cell_pixels=20)
+    with Image.open(path) as picture:
+        assert picture.format == "PNG"
+        assert picture.size == (4 * 20, 2 * 20)
