@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import tensorflow as tf
 
 from course_lib.errors import CourseError
 
@@ -184,8 +185,11 @@ def assign_weights(model, weights: dict[str, np.ndarray], num_layers: int) -> in
     return len(pairs)
 
 
-class BertTextTokenizer:
+class BertTextTokenizer(tf.Module):
     """Strings to BERT inputs with tensorflow-text's ``BertTokenizer``, usable in a tf.function.
+
+    A ``tf.Module``: stored as an attribute of another ``tf.Module``, its vocabulary table is
+    saved with it by ``tf.saved_model.save`` (the vocabulary file becomes a SavedModel asset).
 
     ``tokenizer(texts)`` takes a (batch,) string tensor and returns ``(input_ids,
     attention_mask)``, both int32 (batch, length): ``[CLS] pieces... [SEP]`` then zeros up to the
@@ -195,16 +199,16 @@ class BertTextTokenizer:
     def __init__(
         self, vocab_file: str | Path, max_length: int = MAX_SEQ_LENGTH, lower_case: bool = True
     ):
-        import tensorflow as tf
         import tensorflow_text as tf_text
 
+        super().__init__(name="bert_text_tokenizer")
         vocab = Path(vocab_file).read_text(encoding="utf-8").splitlines()
         missing = [t for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if t not in vocab]
         if missing:
             raise ValueError(f"Expected {vocab_file} to hold {missing}; it does not.")
         if max_length < 3:
             raise ValueError(f"Expected max_length of at least 3; received {max_length}.")
-        self.vocab = vocab
+        self.vocab = tuple(vocab)
         self.max_length = int(max_length)
         self.pad_id = vocab.index("[PAD]")
         self.cls_id = vocab.index("[CLS]")
@@ -214,8 +218,6 @@ class BertTextTokenizer:
         )
 
     def __call__(self, texts):
-        import tensorflow as tf
-
         pieces = self.tokenizer.tokenize(texts).merge_dims(-2, -1)  # (batch, (pieces))
         pieces = pieces[:, : self.max_length - 2]
         rows = pieces.nrows()
@@ -232,8 +234,6 @@ class BertTextTokenizer:
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Return ``{"input_ids", "attention_mask"}`` as int32 numpy arrays for a list of texts."""
-        import tensorflow as tf
-
         ids, mask = self(tf.constant(list(texts), dtype=tf.string))
         return {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
 

@@ -1003,8 +1003,9 @@ def export_text_encoder(model: keras.Model, tokenizer, export_dir) -> Path:
 
     Args:
         model: from ``build_text_encoder``.
-        tokenizer: callable inside a ``tf.function``: (batch,) strings → ``(input_ids,
-            attention_mask)``, both int32 (batch, seq), e.g. ``course_lib.minilm.tokenizer()``.
+        tokenizer: a ``tf.Module`` callable inside a ``tf.function``: (batch,) strings →
+            ``(input_ids, attention_mask)``, both int32 (batch, seq), e.g.
+            ``course_lib.minilm.tokenizer()``.
         export_dir: the folder to write.
 
     Returns:
@@ -1017,9 +1018,7 @@ def export_text_encoder(model: keras.Model, tokenizer, export_dir) -> Path:
         def __init__(self):
             super().__init__()
             self.model = model
-            self.tokenizer = tokenizer
-            if hasattr(tokenizer, "tokenizer"):
-                self.vocab_table = tokenizer.tokenizer  # Tracks the vocabulary file as an asset.
+            self.tokenizer = tokenizer  # A tf.Module: its vocabulary is saved with the model.
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def __call__(self, texts):
@@ -1191,6 +1190,7 @@ def plot_cell_activation(model: keras.Model, vocabulary: list[str], text: str, u
 
 # %%
 if should_run_demo(__name__):
+    from course_lib import minilm
     from course_lib.paths import coco_mini_dir, user_dir
     from course_lib.text_retrieval import folder_captions
 
@@ -1209,10 +1209,9 @@ if should_run_demo(__name__):
         )
         coco_ids = encode_tokens(coco_tokens, vocabulary)
         print(f"real COCO [UNK] rate: {(coco_ids == 1).sum() / (coco_ids > 0).sum():.3%}")
-        word_pieces = set(
-            Path(__import__("course_lib.minilm").minilm.vocab_path()).read_text().split()
-        )
-        print("WordPiece of COCO words:", [wordpiece_split(w, word_pieces) for w in coco_tokens[0]])
+    if coco_mini_dir() is not None and minilm.is_available():
+        word_pieces = set(minilm.vocab_path().read_text(encoding="utf-8").split())
+        print("WordPiece:", [wordpiece_split(w, word_pieces) for w in coco_tokens[0]])
 
 # %% [markdown]
 # ## Demo: GloVe neighbours and analogies, and skip-gram vectors trained on our captions
@@ -1249,7 +1248,6 @@ if should_run_demo(__name__):
 if should_run_demo(__name__):
     import sys
 
-    from course_lib import minilm
     from course_lib.text_retrieval import format_table, retrieval_table
 
     this = sys.modules[__name__]

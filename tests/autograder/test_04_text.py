@@ -291,7 +291,7 @@ def test_recall_at_k(sub):
     assert constant[10] == 1.0
 
 
-def _glove_top(n=20000):
+def _glove_top(n=50000):
     from course_lib.pretrained import load_glove_50d
 
     glove = load_glove_50d()
@@ -353,9 +353,9 @@ def test_skipgram_pairs_hand_computed(sub):
         [6, 5], [6, 7], [6, 8],
         [7, 5], [7, 6], [7, 8],
         [8, 6], [8, 7],
-        [2, 3], [2, 4],
+        [2, 3],
         [3, 2], [3, 4],
-        [4, 2], [4, 3],
+        [4, 3],
     ]  # fmt: skip
     if any(0 in pair for pair in got.tolist()):
         pytest.fail("Padding (id 0) must never be a target or a context.")
