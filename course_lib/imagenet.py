@@ -242,6 +242,22 @@ def classify_files(
     return classify_photos(load_efficientnet_lite0(blocks_module), photos, top)
 
 
+def format_classifications(
+    paths: Sequence[str | Path], results: Sequence[Sequence[tuple[str, float]]]
+) -> str:
+    """Return the text ``camp classify`` prints: each path, then its labels with percentages."""
+    lines = []
+    for path, top in zip(paths, results, strict=True):
+        lines.append(str(path))
+        lines += [f"  {100 * probability:5.1f} %  {label}" for label, probability in top]
+    return "\n".join(lines)
+
+
+def classify_command(paths: Sequence[str | Path], top: int = 5) -> str:
+    """What ``camp classify PATH...`` runs: classify with Lecture 03's network, return the text."""
+    return format_classifications(paths, classify_files(paths, top))
+
+
 def image_files(folder: str | Path) -> list[Path]:
     """Return the image files under ``folder`` (recursively), sorted by path."""
     folder = Path(folder)

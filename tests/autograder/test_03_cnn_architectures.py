@@ -187,9 +187,13 @@ def _residual_reference(block, x):
         shortcut = _bn(_conv(x, block.shortcut_conv.kernel, block.strides), block.shortcut_bn)
     else:
         shortcut = x
+    bn_after_relu = _bn(np.maximum(_conv(x, block.conv1.kernel, block.strides), 0), block.bn1)
     variants = {
         "no_residual": np.maximum(f, 0),
         "relu_before_add": np.maximum(f, 0) + shortcut,
+        "bn_after_relu": np.maximum(
+            _bn(_conv(bn_after_relu, block.conv2.kernel), block.bn2) + shortcut, 0
+        ),
     }
     return np.maximum(f + shortcut, 0), variants
 
@@ -204,6 +208,8 @@ def _check_residual(block, x):
             pytest.fail("The output is ReLU(F(x)): you forgot to add the shortcut.")
         if np.allclose(out, variants["relu_before_add"], atol=1e-4):
             pytest.fail("Apply the final ReLU after adding the shortcut, not before.")
+        if np.allclose(out, variants["bn_after_relu"], atol=1e-4):
+            pytest.fail("Apply BN before the activation: conv → BN → ReLU.")
         np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
@@ -241,7 +247,14 @@ def test_residual_block_projection_shortcut(sub):
     for strides, in_channels in [(2, 8), (1, 4)]:
         x = _images((2, 6, 6, in_channels), 3)
         block = sub.ResidualBlock(16, strides=strides)
-        out = _np(block(x))
+        try:
+            out = _np(block(x))
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            pytest.fail(
+                f"ResidualBlock(16, strides={strides}) on {x.shape} failed ({type(error).__name__})"
+                ": the input cannot be added as it is, its shape differs from the output's. Use a "
+                "projection shortcut (Conv2D 1×1 with the block's strides → BN)."
+            )
         size = 6 // strides
         if out.shape != (2, size, size, 16):
             pytest.fail(
@@ -338,22 +351,25 @@ def test_depthwise_separable_matches_separable_conv2d(sub):
         _round_trip(block, x)
 
 
-def _mbconv_reference(block, x):
+def _mbconv_reference(
+    block, x, activation=_relu6, residual=None, project_activation=False, bn_first=True
+):
+    """The block's output computed with tf.nn; the keyword arguments give common mistakes."""
+
+    def conv_bn_act(h, pre, bn):
+        return activation(_bn(pre, bn)) if bn_first else _bn(activation(pre), bn)
+
     h = x
-    variants = {}
     if block.expand_conv is not None:
-        pre = _conv(h, block.expand_conv.kernel)
-        variants["bn_after_activation"] = _bn(_relu6(pre), block.expand_bn)
-        h = _relu6(_bn(pre, block.expand_bn))
-    d = _bn(_depthwise(h, block.depthwise_conv.kernel, block.strides), block.depthwise_bn)
-    h = _relu6(d)
-    variants["relu_not_relu6"] = None
+        h = conv_bn_act(h, _conv(h, block.expand_conv.kernel), block.expand_bn)
+    depthwise = _depthwise(h, block.depthwise_conv.kernel, block.strides)
+    h = conv_bn_act(h, depthwise, block.depthwise_bn)
     p = _bn(_conv(h, block.project_conv.kernel), block.project_bn)
-    residual = block.strides == 1 and x.shape[-1] == p.shape[-1]
-    expected = p + x if residual else p
-    variants["activation_after_projection"] = _relu6(p) + (x if residual else 0)
-    variants["no_residual"] = p
-    return expected, variants
+    if project_activation:
+        p = activation(p)
+    if residual is None:
+        residual = block.strides == 1 and x.shape[-1] == p.shape[-1]
+    return p + x if residual else p
 
 
 @pytest.mark.points(
@@ -411,20 +427,19 @@ def test_inverted_residual_matches_tf_nn(sub):
         _sublayer(block, "expand_conv", "the expansion Conv2D (or None)")
         _randomize(block, 7, scale=0.6)
         out = _np(block(x, training=False))
-        expected, variants = _mbconv_reference(block, x)
+        expected = _mbconv_reference(block, x)
         if np.allclose(out, expected, atol=1e-3, rtol=1e-4):
             continue
-        messages = {
-            "no_residual": "the residual is missing: add the input when strides == 1 and "
-            "in_channels == filters.",
-            "activation_after_projection": "the projection is linear: no ReLU6 after its BN.",
-            "bn_after_activation": "apply BN before the activation (conv → BN → ReLU6).",
+        mistakes = {
+            "the residual is missing: add the input when strides == 1 and in_channels == "
+            "filters.": dict(residual=False),
+            "the projection is linear: no ReLU6 after its BN.": dict(project_activation=True),
+            "apply BN before the activation (conv → BN → ReLU6).": dict(bn_first=False),
+            "use ReLU6, min(max(x, 0), 6), not ReLU.": dict(activation=lambda v: np.maximum(v, 0)),
         }
-        for key, message in messages.items():
-            if variants.get(key) is not None and np.allclose(out, variants[key], atol=1e-3):
+        for message, mistake in mistakes.items():
+            if np.allclose(out, _mbconv_reference(block, x, **mistake), atol=1e-3, rtol=1e-4):
                 pytest.fail(f"InvertedResidual({filters}, {expand_ratio}, ...): {message}")
-        if out.max() > 6.0 + 1e-3 + np.abs(x).max() and block.use_residual is False:
-            pytest.fail("Use ReLU6 (min(max(x, 0), 6)), not ReLU.")
         np.testing.assert_allclose(out, expected, atol=1e-3, rtol=1e-4)
 
 
@@ -488,14 +503,14 @@ def test_parameter_formulas_match_keras(sub):
 
 @pytest.mark.points(
     2,
-    hint="Output positions H'·W' × output channels × (k_h·k_w·C_in / groups) for Conv2D; "
+    hint="Output positions H'·W' × output channels × k_h·k_w·C_in for Conv2D; "
     "× k_h·k_w for depthwise; inputs × units for Dense.",
     section="flops",
 )
 def test_layer_multiply_adds(sub):
     cases = [
         (keras.layers.Conv2D(16, 3, strides=2, padding="same"), (15, 15, 4)),
-        (keras.layers.Conv2D(8, (3, 5), padding="valid", groups=2), (10, 12, 6)),
+        (keras.layers.Conv2D(8, (3, 5), padding="valid"), (10, 12, 6)),
         (keras.layers.DepthwiseConv2D(5, padding="same", depth_multiplier=2), (8, 8, 3)),
         (keras.layers.SeparableConv2D(10, 3, padding="same"), (6, 6, 4)),
         (keras.layers.Dense(7), (12,)),
@@ -551,11 +566,12 @@ def test_family_table(sub):
         blocks = [layer for layer in model.layers if isinstance(layer, block_types[row["family"]])]
         if not blocks:
             pytest.fail(f"The {row['family']} model should be built from your blocks.")
-        last = blocks[-1].output.shape
-        if tuple(last[1:]) != (2, 2, width * 2 ** (stages - 1)):
+        last = tuple(model.get_layer(index=-3).output.shape[1:])  # Before pooling and Dense.
+        size = shape[0] // 2**stages
+        if last != (size, size, width * 2 ** (stages - 1)):
             pytest.fail(
-                f"{row['family']}: the last stage should output (2, 2, {width * 2}) on a 16×16 "
-                f"input (every stage halves the resolution); received {tuple(last[1:])}."
+                f"{row['family']}: the last stage should output ({size}, {size}, {width * 2}) on "
+                f"a 16×16 input (every stage halves the resolution); received {last}."
             )
         assert row["params"] == model.count_params(), row
         expected = _graph_multiply_adds(model, shape)
