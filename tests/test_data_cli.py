@@ -49,3 +49,16 @@ def test_help_names_both_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "make" in result.output and "show" in result.output
+
+
+def test_cached_collection_writes_once_and_reuses(tmp_path):
+    from course_lib.data.cache import cached_collection
+
+    folder = cached_collection("t", {"train": 3, "val": 2}, seed=1, image_size=48, root=tmp_path)
+    assert folder.name == "t_48px_seed1_train3_val2"
+    captions = folder / "annotations" / "captions_val.json"
+    stamp = captions.stat().st_mtime_ns
+    again = cached_collection("t", {"train": 3, "val": 2}, seed=1, image_size=48, root=tmp_path)
+    assert again == folder and captions.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+    assert len(list((folder / "images").glob("*.jpg"))) == 5
