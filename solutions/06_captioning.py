@@ -36,8 +36,6 @@
 # %%
 import math
 import re
-import shutil
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -48,11 +46,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from course_lib.data import make_split
+from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import label_dataset, load_image
 from course_lib.demo import should_run_demo
-from course_lib.paths import project_root
 
 matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)
@@ -103,27 +100,14 @@ def collection_dir(
     seed: int = SEED,
     root: Path | None = None,
 ) -> Path:
-    """Return a generated collection folder with these settings, generating what is missing.
+    """Return the generated collection folder (train and val splits), generating it once.
 
     Returns:
-        ``root/l06_128px_seed<seed>_<train>_<val>`` (root: ``<checkout>/data/generated``) holding
-        the COCO files of ``train`` and ``val``.
+        ``root/l06_128px_seed<seed>_train<n>_val<m>`` (root: ``<checkout>/data/generated``)
+        holding the COCO files of ``train`` and ``val`` (``course_lib.data.cache``).
     """
-    root = Path(root) if root is not None else project_root() / "data" / "generated"
-    size = COLLECTION_IMAGE_SIZE
-    folder = root / f"l06_{size}px_seed{seed}_{train_images}_{val_images}"
-    if not (folder / "annotations" / "instances_val.json").is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        # Write into a temporary folder first, so an interrupted run leaves nothing half-made.
-        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
-        try:
-            make_split(partial, "train", train_images, seed, size)
-            make_split(partial, "val", val_images, seed, size)
-            shutil.rmtree(folder, ignore_errors=True)
-            partial.rename(folder)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-    return folder
+    splits = {"train": train_images, "val": val_images}
+    return cached_collection("l06", splits, seed, COLLECTION_IMAGE_SIZE, root)
 
 
 def tokenize_caption(text: str) -> list[str]:
