@@ -797,7 +797,7 @@ def plot_feature_maps(
 # %% [markdown]
 # ## Train and evaluate
 #
-# Runs in a notebook or as a script (`python solutions/02_cnn.py`), never on import: about a
+# Runs in a notebook or as a script (`python solutions/02_cnn.py`), never on import: about
 # 20 seconds to generate the photos the first time, then about four minutes of training.
 
 # %%
