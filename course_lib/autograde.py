@@ -1,7 +1,8 @@
 """Grade a whole class (introduced with Lecture 01): ``camp autograde SUBMISSIONS_DIR``.
 
 One folder per student. Each (student, lecture) pair is graded by ``grader.grade_lecture`` in its
-own subprocess, several at a time across cores. Each result is stored with the fingerprint of
+own process, forked from a warm ``ForkServer`` (one per worker thread, TensorFlow imported once),
+several at a time across cores. Each result is stored with the fingerprint of
 what produced it (submission, test files, package and TensorFlow versions, seed, limits), so a
 re-run skips results that are up to date and a regrade can be explained.
 """
@@ -12,12 +13,14 @@ import csv
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib.metadata import version
 from pathlib import Path
 
 from course_lib import grader
 from course_lib.errors import CourseError
+from course_lib.forkserver import ForkServer
 from course_lib.submission import SubmissionError, find_lecture_file
 
 CSV_FIELDS = ["student", "lecture", "points", "max_points", "status", "detail"]
@@ -95,9 +98,16 @@ def autograde(
                     continue
             pending.append((student_dir, lecture, stamp, stored))
 
+    servers, local = [], threading.local()
+
     def run(job):
         student_dir, lecture, stamp, stored = job
-        result = grader.grade_lecture(lecture, student_dir, hidden_dir, timeout_s, memory_mb)
+        if not hasattr(local, "server"):
+            local.server = ForkServer(grader.grading_env())
+            servers.append(local.server)
+        result = grader.grade_lecture(
+            lecture, student_dir, hidden_dir, timeout_s, memory_mb, server=local.server
+        )
         record = {**result.to_dict(), "provenance": stamp}
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(json.dumps(record, indent=1))
@@ -105,13 +115,17 @@ def autograde(
 
     if progress is not None:
         progress(0, len(pending))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run, job) for job in pending]
-        for done, future in enumerate(as_completed(futures), start=1):
-            name, lecture, record = future.result()
-            results[(name, lecture)] = (record, False)
-            if progress is not None:
-                progress(done, len(pending))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run, job) for job in pending]
+            for done, future in enumerate(as_completed(futures), start=1):
+                name, lecture, record = future.result()
+                results[(name, lecture)] = (record, False)
+                if progress is not None:
+                    progress(done, len(pending))
+    finally:
+        for server in servers:
+            server.close()
 
     rows = []
     for (name, lecture), (record, cached) in sorted(results.items()):

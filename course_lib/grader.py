@@ -95,14 +95,28 @@ def _failed(lecture, submission, status, detail, max_points, tests=()) -> Lectur
     return LectureResult(lecture, str(submission), status, 0.0, max_points, detail, list(tests))
 
 
+def grading_env() -> dict[str, str]:
+    """The environment of every grading process: fixed seeds, quiet TensorFlow, no windows."""
+    env = dict(os.environ, CAMP_SEED=str(SEED), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    env["PYTHONHASHSEED"] = str(SEED)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def grade_lecture(
     lecture: str,
     submission: Path,
     hidden_dir: Path | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    server=None,
 ) -> LectureResult:
-    """Grade ``lecture`` of ``submission`` (a file, folder or ``.ipynb``) and return the result."""
+    """Grade ``lecture`` of ``submission`` (a file, folder or ``.ipynb``) and return the result.
+
+    Args:
+        server: a ``course_lib.forkserver.ForkServer`` to fork the grading process from (a
+            class at a time: it saves the TensorFlow import); None starts a fresh process.
+    """
     files = test_files(lecture) + hidden_test_files(hidden_dir, lecture)
     declared = {name: pts for f in files for name, pts in declared_points(f).items()}
     max_points = sum(declared.values())
@@ -113,44 +127,46 @@ def grade_lecture(
 
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         report_path = Path(scratch) / "report.json"
-        command = [sys.executable, "-m", "course_lib.sandbox", str(memory_mb), "--"]
-        command += [
-            sys.executable,
-            "-m",
-            "pytest",
-            *map(str, files),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ]
-        command += ["-o", "addopts=", "--submission", str(target.resolve())]
-        command += ["--camp-report", str(report_path)]
+        args = [*map(str, files), "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+        args += ["--submission", str(target.resolve()), "--camp-report", str(report_path)]
         if hidden_dir is not None:
-            command += ["--hidden-tests", str(hidden_dir.resolve())]
-        env = dict(os.environ, CAMP_SEED=str(SEED), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
-        env["PYTHONHASHSEED"] = str(SEED)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        process = subprocess.Popen(
-            command,
-            cwd=scratch,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            args += ["--hidden-tests", str(hidden_dir.resolve())]
+        if server is None:
+            returncode, text = _run_process(args, scratch, timeout_s, memory_mb)
+        else:
+            output = Path(scratch) / "output.txt"
+            job = {"args": args, "cwd": scratch, "output": str(output), "memory_mb": memory_mb}
+            returncode = server.run(job | {"env": {"CAMP_SEED": str(SEED)}}, timeout_s)
+            text = output.read_text("utf-8", "replace") if output.exists() else ""
+        if returncode is None:
             detail = f"Timed out after {timeout_s:g} s (an infinite loop or very slow code?)."
             return _failed(lecture, target, "timeout", detail, max_points)
-        finally:
-            _kill_group(process.pid)
-        text = output.decode("utf-8", "replace")
         report = json.loads(report_path.read_text()) if report_path.exists() else None
-    return _interpret(lecture, target, process.returncode, text, report, max_points, memory_mb)
+    return _interpret(lecture, target, returncode, text, report, max_points, memory_mb)
+
+
+def _run_process(args: list[str], cwd: str, timeout_s: float, memory_mb: int):
+    """Run pytest in a fresh, confined process; return (returncode or None on timeout, output)."""
+    command = [sys.executable, "-m", "course_lib.sandbox", str(memory_mb), "--"]
+    command += [sys.executable, "-m", "pytest", *args]
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=grading_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None, ""
+    finally:
+        _kill_group(process.pid)
+    return process.returncode, output.decode("utf-8", "replace")
 
 
 def _kill_group(pid: int) -> None:

@@ -43,6 +43,7 @@ def write_class(root):
         ),
         "syntax": source.replace("def relu(z", "def relu(z::", 1),
         "exits": source + "\nimport os\n\nos._exit(0)\n",
+        "crash": source + "\nimport ctypes\n\nctypes.string_at(0)\n",
     }
     for name, text in students.items():
         (root / name).mkdir(parents=True)
@@ -72,7 +73,7 @@ def test_gradebook_names_each_case(graded_class):
     root, out, first, _ = graded_class
     assert first.exit_code == 0, first.output
     rows = _rows(out)
-    assert set(rows) == {"good", "half", "loop", "bomb", "syntax", "exits", "empty"}
+    assert set(rows) == {"good", "half", "loop", "bomb", "syntax", "exits", "crash", "empty"}
     assert rows["good"]["status"] == "full-marks"
     assert float(rows["good"]["points"]) == float(rows["good"]["max_points"]) == 28
     assert rows["half"]["status"] == "graded"
@@ -83,9 +84,11 @@ def test_gradebook_names_each_case(graded_class):
     assert rows["syntax"]["status"] == "import-error"
     assert re.search(r"01_nn_recap.py has a syntax error on line \d+", rows["syntax"]["detail"])
     assert rows["exits"]["status"] == "exited"
+    assert rows["crash"]["status"] == "crashed"
+    assert "killed by SIGSEGV" in rows["crash"]["detail"]
     assert rows["empty"]["status"] == "missing"
     assert "No file for lecture 01" in rows["empty"]["detail"]
-    for name in ("loop", "syntax", "exits", "empty"):
+    for name in ("loop", "syntax", "exits", "crash", "empty"):
         assert float(rows[name]["points"]) == 0, name
 
 
@@ -117,7 +120,7 @@ def test_rerun_skips_up_to_date_results(graded_class):
     _, _, first, second = graded_class
     assert second.exit_code == 0, second.output
     assert "(cached)" not in first.output
-    assert second.output.count("(cached)") == 7
+    assert second.output.count("(cached)") == 8
 
 
 def test_regrading_one_student_keeps_the_others(graded_class, tmp_path):
@@ -139,7 +142,7 @@ def test_regrading_one_student_keeps_the_others(graded_class, tmp_path):
     assert result.exit_code == 0, result.output
     rows = _rows(out)
     assert rows["half"]["status"] == "full-marks"
-    assert rows["loop"]["status"] == "timeout" and len(rows) == 7
+    assert rows["loop"]["status"] == "timeout" and len(rows) == 8
 
 
 def test_hidden_tests_show_name_points_and_hint_but_no_code(tmp_path):
