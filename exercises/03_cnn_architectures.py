@@ -640,7 +640,24 @@ if should_run_demo(__name__):
     plt.show()
 
 # %% [markdown]
-# RESULTS_PLACEHOLDER
+# With the settings above (width 16, 3,000 training and 1,000 validation images of 64×64,
+# six epochs, Adam 2·10⁻³, on two shared CPU cores) we measured:
+#
+# | model | parameters | s / epoch | final training loss | val top-1 hit rate |
+# | --- | ---: | ---: | ---: | ---: |
+# | ResNet | 180,225 | 8.5 | 0.120 | 0.180 |
+# | MobileNet | 114,145 | 42.6 | 0.085 | 0.098 |
+# | always the most frequent category | 0 | – | – | 0.195 |
+#
+# Three lessons. **FLOPs are not time:** the MobileNet needs fewer parameters and
+# multiply-adds but an epoch takes five times longer, because depthwise convolutions (and
+# their gradients) make poor use of a CPU's matrix units. **Training loss is not
+# accuracy:** the MobileNet fits the training set better, yet on validation images neither
+# small network beats the trivial baseline after six epochs; 3,000 pictures of 65 categories
+# are too few to learn from scratch, and batch norm's moving averages (momentum 0.99) have
+# seen under 300 steps. Raise `NUM_TRAIN_IMAGES` and `EPOCHS` and watch the gap close. And
+# this is exactly why the rest of the course starts from a network **pretrained** on
+# ImageNet's 1.28 million photos, which we now build from your own blocks.
 #
 # ## EfficientNet-Lite0 from your own blocks
 #
