@@ -283,6 +283,27 @@ def demo(
         console.print(f"Wrote {write_html(results, html)}")
 
 
+@command()
+def caption(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of images (or a COCO folder with images/).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write {image_id: [caption]} JSON here (the competition's --captions)."),
+    ] = None,
+    beam_width: Annotated[int, typer.Option(help="Beam width; 1 decodes greedily.")] = 3,
+) -> None:
+    """Caption every image of a folder with the shipped Lecture 06 reference captioner."""
+    from course_lib.captioner import caption_folder, write_captions_json
+
+    captions = caption_folder(folder, beam_width=beam_width)
+    for stem, text in captions.items():
+        console.print(f"{stem}: {text}", highlight=False, soft_wrap=True)
+    if out is not None:
+        console.print(f"Wrote {write_captions_json(captions, out)}")
+
+
 def _mount_subcommands() -> None:
     """Add the verb groups that live in their own modules."""
     from course_lib.competition.cli import app as competition_app

@@ -50,3 +50,17 @@ def test_generate_check_reports_in_sync():
     result = runner.invoke(app, ["generate", "--check"])
     assert result.exit_code == 0, result.output
     assert "exercises/ is up to date." in result.output
+
+
+def test_caption_writes_the_competition_captions_json(tmp_path):
+    from course_lib.captioner import caption_images
+    from course_lib.data import make_split
+
+    make_split(tmp_path / "coco", "val", 2, seed=3, image_size=128)
+    out = tmp_path / "captions.json"
+    result = runner.invoke(app, ["caption", str(tmp_path / "coco"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    files = sorted((tmp_path / "coco" / "images").glob("*.jpg"))
+    assert list(written) == [p.stem for p in files]
+    assert [v[0] for v in written.values()] == caption_images(files)
