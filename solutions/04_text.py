@@ -1043,8 +1043,9 @@ def export_text_encoder(model: keras.Model, tokenizer, export_dir) -> Path:
 
 # %%
 def char_vocabulary(texts: list[str]) -> list[str]:
-    """Return ``[""]`` (padding, id 0) followed by the sorted distinct characters of ``texts``."""
-    return [""] + sorted({ch for text in texts for ch in text})
+    """Return ``[""]`` (padding, id 0), then the sorted distinct characters of ``texts`` and
+    ``"\\n"`` (which ends every caption)."""
+    return [""] + sorted({ch for text in texts for ch in text} | {"\n"})
 
 
 def char_windows(
@@ -1164,20 +1165,25 @@ def generate_text(
     return "".join(vocabulary[i] for i in ids)
 
 
+def cell_activations(model: keras.Model, vocabulary: list[str], text: str) -> np.ndarray:
+    """Return the recurrent layer's (len(text), units) outputs while it reads ``text``."""
+    index = {ch: i for i, ch in enumerate(vocabulary)}
+    ids = np.array([[index[ch] for ch in text if ch in index]], np.int32)
+    states = keras.Model(model.input, model.get_layer("rnn").output)(ids)[0]  # (seq, units)
+    return np.asarray(states)
+
+
 def plot_cell_activation(model: keras.Model, vocabulary: list[str], text: str, unit: int, path):
     """Save a PNG of one recurrent unit's activation over ``text`` (Karpathy's visualisation)."""
     import matplotlib.pyplot as plt
 
-    index = {ch: i for i, ch in enumerate(vocabulary)}
-    ids = np.array([[index[ch] for ch in text if ch in index]], np.int32)
-    states = keras.Model(model.inputs, model.get_layer("rnn").output)(ids)[0]  # (seq, units)
-    values = np.asarray(states)[:, unit]
+    values = cell_activations(model, vocabulary, text)[:, unit]
     figure, axis = plt.subplots(figsize=(max(4, 0.22 * len(values)), 1.2))
     axis.imshow(values[None, :], cmap="coolwarm", vmin=-1, vmax=1, aspect="auto")
     for x, ch in enumerate(text):
         axis.text(x, 0, ch, ha="center", va="center", fontsize=9, family="monospace")
     axis.set_axis_off()
-    axis.set_title(f"unit {unit} of the GRU (blue -1, red +1)", fontsize=9)
+    axis.set_title(f"unit {unit} of the recurrent layer (blue -1, red +1)", fontsize=9)
     figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return Path(path)
@@ -1210,8 +1216,12 @@ if should_run_demo(__name__):
         coco_ids = encode_tokens(coco_tokens, vocabulary)
         print(f"real COCO [UNK] rate: {(coco_ids == 1).sum() / (coco_ids > 0).sum():.3%}")
     if coco_mini_dir() is not None and minilm.is_available():
+        # BERT's WordPiece vocabulary still splits words that our caption vocabulary lacks.
         word_pieces = set(minilm.vocab_path().read_text(encoding="utf-8").split())
-        print("WordPiece:", [wordpiece_split(w, word_pieces) for w in coco_tokens[0]])
+        unknown = sorted({w for t in coco_tokens for w in t} - set(vocabulary))
+        print("WordPiece:", {w: wordpiece_split(w, word_pieces) for w in unknown[::40]})
+        long_words = [w for w in unknown if len(wordpiece_split(w, word_pieces)) > 1]
+        print("split by WordPiece:", {w: wordpiece_split(w, word_pieces) for w in long_words[:8]})
 
 # %% [markdown]
 # ## Demo: GloVe neighbours and analogies, and skip-gram vectors trained on our captions
@@ -1276,5 +1286,12 @@ if should_run_demo(__name__):
         print(temperature, generate_text(char_model, chars, "A ", temperature=temperature))
     figures = user_dir() / "figures"
     figures.mkdir(exist_ok=True)
-    unit = 0
+    # Like Karpathy's "position" cells: the unit whose activation best tracks how far into the
+    # caption the model has read.
+    samples = train_captions[:50]
+    states = np.concatenate([cell_activations(char_model, chars, c) for c in samples])
+    progress = np.concatenate([np.arange(len(c)) / len(c) for c in samples])
+    correlations = [abs(np.corrcoef(states[:, u], progress)[0, 1]) for u in range(CHAR_UNITS)]
+    unit = int(np.nanargmax(correlations))
+    print(f"unit {unit}: |correlation| with position in the caption {correlations[unit]:.2f}")
     print(plot_cell_activation(char_model, chars, train_captions[3], unit, figures / "04_cell.png"))

@@ -100,3 +100,19 @@ def test_main_prints_a_markdown_table(capsys):
     assert code == 0
     assert "| method | R@1 | R@5 | R@10 |" in out and "| TF-IDF cosine |" in out
     assert text_retrieval.main(["--source", "nowhere-at-all", "--reference"]) == 1
+
+
+@pytest.mark.skipif(coco_mini_dir() is None, reason="../shared/data/coco-mini is absent")
+def test_reference_tokenizer_on_real_coco_captions(lecture):
+    import re
+    from collections import Counter
+
+    captions = [c for g in text_retrieval.folder_captions(coco_mini_dir(), "train2017") for c in g]
+    assert len(captions) == 400
+    expected = [re.sub(r"[^\w\s]|_", " ", c.lower()).split() for c in captions]
+    tokens = lecture.tokenize(captions)
+    assert tokens == expected
+    counts = Counter(w for t in expected for w in t)
+    vocabulary = lecture.build_vocabulary(tokens, min_count=2)
+    assert vocabulary[:2] == ["[PAD]", "[UNK]"] and vocabulary[2] == counts.most_common(1)[0][0]
+    assert set(vocabulary[2:]) == {w for w, c in counts.items() if c >= 2}
