@@ -304,6 +304,28 @@ def caption(
         console.print(f"Wrote {write_captions_json(captions, out)}")
 
 
+@command("text-table")
+def text_table(
+    source: Annotated[
+        str, typer.Option(help="val, train, test, coco-mini, or a COCO-format folder.")
+    ] = "val",
+    num_images: Annotated[int, typer.Option(help="Queries at most.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the photo collection.")] = 0,
+    minilm: Annotated[bool, typer.Option(help="Include the MiniLM row.")] = True,
+    reference: Annotated[
+        bool, typer.Option(help="Use the reference solutions instead of your Lecture 04 code.")
+    ] = False,
+) -> None:
+    """Lecture 04's caption-retrieval table: Jaccard, BoW, TF-IDF, GloVe, SIF, MiniLM."""
+    from course_lib.lectures import lecture_module
+    from course_lib.text_retrieval import format_table, retrieval_table
+
+    module = lecture_module("04", prefer_student=not reference)
+    rows = retrieval_table(source, num_images, seed, module, use_minilm=minilm)
+    title = f"Caption retrieval on {source} ({rows[0]['queries']} queries)"
+    console.print(format_table(rows, title), highlight=False, soft_wrap=True)
+
+
 def _mount_subcommands() -> None:
     """Add the verb groups that live in their own modules."""
     from course_lib.competition.cli import app as competition_app

@@ -64,3 +64,15 @@ def test_caption_writes_the_competition_captions_json(tmp_path):
     files = sorted((tmp_path / "coco" / "images").glob("*.jpg"))
     assert list(written) == [p.stem for p in files]
     assert [v[0] for v in written.values()] == caption_images(files)
+
+
+def test_text_table_prints_every_method():
+    from course_lib.lectures import lecture_module
+    from course_lib.text_retrieval import retrieval_table
+
+    args = ["text-table", "--num-images", "20", "--no-minilm", "--reference"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = retrieval_table("val", 20, 0, lecture_module("04", prefer_student=False), False)
+    for row in rows:
+        assert f"| {row['method']} | {row['R@1']:.3f} |" in result.output
