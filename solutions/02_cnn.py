@@ -766,7 +766,7 @@ def feature_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> np.n
     """
     ### BEGIN SOLUTION
     probe = keras.Model(model.inputs, model.get_layer(layer_name).output)
-    return keras.ops.convert_to_numpy(probe(image[None], training=False))[0]
+    return keras.ops.convert_to_numpy(probe([image[None]], training=False))[0]
     ### END SOLUTION
 
 

@@ -7,7 +7,9 @@ PIL reading back the saved figures. Each test calls the student's module ``sub``
 configurations come from seeded generators.
 """
 
+import functools
 import math
+import warnings
 from unittest import mock
 
 import keras
@@ -19,6 +21,18 @@ from PIL import Image
 from course_lib.data import make_split
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import label_dataset
+
+
+def _quiet(test):
+    """Run ``test`` with warnings silenced (nbgrader gives 0 to a cell that writes to stderr)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return test(*args, **kwargs)
+
+    return wrapper
 
 
 def _rng(offset=0):
@@ -96,6 +110,7 @@ def _check_conv(function, x, kernel, strides, padding):
     hint="valid: floor((in - k) / s) + 1; same: ceil(in / s) (round up, never down).",
     section="padding_stride",
 )
+@_quiet
 def test_conv_output_size_matches_keras(sub):
     rng = _rng(1)
     for trial in range(60):
@@ -118,6 +133,7 @@ def test_conv_output_size_matches_keras(sub):
     hint="total = max((ceil(in / s) - 1) * s + k - in, 0); before = total // 2, after = the rest.",
     section="padding_stride",
 )
+@_quiet
 def test_same_padding_reproduces_tf_same(sub):
     # Padding by hand with the student's split and convolving with VALID must equal TF's SAME.
     rng = _rng(2)
@@ -150,6 +166,7 @@ def test_same_padding_reproduces_tf_same(sub):
     hint="valid returns x unchanged; same pads height and width only, with same_padding's split.",
     section="padding_stride",
 )
+@_quiet
 def test_pad_input(sub):
     rng = _rng(3)
     x = rng.normal(size=(2, 7, 6, 3))
@@ -172,6 +189,7 @@ def test_pad_input(sub):
     hint="out[:, i, j, :] = tensordot(window at (i*s, j*s), kernel) over (kh, kw, in_channels).",
     section="convolution",
 )
+@_quiet
 def test_conv2d_loops_valid_matches_tf(sub):
     rng = _rng(4)
     for _ in range(12):
@@ -183,6 +201,7 @@ def test_conv2d_loops_valid_matches_tf(sub):
     hint="Pad with pad_input first, then slide the kernel exactly as for valid padding.",
     section="padding_stride",
 )
+@_quiet
 def test_conv2d_loops_same_matches_tf(sub):
     rng = _rng(5)
     # Even kernels and strides > 1 need asymmetric padding.
@@ -203,6 +222,7 @@ def test_conv2d_loops_same_matches_tf(sub):
     "c, kh, kw); tensordot with the kernel over (c, kh, kw) = kernel axes (2, 0, 1).",
     section="convolution",
 )
+@_quiet
 def test_conv2d_vectorized_matches_tf(sub):
     rng = _rng(6)
     for trial in range(20):
@@ -237,6 +257,7 @@ def _check_pool(function, reference, x, pool_size, strides, padding):
     "that padding never wins.",
     section="pooling",
 )
+@_quiet
 def test_max_pool2d_matches_tf(sub):
     rng = _rng(7)
     configs = [((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same")]
@@ -261,6 +282,7 @@ def test_max_pool2d_matches_tf(sub):
     "(unpadded) pixels in the window.",
     section="pooling",
 )
+@_quiet
 def test_avg_pool2d_matches_tf(sub):
     rng = _rng(8)
     configs = [((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "same")]
@@ -289,6 +311,7 @@ def test_avg_pool2d_matches_tf(sub):
     hint="Pooling never mixes channels: reduce over the window's height and width only.",
     section="pooling",
 )
+@_quiet
 def test_pooling_keeps_channels(sub):
     # Channels hold very different values; pooling across them would mix them.
     x = np.zeros((1, 4, 4, 3))
@@ -307,6 +330,7 @@ def test_pooling_keeps_channels(sub):
     hint="kh * kw * in_channels weights per filter, plus one bias per filter when use_bias.",
     section="parameters",
 )
+@_quiet
 def test_conv_param_count_matches_keras(sub):
     rng = _rng(10)
     for trial in range(20):
@@ -326,6 +350,7 @@ def test_conv_param_count_matches_keras(sub):
     hint="(batch, conv_output_size(height, ...), conv_output_size(width, ...), filters).",
     section="parameters",
 )
+@_quiet
 def test_conv_output_shape_matches_keras(sub):
     rng = _rng(11)
     for trial in range(30):
@@ -363,6 +388,7 @@ def _empirical_receptive_field(layers, length=600):
     hint="Start with r = 1, jump = 1; for each layer r += (k - 1) * jump, then jump *= s.",
     section="receptive_field",
 )
+@_quiet
 def test_receptive_field_matches_gradient(sub):
     rng = _rng(12)
     stacks = [[(3, 1)] * 3, [(3, 1), (2, 2), (3, 1)], [(1, 2), (2, 1)]]
@@ -388,6 +414,7 @@ def test_receptive_field_matches_gradient(sub):
     hint="call: self.conv → self.norm(..., training=training) → relu → self.pool.",
     section="keras_cnn",
 )
+@_quiet
 def test_conv_block(sub):
     keras.utils.set_random_seed(0)
     block = sub.ConvBlock(6, kernel_size=3, pool_size=2)
@@ -410,6 +437,7 @@ def test_conv_block(sub):
     "Dense(num_classes, activation='sigmoid').",
     section="keras_cnn",
 )
+@_quiet
 def test_build_cnn(sub):
     keras.utils.set_random_seed(0)
     model = sub.build_cnn(image_size=32, num_classes=7, block_filters=(4, 8), dropout_rate=0.25)
@@ -451,6 +479,7 @@ def _tiny_datasets(folder):
     "callbacks=[EarlyStopping(monitor='val_loss', patience=patience, restore_best_weights=True)].",
     section="keras_cnn",
 )
+@_quiet
 def test_train_cnn_learns_with_early_stopping(sub, tmp_path):
     train_ds, val_ds, num_classes = _tiny_datasets(tmp_path / "camp")
     keras.utils.set_random_seed(0)
@@ -499,6 +528,7 @@ def test_train_cnn_learns_with_early_stopping(sub, tmp_path):
     "f1_score(y_true, y_prob >= threshold, average='micro').",
     section="keras_cnn",
 )
+@_quiet
 def test_evaluate_multilabel_matches_sklearn(sub):
     from sklearn.metrics import average_precision_score, f1_score
 
@@ -549,6 +579,7 @@ def _small_conv_model(filters=10):
     hint="Walk model.layers: the first Conv2D's kernel, or the .conv of the first ConvBlock.",
     section="keras_cnn",
 )
+@_quiet
 def test_first_layer_filters(sub):
     model = _small_conv_model()
     np.testing.assert_array_equal(
@@ -568,6 +599,7 @@ def test_first_layer_filters(sub):
     "aspect='auto').",
     section="keras_cnn",
 )
+@_quiet
 def test_plot_filters_png(sub, tmp_path):
     model = _small_conv_model(filters=10)
     kernel = model.get_layer("conv1").kernel.numpy()  # (3, 3, 3, 10)
@@ -593,9 +625,10 @@ def test_plot_filters_png(sub, tmp_path):
 
 @pytest.mark.points(
     2,
-    hint="keras.Model(model.inputs, model.get_layer(layer_name).output) applied to image[None].",
+    hint="keras.Model(model.inputs, model.get_layer(layer_name).output) applied to [image[None]].",
     section="keras_cnn",
 )
+@_quiet
 def test_feature_maps(sub, tmp_path):
     model = _small_conv_model(filters=6)
     image = _rng(15).uniform(size=(16, 16, 3)).astype(np.float32)
