@@ -35,10 +35,7 @@
 
 # %%
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -89,27 +86,16 @@ def load_collection(
 
     Args:
         split: "val", "test" or "train"; num_images: how many pictures; seed: the collection's.
-        folder: where to write it; default ``data/generated/search/<split>-<num_images>`` in the
-            course checkout.
+        folder: the folder that holds collections; default ``data/generated`` in the course
+            checkout (written there on first use by ``cached_collection``).
 
     Returns:
         ``num_images`` picture dicts (see above), in id order.
     """
-    from course_lib.data import make_split, read_split
-    from course_lib.paths import project_root
+    from course_lib.data import read_split
+    from course_lib.data.cache import cached_collection
 
-    if folder is None:
-        folder = project_root() / "data" / "generated" / "search" / f"{split}-{num_images}-{seed}"
-    folder = Path(folder)
-    if not (folder / "annotations" / f"captions_{split}.json").is_file():
-        # Write into a fresh folder, then move it, so an interrupted run leaves nothing behind.
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix="writing-", dir=folder.parent))
-        make_split(scratch / "split", split, num_images, seed=seed)
-        if folder.exists():
-            shutil.rmtree(folder)
-        (scratch / "split").rename(folder)
-        shutil.rmtree(scratch)
+    folder = cached_collection("l05", {split: num_images}, seed, root=folder)
     images = read_split(folder, split)
     categories = category_names()
     for image in images:

@@ -33,8 +33,6 @@
 
 # %%
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -43,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import average_precision_score, f1_score
 
-from course_lib.data import make_split
+from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import label_dataset
 from course_lib.demo import should_run_demo
@@ -420,22 +418,12 @@ def collection_dir(
         root: the folder that holds collections; default ``<checkout>/data/generated``.
 
     Returns:
-        ``root/l02_<size>px_seed<seed>_<train>_<val>`` holding COCO files of ``train`` and ``val``.
+        A folder (under ``root``) holding the COCO files of ``train`` and ``val``, written on
+        first use by ``course_lib.data.cache.cached_collection``.
     """
-    root = Path(root) if root is not None else project_root() / "data" / "generated"
-    folder = root / f"l02_{image_size}px_seed{seed}_{train_images}_{val_images}"
-    if not (folder / "annotations" / "instances_val.json").is_file():
-        root.mkdir(parents=True, exist_ok=True)
-        # Write into a temporary folder first, so an interrupted run leaves nothing half-made.
-        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
-        try:
-            make_split(partial, "train", train_images, seed, image_size)
-            make_split(partial, "val", val_images, seed, image_size)
-            shutil.rmtree(folder, ignore_errors=True)
-            partial.rename(folder)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-    return folder
+    return cached_collection(
+        "l02", {"train": train_images, "val": val_images}, seed, image_size, root
+    )
 
 
 def make_datasets(
