@@ -62,3 +62,10 @@ def test_cached_collection_writes_once_and_reuses(tmp_path):
     assert again == folder and captions.stat().st_mtime_ns == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
     assert len(list((folder / "images").glob("*.jpg"))) == 5
+
+
+def test_too_small_images_are_refused_with_the_allowed_range(tmp_path):
+    args = ["make", str(tmp_path / "out"), "--split", "val", "--num-images", "5"]
+    result = runner.invoke(app, [*args, "--image-size", "32"])
+    assert result.exit_code == 1
+    assert "Expected an image size from 48 to 1024 pixels; received 32." in result.output

@@ -135,7 +135,7 @@ def test_user_errors_are_course_errors(tmp_path):
         make_split(tmp_path / "file", "val", 2)
 
 
-@pytest.mark.parametrize("size", [32, 64, 96, 200, 224, 257])
+@pytest.mark.parametrize("size", [48, 64, 96, 200, 224, 257])
 def test_every_scene_renders_at_other_image_sizes(size):
     from course_lib.data.backgrounds import render_background
 

@@ -39,7 +39,7 @@ from course_lib.data.sprites import BY_NAME
 COMPOSITIONS = ("wear", "in", "on", "chain", "next to", "above")
 COMPOSITION_WEIGHTS = (0.22, 0.18, 0.2, 0.14, 0.14, 0.12)
 PREDICATES = ("wearing", "in", "on", "next to", "above", "left of")
-MIN_SIZE, MAX_SIZE = 32, 1024
+MIN_SIZE, MAX_SIZE = 48, 1024  # Below 48 px the objects of a busy scene do not fit.
 _PICTURES: dict[str, Image.Image] = {}
 __all__ = ["SCENE_NAMES", "SCENE_OBJECTS", "PREDICATES", "generate_scene"]
 
@@ -202,7 +202,7 @@ def _spatial(objects: list[dict], group: list[int], size: int) -> set[tuple[int,
 def generate_scene(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray, dict]:
     """Return one picture (size × size × 3 uint8) and its scene graph (see the module docs).
 
-    Raises ValueError when ``size`` is outside [32, 1024].
+    Raises ValueError when ``size`` is outside [MIN_SIZE, MAX_SIZE] = [48, 1024].
     """
     if not isinstance(size, int | np.integer) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"Expected an image size between {MIN_SIZE} and {MAX_SIZE}; got {size!r}.")
