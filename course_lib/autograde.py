@@ -103,8 +103,11 @@ def autograde(
     def run(job):
         student_dir, lecture, stamp, stored = job
         if not hasattr(local, "server"):
-            local.server = ForkServer(grader.grading_env())
-            servers.append(local.server)
+            try:
+                local.server = ForkServer(grader.grading_env())
+                servers.append(local.server)
+            except (OSError, RuntimeError):  # No warm server: grade in fresh processes instead.
+                local.server = None
         result = grader.grade_lecture(
             lecture, student_dir, hidden_dir, timeout_s, memory_mb, server=local.server
         )

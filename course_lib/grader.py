@@ -131,13 +131,17 @@ def grade_lecture(
         args += ["--submission", str(target.resolve()), "--camp-report", str(report_path)]
         if hidden_dir is not None:
             args += ["--hidden-tests", str(hidden_dir.resolve())]
-        if server is None:
-            returncode, text = _run_process(args, scratch, timeout_s, memory_mb)
-        else:
+        returncode = text = None
+        if server is not None:
             output = Path(scratch) / "output.txt"
             job = {"args": args, "cwd": scratch, "output": str(output), "memory_mb": memory_mb}
-            returncode = server.run(job | {"env": {"CAMP_SEED": str(SEED)}}, timeout_s)
-            text = output.read_text("utf-8", "replace") if output.exists() else ""
+            try:
+                returncode = server.run(job | {"env": {"CAMP_SEED": str(SEED)}}, timeout_s)
+                text = output.read_text("utf-8", "replace") if output.exists() else ""
+            except (OSError, RuntimeError):  # The warm server died: use a fresh process.
+                server = None
+        if server is None:
+            returncode, text = _run_process(args, scratch, timeout_s, memory_mb)
         if returncode is None:
             detail = f"Timed out after {timeout_s:g} s (an infinite loop or very slow code?)."
             return _failed(lecture, target, "timeout", detail, max_points)
