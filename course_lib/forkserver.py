@@ -102,7 +102,7 @@ class ForkServer:
         self.process.stdin.flush()
         pid = self._read(timeout_s=60)["pid"]
         reply = self._read(timeout_s=timeout_s)
-        _kill_session(pid)
+        kill_session(pid)
         if reply is None:
             self._read(timeout_s=60)
             return None
@@ -113,7 +113,7 @@ class ForkServer:
         self.process.wait(timeout=30)
 
 
-def _kill_session(pid: int) -> None:
+def kill_session(pid: int) -> None:
     """Kill the child's session: the child itself, or anything it left running."""
     try:
         os.killpg(pid, signal.SIGKILL)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from course_lib.errors import CourseError
+from course_lib.forkserver import kill_session
 from course_lib.paths import project_root
 from course_lib.submission import SubmissionError, find_lecture_file
 
@@ -165,19 +166,12 @@ def _run_process(args: list[str], cwd: str, timeout_s: float, memory_mb: int):
     try:
         output, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_session(process.pid)
         process.communicate()
         return None, ""
     finally:
-        _kill_group(process.pid)
+        kill_session(process.pid)  # Anything the grading process left running.
     return process.returncode, output.decode("utf-8", "replace")
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _interpret(lecture, target, returncode, text, report, max_points, memory_mb) -> LectureResult:

@@ -16,8 +16,6 @@ import html
 import io
 from pathlib import Path
 
-import numpy as np
-
 from course_lib.errors import CourseError
 from course_lib.paths import user_dir
 
@@ -124,16 +122,3 @@ def write_html(results: dict[str, list[tuple[str, float]]], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def rank_of(hits: list[tuple[str, float]], stem: str) -> int | None:
-    """Return the 1-based rank of the file named ``stem`` among ``hits``, or None."""
-    for rank, (path, _) in enumerate(hits, start=1):
-        if Path(path).stem == stem:
-            return rank
-    return None
-
-
-def scores_matrix(engine, queries: list[str]) -> np.ndarray:
-    """(Q, N) scores of every query for every indexed photo (for evaluation)."""
-    return np.asarray(engine.score(queries))
