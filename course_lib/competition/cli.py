@@ -3,7 +3,8 @@
 ``camp competition make OUT`` writes the gallery, queries and hidden solution;
 ``camp competition score SUBMISSION --solution OUT`` checks and scores one submission;
 ``camp competition leaderboard SUBMISSIONS --solution OUT [--final]`` ranks every team;
-``camp competition baseline NAME OUT_CSV --competition OUT`` writes a baseline submission.
+``camp competition baseline NAME OUT_CSV --competition OUT`` writes a baseline submission;
+``camp competition export-kaggle OUT KAGGLE_DIR`` writes a Kaggle community competition's files.
 The main app mounts ``app`` with ``app.add_typer(competition.cli.app, name="competition")``.
 """
 
@@ -175,3 +176,24 @@ def baseline(
         source = "oracle captions" if captions is None or name == "oracle" else str(captions)
         console.print(f"Captions: {source}.", highlight=False)
     console.print(f"Wrote {path}", highlight=False)
+
+
+@command("export-kaggle")
+def export_kaggle(
+    comp: Annotated[Path, typer.Argument(help="Competition folder of `make` (with solution/).")],
+    out: Annotated[Path, typer.Argument(help="New or empty folder for the Kaggle files.")],
+) -> None:
+    """Write solution.csv, sample_submission.csv, queries.csv, gallery.zip and description.md.
+
+    The metric is Kaggle's MAP@K with K = 10, which gives `score`'s mAP@10 on valid submissions.
+    """
+    from course_lib.competition.kaggle import export_kaggle as run_export
+
+    paths = run_export(comp, out)
+    for name, path in paths.items():
+        console.print(f"{name}: {escape(str(path))}", highlight=False)
+    console.print(
+        "Kaggle: upload solution.csv as the solution (metric MAP@K, K = 10) and the other "
+        "files as data; description.md holds the texts of the competition's pages.",
+        highlight=False,
+    )
