@@ -215,3 +215,103 @@ def test_lecture_names_are_normalised(bank):
     assert bank.lecture("2").title == "Convolutional networks"
     with pytest.raises(CourseError, match="Unknown lecture '99'"):
         bank.lecture("99")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("\tMax\n pooling ", "max pooling"),
+        ("ReLU.", "relu"),
+        ("padding='same'", "padding same"),
+        ('padding = "same"', "padding same"),
+        ("`same`", "same"),
+        ("“additive”!", "additive"),
+        ("query_id,image_ids", "query id image ids"),
+        ("mAP@10", "map 10"),
+        ("ＭＲＲ", "mrr"),
+        ("...", ""),
+    ],
+)
+def test_normalise_text(raw, expected):
+    assert normalise_text(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("qid", "accepted", "rejected"),
+    [
+        (
+            "02-same-padding-name",
+            ["same", "padding='same'", 'padding="same"', "`same`", " Same. ", "'SAME'"],
+            ["valid", "sam", "causal"],
+        ),
+        (
+            "00-metric-name",
+            ["mAP@10.", "mAP at 10", "MAP @ 10", "Mean average precision at 10"],
+            ["mAP@5", "MRR", "map"],
+        ),
+        ("01-relu-name", ["rectifier", "ReLU.", "relu", "Rectified Linear Unit (ReLU)"], ["elu"]),
+        (
+            "03-inception-join",
+            ["concat", "Concat.", "concatenation", "tf.concat", "Concatenate()"],
+            ["add", "sum", "stack"],
+        ),
+        (
+            "00-submission-header",
+            ["query_id,image_ids", "query_id, image_ids.", '"query_id","image_ids"'],
+            ["image_ids,query_id", "query_id"],
+        ),
+        ("06-attention-kind", ["Additive.", "additive attention"], ["dot-product", "luong"]),
+    ],
+)
+def test_short_answers_accept_equivalent_phrasings(bank, qid, accepted, rejected):
+    r = render(bank.by_id()[qid], 0)
+    for raw in accepted:
+        assert is_correct(r, parse_response(r, raw)), raw
+    for raw in rejected:
+        assert not is_correct(r, parse_response(r, raw)), raw
+
+
+def test_an_answer_of_punctuation_only_is_refused(tmp_path):
+    (tmp_path / "00_x.yaml").write_text(
+        'lecture: "00"\ntitle: X\nsections: [overview]\nquestions:\n'
+        "  - {id: 00-q, kind: text, lecture_section: overview, text: T, explanation: E, "
+        "answer: [ok, '?!']}\n"
+    )
+    with pytest.raises(CourseError, match=r"question '00-q', field 'answer'.*empty answer"):
+        load_bank(tmp_path)
+
+
+def _numbers(text: str) -> set[float]:
+    return {float(n) for n in re.findall(r"(?<!\d\.)(?<!\d)\d+(?:\.\d+)?", text)}
+
+
+def test_no_question_states_its_own_answer(bank):
+    for q in bank.questions():
+        if q.kind == "numeric" and not q.parametrised:
+            assert float(q.answer) not in _numbers(q.text), q.id
+        if q.kind == "text":
+            words = f" {normalise_text(q.text)} "
+            for accepted in q.accepted:
+                assert f" {normalise_text(accepted)} " not in words, (q.id, accepted)
+
+
+def test_audited_questions(bank):
+    qs = bank.by_id()
+    cosine = qs["04-cosine-unit"]
+    assert not any("orthogonal" in c.lower() for c in cosine.choices)
+    assert "unit length" in cosine.answer
+    teacher = qs["06-teacher-forcing"].explanation
+    assert "step by step" in teacher and "transformer" in teacher
+    flops = qs["03-conv-macs"]
+    assert "multiply-adds" in flops.text and "count_flops" in flops.text
+    assert "twice as many" in flops.explanation
+    subword = qs["04-subword-oov"]
+    assert not any("nothing is out of vocabulary" in c for c in subword.choices)
+    assert "[UNK]" in subword.explanation and "character" in subword.explanation
+    everything = " ".join(
+        f"{q.text} {q.explanation} {' '.join(q.choices or [])}" for q in bank.questions()
+    )
+    assert "METEOR" not in everything.upper()
+    metrics = [q for q in bank.questions("06") if q.lecture_section == "metrics"]
+    assert {"06-bleu", "06-bleu-clipping", "06-bleu-brevity", "06-cider"} <= {q.id for q in metrics}
+    assert "decimals" in qs["05-recall-at-k"].text

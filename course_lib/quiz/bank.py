@@ -199,8 +199,12 @@ def check_question(q: Question, lecture: str, sections: list[str]) -> list[tuple
     elif q.choices is not None:
         out.append(("choices", f"a {q.kind} question takes no choices"))
     if q.kind == "text":
+        from course_lib.quiz.render import normalise_text
+
         if not q.accepted or not all(isinstance(a, str) and a.strip() for a in q.accepted):
             out.append(("answer", "expected an accepted answer or a list of them (non-empty text)"))
+        elif empty := [a for a in q.accepted if not normalise_text(a)]:
+            out.append(("answer", f"{empty!r} would match an empty answer (punctuation only)"))
     if q.kind == "numeric":
         out.extend(_check_numeric(q))
     elif q.params is not None or q.answer_formula is not None:

@@ -1,7 +1,15 @@
 """Turning a bank question into one concrete instance, and checking a typed answer (all lectures).
 
-Rendering with a seed is deterministic: the parameters are drawn (and the choices shuffled, when
-asked) with ``random.Random(f"{seed}:{question id}")``.
+Rendering with a seed is deterministic: the parameters are drawn with
+``random.Random(f"{seed}:{question id}")``. Choices keep their YAML order unless ``shuffle`` is
+asked for; the shuffled order depends on the question id only (:func:`choice_order`), so the
+terminal quiz and every export show the same order, and the keyed answer, which authors tend to
+write first, is not always first.
+
+Short answers are compared after :func:`normalise_text` on both sides: case, surrounding and
+repeated whitespace, punctuation (``.,;:!?'"`` and the like, Unicode category P), modifier symbols
+(backticks) and ``=`` do not count, so ``padding='same'`` matches ``padding="same"`` and a trailing
+period is ignored. Other variants (``concat``, ``rectifier``) are listed in the question's answers.
 """
 
 from __future__ import annotations
@@ -9,6 +17,8 @@ from __future__ import annotations
 import math
 import random
 import re
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from course_lib.quiz import formula
@@ -50,14 +60,29 @@ def format_number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
-def render(q: Question, seed: int = 0, shuffle: bool = False) -> Rendered:
-    """Draw the parameters and compute the answer of ``q`` for ``seed``."""
+def choice_order(q: Question) -> list[int]:
+    """The display order of ``q``'s choices (indices into the YAML list), seeded by its id."""
+    order = list(range(len(q.choices or ())))
+    random.Random(f"choices:{q.id}").shuffle(order)
+    return order
+
+
+def render(
+    q: Question,
+    seed: int = 0,
+    shuffle: bool = False,
+    values: Mapping[str, formula.Number] | None = None,
+) -> Rendered:
+    """Draw the parameters and compute the answer of ``q`` for ``seed``.
+
+    ``shuffle`` shows the choices in :func:`choice_order` instead of the YAML order. ``values``
+    sets the parameters instead of drawing them (every parameter, e.g. one row of
+    :func:`formula.grid`).
+    """
     rng = random.Random(f"{seed}:{q.id}")
     common = {"id": q.id, "kind": q.kind, "section": q.lecture_section}
     if q.kind in ("single", "multiple"):
-        order = list(range(len(q.choices)))
-        if shuffle:
-            rng.shuffle(order)
+        order = choice_order(q) if shuffle else list(range(len(q.choices)))
         choices = tuple(q.choices[i] for i in order)
         correct = tuple(sorted(choices.index(a) for a in q.accepted))
         return Rendered(
@@ -75,7 +100,14 @@ def render(q: Question, seed: int = 0, shuffle: bool = False) -> Rendered:
             value=parse_number(q.answer),
             tolerance=q.tolerance,
         )
-    values = formula.draw(q.params or {}, rng)
+    if values is None:
+        values = formula.draw(q.params or {}, rng)
+    elif set(values) != set(q.params or {}):
+        raise ValueError(
+            f"{q.id}: expected values for the parameters {sorted(q.params or {})}; "
+            f"received {sorted(values)}"
+        )
+    values = {name: values[name] for name in q.params or {}}
     value = formula.evaluate(q.answer_formula, values)
     shown = {k: format_number(v) for k, v in values.items()}
     # In worked formulas a negative parameter reads better in parentheses: 4 − 0.5·(−6).
@@ -94,9 +126,19 @@ def render(q: Question, seed: int = 0, shuffle: bool = False) -> Rendered:
     )
 
 
+def _ignored(char: str) -> bool:
+    return char == "=" or unicodedata.category(char)[0] == "P" or unicodedata.category(char) == "Sk"
+
+
 def normalise_text(text: str) -> str:
-    """Case-fold and collapse whitespace, so " Max  Pooling " matches "max pooling"."""
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    """The form in which short answers are compared: " Max  Pooling. " → "max pooling".
+
+    Case-folds, reads punctuation, quotes, backticks and ``=`` as spaces, and collapses and
+    strips whitespace, so ``padding='same'`` and ``padding="same"`` both give "padding same".
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(" " if _ignored(char) else char for char in text)
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def parse_response(r: Rendered, raw: str) -> object:
@@ -137,7 +179,7 @@ def is_correct(r: Rendered, response: object) -> bool:
         return tuple(response) == r.correct
     if r.kind == "numeric":
         return math.isclose(float(response), r.value, rel_tol=1e-9, abs_tol=r.tolerance + 1e-12)
-    return response in {normalise_text(a) for a in r.accepted}
+    return normalise_text(str(response)) in {normalise_text(a) for a in r.accepted}
 
 
 def correct_response(r: Rendered) -> str:
