@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -12,7 +13,7 @@ import pytest
 
 from course_lib.quiz.bank import load_bank
 from course_lib.quiz.export import ANKI_DECK_BASE, ANKI_MODEL_ID, export, gift_escape
-from course_lib.quiz.render import render
+from course_lib.quiz.render import choice_order, render
 
 MOODLE_TYPE = {"single": "multichoice", "multiple": "multichoice"}
 MOODLE_TYPE |= {"numeric": "numerical", "text": "shortanswer"}
@@ -129,7 +130,7 @@ def test_gift_parses_back_to_the_bank(bank, tmp_path):
     expected_type = {"single": "multichoice", "multiple": "multichoice-multiple"}
     expected_type |= {"numeric": "numerical", "text": "shortanswer"}
     for q in bank.questions():
-        r, p = render(q, 0), parsed[q.id]
+        r, p = render(q, 0, shuffle=True), parsed[q.id]
         assert p["type"] == expected_type[q.kind], q.id
         assert p["text"] == r.text.strip() and p["feedback"] == r.explanation.strip(), q.id
         if q.kind == "numeric":
@@ -138,7 +139,8 @@ def test_gift_parses_back_to_the_bank(bank, tmp_path):
             right = [a for a, weight in p["answers"] if weight > 0]
             assert sorted(right) == sorted(q.accepted), q.id
         if q.kind in ("single", "multiple"):
-            assert [a for a, _ in p["answers"]] == list(q.choices)
+            assert [a for a, _ in p["answers"]] == list(r.choices), q.id
+            assert sorted(r.choices) == sorted(q.choices), q.id
 
 
 def test_gift_with_pygiftparser(bank, tmp_path):
@@ -184,3 +186,74 @@ def test_anki_package_has_one_note_per_question(bank, tmp_path):
     export(bank, "anki", again)
     with zipfile.ZipFile(out) as first, zipfile.ZipFile(again) as second:
         assert first.namelist() == second.namelist()
+
+
+def _moodle_text(text):
+    return html.unescape(re.sub(r"</?p>", "", text))
+
+
+def _moodle_choices(path):
+    root = ET.parse(path).getroot()
+    out = {}
+    for q in root.iter("question"):
+        if q.get("type") == "multichoice":
+            texts = [a.findtext("text") for a in q.findall("answer")]
+            out[q.findtext("name/text")] = [_moodle_text(t) for t in texts]
+    return out
+
+
+def _gift_choices(path):
+    parsed = parse_gift(path.read_text(encoding="utf-8"))
+    return {q["title"]: [a for a, _ in q["answers"]] for q in parsed if "multichoice" in q["type"]}
+
+
+def _anki_choices(path, tmp_path):
+    with zipfile.ZipFile(path) as package:
+        name = next(n for n in package.namelist() if n in ("collection.anki21", "collection.anki2"))
+        package.extract(name, tmp_path / "anki")
+    conn = sqlite3.connect(tmp_path / "anki" / name)
+    try:
+        notes = [row[0].split("\x1f") for row in conn.execute("SELECT flds FROM notes")]
+    finally:
+        conn.close()
+    return {
+        html.unescape(f[0]): [html.unescape(c) for c in re.findall(r"<li>(.*?)</li>", f[1])]
+        for f in notes
+        if "<li>" in f[1]
+    }
+
+
+def test_every_export_shuffles_the_choices_the_same_way(bank, tmp_path):
+    expected = {
+        q.id: [q.choices[i] for i in choice_order(q)]
+        for q in bank.questions()
+        if q.kind in ("single", "multiple")
+    }
+    for fmt, name in (("moodle-xml", "bank.xml"), ("gift", "bank.gift.txt"), ("anki", "b.apkg")):
+        export(bank, fmt, tmp_path / name)
+    assert _moodle_choices(tmp_path / "bank.xml") == expected
+    assert _gift_choices(tmp_path / "bank.gift.txt") == expected
+    assert _anki_choices(tmp_path / "b.apkg", tmp_path) == expected
+    # The order depends on the question id only, not on the seed of the export.
+    export(bank, "gift", tmp_path / "seeded.gift.txt", seed=5)
+    assert _gift_choices(tmp_path / "seeded.gift.txt") == expected
+    # The YAML keeps its authored order (the keyed answer first); the exports move it around.
+    singles = [q for q in bank.questions() if q.kind == "single"]
+    assert all(q.choices[0] == q.answer for q in singles)
+    first = [expected[q.id][0] == q.answer for q in singles]
+    assert sum(first) < len(singles) / 2, f"{sum(first)} of {len(singles)} keyed answers first"
+    positions = Counter(expected[q.id].index(q.answer) for q in singles if len(q.choices) == 4)
+    assert set(positions) == {0, 1, 2, 3}, positions
+
+
+def test_exported_key_follows_the_shuffled_choices(bank, tmp_path):
+    """The grade fractions and the Anki answer name the keyed choices after shuffling."""
+    export(bank, "moodle-xml", tmp_path / "bank.xml")
+    root = ET.parse(tmp_path / "bank.xml").getroot()
+    by_name = {q.findtext("name/text"): q for q in root.iter("question")}
+    for q in bank.questions():
+        if q.kind not in ("single", "multiple"):
+            continue
+        answers = by_name[q.id].findall("answer")
+        right = {_moodle_text(a.findtext("text")) for a in answers if float(a.get("fraction")) > 0}
+        assert right == set(q.accepted), q.id

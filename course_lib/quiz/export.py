@@ -8,6 +8,10 @@ A parametrised question is exported as ``variants`` rendered instances (default 
 seeds ``seed``, ``seed + 1``, ...); with several, each becomes its own question named
 ``ID (variant k)``. Questions without parameters are exported once. Each lecture gets a Moodle
 category (``$course$/top/Image search camp/NN Title``) and an Anki subdeck with a fixed id.
+
+Choices are written in the shuffled order of :func:`course_lib.quiz.render.choice_order` (seeded by
+the question id, the same in every export and in ``camp quiz``), not in the YAML order where the
+keyed answer usually comes first.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def instances(lecture: Lecture, variants: int = 1, seed: int = 0) -> Iterator[tu
         count = variants if q.parametrised else 1
         for k in range(count):
             name = q.id if count == 1 else f"{q.id} (variant {k + 1})"
-            yield name, render(q, seed + k)
+            yield name, render(q, seed + k, shuffle=True)
 
 
 def export(bank: Bank, fmt: str, out: Path, variants: int = 1, seed: int = 0) -> int:
