@@ -12,10 +12,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from course_lib.errors import CourseError
-from course_lib.grader import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from course_lib.grading.judge import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 app = typer.Typer(
     help="Building an Image Search Engine: exercises, grading, data, quizzes.",
@@ -62,22 +63,24 @@ def _lecture_number(lecture: str) -> str:
 
 
 def _print_result(result) -> None:
-    table = Table(title=f"Lecture {result.lecture}: {result.submission}", title_justify="left")
-    table.add_column("test")
+    title = escape(f"Lecture {result.lecture}: {result.submission}")
+    table = Table(title=title, title_justify="left")
+    table.add_column("test", overflow="fold")
     table.add_column("points", justify="right")
     table.add_column("passed", justify="center")
-    table.add_column("hint")
+    table.add_column("hint", overflow="fold")
     for test in result.tests:
         mark = "[green]yes[/]" if test["passed"] else "[red]no[/]"
         hint = "\n".join(x for x in (test["hint"], test["message"]) if x)
         pts = f"{test['points']:g}/{test['max_points']:g}"
-        table.add_row(test["name"], pts, mark, hint)
+        table.add_row(escape(test["name"]), pts, mark, escape(hint))
     if result.tests:
         console.print(table)
-    if result.detail:
-        console.print(
-            f"[bold red]{result.status}:[/] {result.detail}", highlight=False, soft_wrap=True
-        )
+    for text in (result.detail, result.warning):
+        if text:
+            console.print(
+                f"[bold red]{result.status}:[/] {escape(text)}", highlight=False, soft_wrap=True
+            )
     colour = "green" if result.status == "full-marks" else "yellow"
     console.print(
         f"[bold {colour}]Lecture {result.lecture}: {result.points:g} / {result.max_points:g} "
@@ -118,8 +121,9 @@ def check(
     ] = DEFAULT_MEMORY_MB,
 ) -> None:
     """Grade your work on one lecture (or all) and show points and hints per test."""
-    from course_lib import grader
+    from course_lib.grading import judge as grader
 
+    _check_limits(timeout, memory_mb, None)
     lectures = [_lecture_number(lecture)] if lecture else grader.available_lectures()
     target = _resolve_submission(submission)
     total = maximum = 0.0
@@ -152,14 +156,26 @@ def autograde(
         float, typer.Option(help="Seconds allowed per student and lecture.")
     ] = DEFAULT_TIMEOUT_S,
     memory_mb: Annotated[
-        int, typer.Option(help="Memory limit per grading process, MB.")
+        int, typer.Option(help="Memory limit of the process running student code, MB.")
     ] = DEFAULT_MEMORY_MB,
+    no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--no-sandbox",
+            help="Grade even where student code cannot be isolated (the gradebook says so).",
+        ),
+    ] = False,
 ) -> None:
     """Grade a class: CSV gradebook plus Gradescope results.json per student."""
     from rich.progress import Progress
 
-    from course_lib.autograde import autograde as run_autograde
+    from course_lib.grading.classroom import autograde as run_autograde
 
+    _check_limits(timeout, memory_mb, jobs)
+    if out.is_dir() or out.suffix.lower() != ".csv":
+        raise CourseError(f"--out must name a .csv file to write; received {out}.")
+    if hidden_tests is not None and not hidden_tests.is_dir():
+        raise CourseError(f"Hidden tests folder not found: {hidden_tests}.")
     lectures = [_lecture_number(x) for x in lecture] if lecture else None
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("Grading", total=None)
@@ -168,15 +184,38 @@ def autograde(
             progress.update(task, completed=done, total=total)
 
         rows = run_autograde(
-            submissions, out, lectures, student, hidden_tests, jobs, timeout, memory_mb, update
+            submissions,
+            out,
+            lectures,
+            student,
+            hidden_tests,
+            jobs,
+            timeout,
+            memory_mb,
+            update,
+            sandbox_required=not no_sandbox,
         )
-    table = Table("student", "lecture", "points", "status", "detail")
+    table = Table("student", "lecture", "points", "status", "detail", "flags")
+    for column in table.columns:
+        column.overflow = "fold"
     for row in rows:
         cached = " (cached)" if row["cached"] else ""
         pts = f"{row['points']:g}/{row['max_points']:g}"
-        table.add_row(row["student"], row["lecture"], pts, row["status"] + cached, row["detail"])
+        cells = (row["student"], row["lecture"], pts, row["status"] + cached, row["detail"])
+        table.add_row(*(escape(str(cell)) for cell in (*cells, row["flags"])))
     console.print(table)
-    console.print(f"Gradebook written to {out}; Gradescope results in {out.parent / 'results'}.")
+    results = escape(str(out.parent / "results"))
+    console.print(f"Gradebook written to {escape(str(out))}; Gradescope results in {results}.")
+
+
+def _check_limits(timeout: float, memory_mb: int, jobs: int | None) -> None:
+    """Refuse limits that could only mark every student as failed, before grading anyone."""
+    if not timeout > 0:
+        raise CourseError(f"--timeout must be a positive number of seconds; received {timeout:g}.")
+    if memory_mb < 512:
+        raise CourseError(f"--memory-mb must be at least 512 MB; received {memory_mb}.")
+    if jobs is not None and jobs < 1:
+        raise CourseError(f"--jobs must be at least 1; received {jobs}.")
 
 
 @command()
@@ -324,6 +363,27 @@ def text_table(
     rows = retrieval_table(source, num_images, seed, module, use_minilm=minilm)
     title = f"Caption retrieval on {source} ({rows[0]['queries']} queries)"
     console.print(format_table(rows, title), highlight=False, soft_wrap=True)
+
+
+@command()
+def report(
+    grades_csv: Annotated[Path, typer.Argument(help="Gradebook CSV of `camp autograde`.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write report/ into; default: the gradebook's folder."),
+    ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(help="Per-student results folder; default: results/ next to the gradebook."),
+    ] = None,
+) -> None:
+    """Class report: report/index.html with plots, failed tests and flags, and wide.csv."""
+    from rich.markup import escape
+
+    from course_lib.report import write_report
+
+    for name, path in write_report(grades_csv, out, results).items():
+        console.print(f"{name}: {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 def _mount_subcommands() -> None:

@@ -18,7 +18,7 @@ import jupytext
 import nbformat
 
 from course_lib.generate import BEGIN, lecture_files
-from course_lib.grader import declared_points
+from course_lib.grading.judge import declared_points
 from course_lib.paths import project_root
 
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema.

@@ -24,15 +24,18 @@ class SubmissionError(CourseError):
 _CACHE: dict[tuple[str, str], ModuleType] = {}
 
 
-def find_lecture_file(submission: Path, lecture: str) -> Path:
-    """Return the file of ``lecture`` (two digits) inside ``submission``.
+def choose_lecture_file(submission: Path, lecture: str) -> tuple[Path, list[Path]]:
+    """Return the file of ``lecture`` (two digits) inside ``submission`` and the other candidates.
 
     Args:
-        submission: a ``.py`` or ``.ipynb`` file, or a folder holding ``NN_*.py`` / ``NN_*.ipynb``.
-        lecture: the lecture number, ``"01"`` to ``"06"``.
+        submission: a ``.py`` or ``.ipynb`` file, or a folder holding ``NN_*.py`` / ``NN_*.ipynb``
+            directly or in an ``exercises/`` subfolder.
+        lecture: the lecture number, ``"01"`` to ``"08"``.
 
     Returns:
-        The path of the lecture's file; ``.py`` is preferred over ``.ipynb`` in a folder.
+        ``(chosen, others)``. The rule, when a folder holds several candidates (``01_nn_recap.py``
+        and ``01_nn_recap_final.py``, or a ``.py`` and an ``.ipynb``): the most recently modified
+        file is graded, ties broken by name; the others are returned so a gradebook can warn.
     """
     if not submission.exists():
         raise SubmissionError(f"Submission not found: {submission} does not exist.")
@@ -41,15 +44,25 @@ def find_lecture_file(submission: Path, lecture: str) -> Path:
             raise SubmissionError(
                 f"Expected a .py or .ipynb file for lecture {lecture}; received {submission}."
             )
-        return submission
+        return submission, []
     for folder in (submission, submission / "exercises"):
-        for suffix in (".py", ".ipynb"):
-            matches = sorted(folder.glob(f"{lecture}_*{suffix}"))
-            if matches:
-                return matches[0]
+        matches = [
+            p
+            for suffix in (".py", ".ipynb")
+            for p in folder.glob(f"{lecture}_*{suffix}")
+            if p.is_file() and not p.is_symlink()
+        ]
+        if matches:
+            matches.sort(key=lambda p: (-p.stat().st_mtime_ns, p.name))
+            return matches[0], matches[1:]
     raise SubmissionError(
         f"No file for lecture {lecture} in {submission}: expected {lecture}_<topic>.py or .ipynb."
     )
+
+
+def find_lecture_file(submission: Path, lecture: str) -> Path:
+    """Return the file of ``lecture`` inside ``submission`` (see ``choose_lecture_file``)."""
+    return choose_lecture_file(submission, lecture)[0]
 
 
 def notebook_to_python(path: Path) -> str:

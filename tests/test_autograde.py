@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from course_lib.cli import app
 from course_lib.generate import BEGIN, END, strip_solutions
-from course_lib.grader import grade_lecture
+from course_lib.grading.judge import grade_lecture
 from course_lib.paths import project_root
 
 SOLUTION = project_root() / "solutions" / "01_nn_recap.py"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib import grader
+from course_lib.grading import judge as grader
 from course_lib.paths import project_root
 
 LECTURES = grader.available_lectures()

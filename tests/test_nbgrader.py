@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course_lib import grader
+from course_lib.grading import judge as grader
 from course_lib.notebooks import release_notebook, write_all
 from course_lib.paths import project_root
 

@@ -1,4 +1,4 @@
-"""A warm grading process for ``camp autograde`` (introduced with Lecture 01's grader).
+"""A warm judge process for ``camp autograde`` (introduced with Lecture 01's grader).
 
 Starting Python and importing TensorFlow costs about 5 s, more than grading Lecture 01 itself.
 The fork server imports pytest, numpy, TensorFlow and Keras once, then forks one child per
@@ -75,7 +75,7 @@ class ForkServer:
 
     def __init__(self, env: dict[str, str]):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.forkserver"],
+            [sys.executable, "-m", "course_lib.grading.forkserver"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -121,5 +121,21 @@ def kill_session(pid: int) -> None:
         pass
 
 
+def launch(argv: list[str]) -> None:
+    """``--limit MB -- COMMAND...``: set the address-space limit, then become COMMAND.
+
+    The limits are set in this small launcher rather than in a ``preexec_fn``, which is unsafe
+    when the parent runs threads (``camp autograde`` grades from a thread pool).
+    """
+    import resource
+
+    if len(argv) < 4 or argv[0] != "--limit" or argv[2] != "--":
+        raise SystemExit("usage: python -m course_lib.grading.forkserver --limit MB -- COMMAND")
+    limit = int(argv[1]) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.execv(argv[3], argv[3:])
+
+
 if __name__ == "__main__":
-    serve()
+    launch(sys.argv[1:]) if sys.argv[1:] else serve()

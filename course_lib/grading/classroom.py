@@ -1,0 +1,280 @@
+"""Grade a whole class (introduced with Lecture 01): ``camp autograde SUBMISSIONS_DIR``.
+
+One folder per student. Each (student, lecture) pair is graded by ``judge.grade_lecture``: a judge
+forked from a warm ``ForkServer`` (one per worker slot, TensorFlow imported once) and sandboxed
+runners of that slot's own uid, several slots at a time across cores. Each result is stored with
+the fingerprint of what produced it (submission, test files, package and TensorFlow versions,
+seed, limits, isolation) and an HMAC under a key kept in the instructor's data folder: a re-run
+skips results that are up to date and authentic, and regrades anything edited by hand or by a
+student. Results, the CSV gradebook and ``results.json`` are written atomically, so a batch killed
+half-way resumes from the results it finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import queue
+import secrets
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from importlib.metadata import version
+from pathlib import Path
+
+from course_lib.errors import CourseError
+from course_lib.grading import judge
+from course_lib.grading.forkserver import ForkServer
+from course_lib.grading.screening import screen_file
+from course_lib.submission import SubmissionError, choose_lecture_file
+
+CSV_FIELDS = ["student", "lecture", "points", "max_points", "status", "detail", "file", "flags"]
+CSV_FIELDS += ["isolation"]
+
+
+def _digest(paths: list[Path]) -> str:
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(path.name.encode())
+        sha.update(path.read_bytes() if path.is_file() else b"<missing>")
+    return sha.hexdigest()[:16]
+
+
+def signing_key() -> bytes:
+    """The instructor's results-signing key (created once, mode 0600, in the user data folder)."""
+    from course_lib.paths import user_dir
+
+    path = user_dir() / "grading.key"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _signature(record: dict, key: bytes) -> str:
+    data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(descriptor, "w", newline="") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def provenance(student_dir: Path, lecture: str, hidden_dir: Path | None, limits: dict) -> dict:
+    """Describe everything that determines a grade, so a changed grade can be explained."""
+    try:
+        submission = [choose_lecture_file(student_dir, lecture)[0]]
+    except SubmissionError:
+        submission = []
+    tests = judge.test_files(lecture) + judge.hidden_test_files(hidden_dir, lecture)
+    return {
+        "submission_sha": _digest(submission),
+        "tests_sha": _digest(tests),
+        "package_version": version("image-search-camp"),
+        "tensorflow_version": version("tensorflow"),
+        "seed": judge.SEED,
+        **limits,
+    }
+
+
+def list_students(submissions: Path, student: str | None = None) -> list[Path]:
+    """Return the student folders of ``submissions`` (or just ``student``'s)."""
+    if not submissions.is_dir():
+        raise CourseError(f"Submissions folder not found: {submissions}.")
+    folders = sorted(
+        p
+        for p in submissions.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
+    if student is not None:
+        folders = [p for p in folders if p.name == student]
+        if not folders:
+            raise CourseError(f"No folder for student {student!r} in {submissions}.")
+    return folders
+
+
+def _load_cached(stored: Path, stamp: dict, key: bytes) -> dict | None:
+    try:
+        envelope = json.loads(stored.read_text())
+        record, signature = envelope["record"], envelope["hmac"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not hmac.compare_digest(str(signature), _signature(record, key)):
+        return None
+    return record if record.get("provenance") == stamp else None
+
+
+def autograde(
+    submissions: Path,
+    out_csv: Path,
+    lectures: list[str] | None = None,
+    student: str | None = None,
+    hidden_dir: Path | None = None,
+    jobs: int | None = None,
+    timeout_s: float = judge.DEFAULT_TIMEOUT_S,
+    memory_mb: int = judge.DEFAULT_MEMORY_MB,
+    progress=None,
+    sandbox_required: bool = True,
+) -> list[dict]:
+    """Grade every student's lectures; write the CSV gradebook and per-student results.json.
+
+    Returns:
+        The gradebook rows (dicts with ``CSV_FIELDS`` plus ``cached``).
+    """
+    from course_lib.grading.sandbox import probe_level
+
+    lectures = lectures or judge.available_lectures()
+    for lecture in lectures:
+        judge.test_files(lecture)  # Fails early, with the list of lectures, on an unknown one.
+    level = probe_level()
+    if sandbox_required and level != "namespaces":
+        raise CourseError(
+            f"Cannot isolate student code on this machine (best level: {level}; Linux namespaces "
+            "are needed). Grade on Linux as root or with user namespaces, or pass --no-sandbox "
+            "to grade without isolation (the gradebook will show it)."
+        )
+    results_dir = out_csv.parent / "results"
+    limits = {"timeout_s": timeout_s, "memory_mb": memory_mb, "sandbox": sandbox_required}
+    key, jobs = signing_key(), jobs or os.cpu_count() or 1
+
+    pending, results = [], {}
+    for student_dir in list_students(submissions, student):
+        for lecture in lectures:
+            stamp = provenance(student_dir, lecture, hidden_dir, limits)
+            stored = results_dir / student_dir.name / f"{lecture}.json"
+            record = _load_cached(stored, stamp, key) if student is None else None
+            if record is not None:
+                results[(student_dir.name, lecture)] = (record, True)
+            else:
+                pending.append((student_dir, lecture, stamp, stored))
+
+    slots: queue.Queue = queue.Queue()
+    for slot in range(jobs):
+        slots.put([slot, None])
+
+    def run(job):
+        student_dir, lecture, stamp, stored = job
+        slot = slots.get()
+        try:
+            if slot[1] is None:
+                try:
+                    slot[1] = ForkServer(judge.grading_env())
+                except (OSError, RuntimeError):  # No warm server: fresh judge processes.
+                    slot[1] = False
+            result = judge.grade_lecture(
+                lecture, student_dir, hidden_dir, timeout_s, memory_mb, slot[1] or None, slot[0]
+            )
+        finally:
+            slots.put(slot)
+        record = {**result.to_dict(), "provenance": stamp}
+        graded = Path(result.submission)
+        record["file"] = graded.name if graded.is_file() else ""
+        record["flags"] = screen_file(graded) if graded.is_file() else []
+        if not sandbox_required:
+            record["isolation"] = f"{result.isolation or 'none'} (--no-sandbox)"
+        envelope = {"record": record, "hmac": _signature(record, key)}
+        try:
+            write_atomic(stored, json.dumps(envelope, indent=1))
+        except OSError as error:  # Keep grading the class; the gradebook still gets the row.
+            record["detail"] = f"{record['detail']} (result not stored: {error})".strip()
+        return student_dir.name, lecture, record
+
+    if progress is not None:
+        progress(0, len(pending))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run, job) for job in pending]
+            for done, future in enumerate(as_completed(futures), start=1):
+                name, lecture, record = future.result()
+                results[(name, lecture)] = (record, False)
+                if progress is not None:
+                    progress(done, len(pending))
+    finally:
+        while not slots.empty():
+            server = slots.get()[1]
+            if server:
+                server.close()
+
+    rows = [
+        _row(name, lecture, record, cached) for (name, lecture), (record, cached) in results.items()
+    ]
+    rows.sort(key=lambda r: (r["student"], r["lecture"]))
+    _write_csv(out_csv, rows, only_student=student)
+    for name in sorted({row["student"] for row in rows}):
+        records = [r for (s, _), (r, _) in sorted(results.items()) if s == name]
+        _write_gradescope(results_dir / name, records)
+    return rows
+
+
+def _row(name: str, lecture: str, record: dict, cached: bool) -> dict:
+    detail = " ".join(x for x in (record.get("detail", ""), record.get("warning", "")) if x)
+    return {
+        "student": name,
+        "lecture": lecture,
+        "cached": cached,
+        "points": record["points"],
+        "max_points": record["max_points"],
+        "status": record["status"],
+        "detail": detail,
+        "file": record.get("file", ""),
+        "flags": "; ".join(record.get("flags", [])),
+        "isolation": record.get("isolation") or "",
+    }
+
+
+def _write_csv(out_csv: Path, rows: list[dict], only_student: str | None) -> None:
+    """Write the gradebook; regrading one student keeps the other students' existing rows."""
+    kept = []
+    if only_student is not None and out_csv.is_file():
+        with out_csv.open(newline="") as handle:
+            kept = [r for r in csv.DictReader(handle) if r.get("student") != only_student]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, extrasaction="ignore", restval="")
+    writer.writeheader()
+    for row in sorted(kept + rows, key=lambda r: (r["student"], r["lecture"])):
+        writer.writerow(row)
+    write_atomic(out_csv, text.getvalue())
+
+
+def _write_gradescope(folder: Path, records: list[dict]) -> None:
+    """Write Gradescope's results.json: overall score plus one entry per test."""
+    tests = []
+    for record in records:
+        if record["status"] not in ("full-marks", "graded"):
+            tests.append(
+                {
+                    "name": f"Lecture {record['lecture']}",
+                    "score": 0,
+                    "max_score": record["max_points"],
+                    "status": "failed",
+                    "output": f"{record['status']}: {record['detail']}",
+                }
+            )
+            continue
+        for test in record["tests"]:
+            output = "\n".join(x for x in (test["hint"], test["message"]) if x)
+            tests.append(
+                {
+                    "name": f"Lecture {record['lecture']}: {test['name']}",
+                    "score": test["points"],
+                    "max_score": test["max_points"],
+                    "status": "passed" if test["passed"] else "failed",
+                    "output": output,
+                    "visibility": "after_published" if test.get("hidden") else "visible",
+                }
+            )
+    summary = {
+        "score": sum(r["points"] for r in records),
+        "tests": tests,
+        "output": f"Graded lectures: {', '.join(r['lecture'] for r in records)}.",
+    }
+    write_atomic(folder / "results.json", json.dumps(summary, indent=1))

@@ -1,0 +1,198 @@
+"""The runner: the untrusted process that imports a student's lecture and answers the judge.
+
+Introduced with Lecture 01's grader. The judge forks a *zygote* before it loads any test (so no
+test code, expected value or hidden-test text is ever in a runner's memory); the zygote forks one
+runner per lecture and visibility (public or hidden tests) and hands the judge its end of the
+channel. Each runner confines itself (``sandbox.confine``), imports the student's file from a copy
+in its scratch folder, then answers requests: read an attribute, call, index, iterate, convert to
+a value, import a library module, test ``isinstance``. Results go back by value when they are plain
+data, else as handles to objects that stay in the runner.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from course_lib.grading import sandbox
+from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
+
+RUNNER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _safe_text(value) -> str:
+    try:
+        return str(value)[:2000]
+    except BaseException:  # noqa: B036 - a student's __str__ may raise anything.
+        return f"<{type(value).__name__}>"
+
+
+class RunnerEndpoint(Endpoint):
+    """Answers the judge's requests about the student's module; id 0 is the module itself."""
+
+    def __init__(self, channel: Channel, module):
+        super().__init__(channel)
+        self.objects = {0: module}
+
+    def reference(self, value) -> dict:
+        index = len(self.objects)
+        self.objects[index] = value
+        return {"$": "handle", "id": index, "type": type(value).__qualname__}
+
+    def resolve(self, node: dict):
+        if node.get("$") == "ref" and node.get("id") in self.objects:
+            return self.objects[node["id"]]
+        if node.get("$") == "callback" and type(node.get("id")) is int:
+            return self._callback(node["id"])
+        raise ProtocolError(f"an unexpected value tagged {node.get('$')!r}")
+
+    def _callback(self, index: int):
+        def call_judge(*args, **kwargs):
+            return self.request("callback", target=index, args=list(args), kwargs=kwargs)
+
+        return call_judge
+
+    def remote_error(self, error: dict) -> BaseException:
+        kind = getattr(builtins, str(error.get("type")), None)
+        message = str(error.get("message", ""))
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            return kind(message)
+        return RuntimeError(message)
+
+    def handle(self, op: str, fields: dict):
+        header, buffers = fields["header"], fields["buffers"]
+        target = self.objects[header.get("target") or 0]
+        if op == "getattr":
+            return getattr(target, str(header["name"]))
+        if op == "setattr":
+            setattr(target, str(header["name"]), self.value(header, buffers, "value"))
+            return None
+        if op == "call":
+            args = self.value(header, buffers, "args")
+            kwargs = self.value(header, buffers, "kwargs")
+            return target(*args, **kwargs)
+        if op == "getitem":
+            return target[self.value(header, buffers, "key")]
+        if op == "contains":
+            return bool(self.value(header, buffers, "item") in target)
+        if op == "import":
+            return importlib.import_module(str(header["name"]))
+        if op == "isinstance":
+            kind = self.value(header, buffers, "kind")
+            if isinstance(kind, str):
+                module, _, name = kind.rpartition(".")
+                kind = getattr(importlib.import_module(module), name)
+            return bool(isinstance(target, kind))
+        if op == "mro":
+            return [f"{k.__module__}.{k.__qualname__}" for k in type(target).__mro__]
+        conversions = {"len": len, "iter": list, "str": str, "float": float, "int": int}
+        conversions |= {"bool": bool, "array": np.asarray}
+        if op in conversions:
+            return conversions[op](target)
+        raise ProtocolError(f"an unknown request {op!r}")
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    if "tensorflow" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def serve(sock: socket.socket, source: bytes, name: str, lecture: str, level: str) -> None:
+    """In the confined runner: import the student's file, report, then answer requests."""
+    from course_lib.submission import SubmissionError, import_lecture
+
+    scratch = Path(sandbox.SCRATCH if level == "namespaces" else tempfile.mkdtemp())
+    os.environ.clear()
+    os.environ.update(RUNNER_ENV, HOME=str(scratch), TMPDIR=str(scratch / "tmp"))
+    os.environ.update(CAMP_SEED="0", PATH="/usr/local/bin:/usr/bin:/bin")
+    (scratch / "tmp").mkdir(exist_ok=True)
+    tempfile.tempdir = str(scratch / "tmp")
+    os.chdir(scratch)
+    path = scratch / "submission" / Path(name).name
+    path.parent.mkdir()
+    path.write_bytes(source)
+    channel = Channel(sock)
+    _seed(0)
+    try:
+        module, error = import_lecture(path, lecture), None
+    except SubmissionError as failure:
+        module, error = None, str(failure).replace(str(path.parent) + "/", "")
+    channel.send({"kind": "ready", "isolation": level, "error": error}, [])
+    if module is None:
+        return
+    _seed(0)
+    endpoint = RunnerEndpoint(channel, module)
+    while True:
+        header, buffers = channel.recv()
+        if header.get("kind") != "request" or type(header.get("op")) is not str:
+            raise ProtocolError("the judge sent something other than a request")
+        endpoint.answer(header, buffers)
+
+
+def _close_other_fds(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+
+
+def _run_runner(sock: socket.socket, output: int, job: dict) -> None:
+    """In a fresh fork of the zygote: redirect, confine, serve; never returns."""
+    code = 0
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        _close_other_fds(sock.fileno())
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        limits = sandbox.Limits(**job["limits"])
+        level = sandbox.confine(job["root"], job["slot"], limits)
+        serve(sock, job["bytes"], job["name"], job["lecture"], level)
+    except BaseException:  # noqa: B036 - whatever happens, never return into the zygote.
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def zygote(control: socket.socket) -> None:
+    """Fork runners on request; answer each with the runner's pid and its channel and output."""
+    while True:
+        data = control.recv(1 << 16)
+        if not data:
+            os._exit(0)
+        job = json.loads(data)
+        if job.get("op") == "wait":
+            pid, status = os.waitpid(job["pid"], 0 if job.get("block") else os.WNOHANG)
+            code = os.waitstatus_to_exitcode(status) if pid else None
+            control.sendall(json.dumps({"code": code}).encode())
+            continue
+        job["bytes"] = Path(job["submission"]).read_bytes()
+        judge_end, runner_end = socket.socketpair()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            judge_end.close()
+            os.close(read_end)
+            _run_runner(runner_end, write_end, job)
+        runner_end.close()
+        os.close(write_end)
+        socket.send_fds(
+            control, [json.dumps({"pid": pid}).encode()], [judge_end.fileno(), read_end]
+        )
+        judge_end.close()
+        os.close(read_end)
