@@ -35,7 +35,7 @@ def _resolve(kind):
 
 
 def is_instance(sub, obj, kind) -> bool:
-    """``isinstance(obj, kind)`` where ``obj`` lives; ``kind`` is a dotted name or a class of sub."""
+    """``isinstance(obj, kind)`` where ``obj`` lives; ``kind``: a dotted name or a class of sub."""
     if isinstance(obj, Handle):
         return obj._camp("isinstance", kind=kind) is True
     if isinstance(kind, Handle):
