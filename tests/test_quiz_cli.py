@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from course_lib.quiz import history as hist
 from course_lib.quiz.bank import load_bank
 from course_lib.quiz.cli import app
-from course_lib.quiz.render import correct_response, render
-from course_lib.quiz.session import pick_questions
+from course_lib.quiz.render import choice_order, correct_response, render
+from course_lib.quiz.session import pick_due, pick_questions, run_quiz
 
 FIXTURES = Path(__file__).parent / "fixtures" / "quiz"
 runner = CliRunner()
@@ -165,3 +168,110 @@ def test_mounted_under_a_parent_app(home, tmp_path):
         result = runner.invoke(parent, args, input="")
         assert result.exit_code == 0, (args, result.output)
         assert expected in result.output, (args, result.output)
+
+
+def _write_check(home, lecture, sections, status="graded"):
+    tests = [{"name": f"test_{s}", "section": s, "passed": False} for s in sections]
+    (home / "checks").mkdir(parents=True, exist_ok=True)
+    report = {"lecture": lecture, "status": status, "tests": tests}
+    (home / "checks" / f"{lecture}.json").write_text(json.dumps(report))
+
+
+def test_due_only_asks_lectures_the_student_has_started(home, bank):
+    started = bank.by_id()["02-conv-params"]
+    earlier = hist.utcnow() - timedelta(hours=1)
+    with hist.History() as h:
+        h.record(started, False, "1", now=earlier)  # Lecture 02 started; the card is due again.
+        h.make_due(bank.questions("06"), now=earlier)  # Due, but lecture 06 was never started.
+        assert hist.started_lectures(h) == {"02"}
+    answer = correct_response(render(started, 0, shuffle=True))
+    result = runner.invoke(app, ["--due", "--seed", "0"], input=answer + "\n")
+    assert result.exit_code == 0, result.output
+    assert "1 question(s) due now" in result.output and "Question 1/1" in result.output
+    assert "02-conv-params" in result.output and "06-" not in result.output
+    skipped = len(bank.questions("06"))
+    assert f"{skipped} due question(s) of lectures you have not started" in result.output
+    assert "Score: 1/1" in result.output and "0 question(s) remain due" not in result.output
+    assert "Nothing else is due now" in result.output
+
+    # A saved `camp check` result starts a lecture too (but not one whose exercise is missing).
+    _write_check(home, "06", [], status="missing")
+    result = runner.invoke(app, ["--due"], input="")
+    assert "Nothing is due now" in result.output and f"{skipped} due question(s)" in result.output
+    _write_check(home, "06", [])
+    result = runner.invoke(app, ["--due"], input="")
+    assert f"{skipped} question(s) due now" in result.output
+    assert "lectures you have not started" not in result.output
+
+
+def test_due_asks_at_most_20_and_says_how_many_remain(home, bank):
+    for lecture in ("01", "02"):
+        _write_check(home, lecture, {q.lecture_section for q in bank.questions(lecture)})
+    total = len(bank.questions("01")) + len(bank.questions("02"))
+    assert total > 20
+    result = runner.invoke(app, ["--due", "--seed", "3"], input="")
+    assert result.exit_code == 0, result.output
+    assert f"{total} question(s) due now" in result.output
+    assert "This session asks 20 (at most 20" in result.output
+    assert f"{total - 20} remain due after it" in result.output
+    assert "Question 1/20" in result.output
+    assert f"{total} question(s) remain due: run camp quiz --due again" in result.output
+
+    with hist.History() as h:
+        chosen = pick_due(bank, h, 3).chosen
+    answers = [correct_response(render(q, 3, shuffle=True)) for q in chosen]
+    result = runner.invoke(app, ["--due", "-n", "3", "--seed", "3"], input="\n".join(answers))
+    assert result.exit_code == 0, result.output
+    assert "This session asks 3 (at most 3" in result.output and "Question 3/3" in result.output
+    assert "Score: 3/3" in result.output
+    assert f"{total - 3} question(s) remain due" in result.output
+
+
+def test_pick_due_keeps_the_most_overdue_first(home, bank):
+    questions = bank.questions("03")[:5]
+    start = hist.utcnow() - timedelta(days=1)
+    with hist.History() as h:
+        for minutes, q in enumerate(reversed(questions)):
+            h.record(q, False, now=start + timedelta(minutes=minutes))
+        plan = pick_due(bank, h, 2)
+    assert [q.id for q in plan.chosen] == [questions[-1].id, questions[-2].id]
+    assert len(plan.due) == 5 and plan.remaining == 3 and plan.skipped == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        pick_due(bank, hist.History(), 0)
+
+
+@pytest.mark.parametrize("args", [["--due"], ["02", "-n", "1"], ["--stats"]])
+@pytest.mark.parametrize("variable", ["CAMP_HOME", "CAMP_QUIZ_DB"])
+def test_history_path_that_cannot_be_created_is_one_error_line(
+    tmp_path, monkeypatch, args, variable
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.delenv("CAMP_QUIZ_DB", raising=False)
+    monkeypatch.delenv("CAMP_QUIZ_DIR", raising=False)
+    target = blocker / "camp" if variable == "CAMP_HOME" else blocker / "camp" / "quiz.sqlite3"
+    monkeypatch.setenv(variable, str(target))
+    result = runner.invoke(app, args, input="")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert str(blocker / "camp") in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_asked_choices_follow_the_id_seeded_order(home, bank):
+    q = bank.by_id()["01-dense-output-shape"]
+    expected = [q.choices[i] for i in choice_order(q)]
+    assert expected != q.choices  # The keyed answer, written first in the YAML, moves.
+    for seed in (0, 1):
+        out = io.StringIO()
+        console = Console(file=out, width=200, color_system=None)
+        line = correct_response(render(q, seed, shuffle=True)) + "\n"
+        with hist.History() as h:
+            score = run_quiz(
+                [q], h, seed=seed, console=console, read_line=iter([line, ""]).__next__
+            )
+        shown = re.findall(r"^│\s+([a-d])\) (.*?)\s*│$", out.getvalue(), flags=re.M)
+        assert [text for _, text in shown] == expected
+        assert score.right == 1

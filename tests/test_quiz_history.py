@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fsrs import Card, State
 
+from course_lib.errors import CourseError
 from course_lib.quiz import history as hist
 from course_lib.quiz.bank import load_bank
 
@@ -151,3 +152,42 @@ def test_database_with_foreign_tables_is_moved_aside(home):
     with hist.History() as h:
         assert "table cards has columns ['x']" in h.notice
         assert h.due() == []
+
+
+def test_checks_and_history_live_under_camp_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("CAMP_QUIZ_DB", raising=False)
+    monkeypatch.setenv("CAMP_HOME", str(tmp_path / "camp"))
+    assert hist.db_path() == tmp_path / "camp" / "quiz.sqlite3"
+    assert hist.checks_dir() == tmp_path / "camp" / "checks"
+    assert hist.home_dir().is_dir()
+
+
+def test_started_lectures_come_from_answers_and_saved_checks(home, bank):
+    checks = home / "checks"
+    checks.mkdir(parents=True)
+    (checks / "03.json").write_text(json.dumps({"lecture": "03", "status": "graded", "tests": []}))
+    (checks / "05.json").write_text(json.dumps({"lecture": "05", "status": "missing"}))
+    (checks / "06.json").write_text("{not json")
+    with hist.History() as h:
+        h.make_due(bank.questions("04"), now=NOW)  # Due cards alone do not start a lecture.
+        assert hist.started_lectures(h) == {"03"}
+        h.record(bank.by_id()["01-softmax-sum"], True, now=NOW)
+        assert h.lectures_answered() == {"01"}
+        assert hist.started_lectures(h) == {"01", "03"}
+
+
+def test_history_that_cannot_be_created_or_opened_is_a_course_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.delenv("CAMP_QUIZ_DB", raising=False)
+    monkeypatch.setenv("CAMP_HOME", str(blocker / "camp"))
+    with pytest.raises(CourseError, match=f"cannot create the camp data folder {blocker}/camp"):
+        hist.History()
+    with pytest.raises(CourseError, match="CAMP_HOME"):
+        hist.checks_dir()
+    with pytest.raises(CourseError, match=f"quiz history {blocker}/camp/q.db.*CAMP_QUIZ_DB"):
+        monkeypatch.setenv("CAMP_QUIZ_DB", str(blocker / "camp" / "q.db"))
+        hist.History()
+    (tmp_path / "folder.db").mkdir()
+    with pytest.raises(CourseError, match="is a folder"):
+        hist.History(tmp_path / "folder.db")

@@ -3,12 +3,16 @@
 Usage (mounted as ``camp quiz`` in ``course_lib/cli.py``)::
 
     camp quiz 02 --questions 5 --seed 1   # quiz on lecture 02 (same as: camp quiz ask 02 ...)
-    camp quiz --due                       # the questions due now, all lectures
+    camp quiz --due                       # due questions of started lectures, 20 at most
     camp quiz --stats                     # recall per lecture and what is due next
     camp quiz export --format gift OUT    # moodle-xml, gift or anki (.apkg)
 
 A first word that is not a subcommand is read as a lecture number, so ``camp quiz 02`` runs
 ``ask 02``; this avoids the clash between an optional positional argument and subcommands.
+
+``--due`` only asks about lectures the student has started (answered quiz questions of, or saved
+a ``camp check`` result for), at most 20 questions a session (``--questions`` changes it), and
+says how many remain due. Errors are one line ``error: ...`` and exit code 1.
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ app = typer.Typer(
     invoke_without_command=True,
     help=(
         "Quiz yourself. `camp quiz 02 -n 5 --seed 1` asks five questions of lecture 02; `--due` "
-        "asks what spaced repetition (and failed `camp check` tests) made due; `--stats` shows "
-        "recall per lecture; `export` writes Moodle XML, GIFT or an Anki deck."
+        "asks what spaced repetition (and failed `camp check` tests) made due in the lectures "
+        "you have started, 20 at most; `--stats` shows recall per lecture; `export` writes "
+        "Moodle XML, GIFT or an Anki deck."
     ),
     add_completion=False,
 )
@@ -67,8 +72,13 @@ def _course_errors() -> Iterator[None]:
     try:
         yield
     except CourseError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    """Print ``error: message`` on stderr and exit with code 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def _open_history() -> History:
@@ -76,7 +86,7 @@ def _open_history() -> History:
 
     history = History()
     if history.notice:
-        typer.echo(f"Warning: {history.notice}", err=True)
+        typer.echo(f"warning: {history.notice}", err=True)
     return history
 
 
@@ -99,7 +109,7 @@ def main(
     questions: Annotated[
         int | None,
         typer.Option(
-            "--questions", "-n", min=1, help="How many questions (default 10; --due: all)."
+            "--questions", "-n", min=1, help="How many questions (default 10; --due: 20)."
         ),
     ] = None,
     seed: Annotated[
@@ -109,12 +119,10 @@ def main(
     """Quiz yourself on a lecture (`camp quiz 02`), on what is due, or export the bank."""
     if ctx.invoked_subcommand is not None:
         if due or stats:
-            typer.echo("Error: --due and --stats take no lecture or subcommand.", err=True)
-            raise typer.Exit(1)
+            _fail("--due and --stats take no lecture or subcommand.")
         return
     if due and stats:
-        typer.echo("Error: choose one of --due and --stats.", err=True)
-        raise typer.Exit(1)
+        _fail("choose one of --due and --stats.")
     with _course_errors():
         if due:
             _run_due(questions, seed)
@@ -158,23 +166,44 @@ def ask(
 def _run_due(questions: int | None, seed: int | None) -> None:
     from course_lib.quiz.bank import load_bank
     from course_lib.quiz.history import sync_checks
-    from course_lib.quiz.session import run_quiz
+    from course_lib.quiz.session import DUE_LIMIT, due_questions, pick_due, run_quiz
 
     console = Console()
     bank = load_bank()
-    by_id = bank.by_id()
+    limit = questions or DUE_LIMIT
     with _open_history() as history:
         for message in sync_checks(bank, history):
             console.print(f"[cyan]{escape(message)}[/]")
-        due = [by_id[qid] for qid in history.due() if qid in by_id]
-        if not due:
+        plan = pick_due(bank, history, limit)
+        later = (
+            f" {plan.skipped} due question(s) of lectures you have not started wait until you "
+            "start them (`camp quiz NN` or `camp check NN`)."
+            if plan.skipped
+            else ""
+        )
+        if not plan.chosen:
             upcoming = [row["next_due"] for row in history.stats(bank) if row["next_due"]]
             when = f" The next one is due {_when(min(upcoming))}." if upcoming else ""
-            console.print(f"Nothing is due now.{when}")
+            console.print(
+                f"Nothing is due now.{when}{escape(later)}", highlight=False, soft_wrap=True
+            )
             return
-        due = due[:questions] if questions else due
-        console.print(f"[bold]{len(due)} question(s) due now.[/]")
-        run_quiz(due, history, seed=_seed(seed, console), console=console)
+        console.print(
+            f"[bold]{len(plan.due)} question(s) due now.[/] This session asks "
+            f"{len(plan.chosen)} (at most {limit}; change with --questions); "
+            f"{plan.remaining} remain due after it.{escape(later)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        run_quiz(plan.chosen, history, seed=_seed(seed, console), console=console)
+        left = len(due_questions(bank, history).due)
+        console.print(
+            f"{left} question(s) remain due: run [bold]camp quiz --due[/] again."
+            if left
+            else "Nothing else is due now.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _when(moment: datetime) -> str:
@@ -233,5 +262,8 @@ def export_cmd(
     from course_lib.quiz.export import export
 
     with _course_errors():
-        count = export(load_bank(), fmt.value, out, variants=variants, seed=seed)
+        try:
+            count = export(load_bank(), fmt.value, out, variants=variants, seed=seed)
+        except OSError as exc:
+            raise CourseError(f"cannot write {out} ({exc.strerror or exc})") from None
     typer.echo(f"Wrote {count} questions to {out} ({fmt.value}).")

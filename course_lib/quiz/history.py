@@ -1,12 +1,17 @@
 """The quiz history: every answer in SQLite, scheduled with FSRS (spaced repetition, all lectures).
 
-The database is ``$CAMP_QUIZ_DB`` or ``user_dir()/quiz.sqlite3``. Each question answered at least
-once has an FSRS card (stored as ``Card.to_dict()`` JSON); a wrong answer is rated ``Again``, a
-right one ``Good``. Questions never answered are not due: ``camp quiz NN`` introduces them.
+The database is ``$CAMP_QUIZ_DB`` or ``user_dir()/quiz.sqlite3``, where ``user_dir()`` is
+``$CAMP_HOME`` (default: the OS's data folder for image-search-camp); a folder that cannot be
+created is a CourseError naming it. Each question answered at least once has an FSRS card (stored
+as ``Card.to_dict()`` JSON); a wrong answer is rated ``Again``, a right one ``Good``. Questions
+never answered are not due: ``camp quiz NN`` introduces them.
 
 Failed autograder tests link back here: ``camp check NN`` writes ``user_dir()/checks/NN.json`` and
 every question whose ``lecture_section`` matches a failed test's ``section`` becomes due at once
 (:func:`mark_failed_sections`, applied by :func:`sync_checks` once per new checks file).
+
+A lecture is *started* (:func:`started_lectures`) once one of its questions has been answered or
+``camp check`` has saved a result for it; ``camp quiz --due`` only asks about started lectures.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from fsrs import Card, Rating, Scheduler
 
 from course_lib.errors import CourseError
 from course_lib.paths import user_dir
-from course_lib.quiz.bank import Bank, Question, load_bank
+from course_lib.quiz.bank import Bank, Question, load_bank, normalise_lecture
 
 _SCHEMA = {
     "cards": "question_id TEXT PRIMARY KEY, lecture TEXT NOT NULL, section TEXT NOT NULL, "
@@ -40,9 +45,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def home_dir() -> Path:
+    """``user_dir()`` (``$CAMP_HOME``); a CourseError naming the folder if it cannot be created."""
+    try:
+        return user_dir()
+    except OSError as exc:
+        where = os.environ.get("CAMP_HOME") or exc.filename or "the user data folder"
+        raise CourseError(
+            f"cannot create the camp data folder {where} ({exc.strerror or exc}); "
+            "set CAMP_HOME to a folder you can write to"
+        ) from None
+
+
+def checks_dir() -> Path:
+    """``user_dir()/checks``, where ``camp check`` saves one ``NN.json`` per lecture."""
+    return home_dir() / "checks"
+
+
 def db_path() -> Path:
     """``$CAMP_QUIZ_DB`` or ``user_dir()/quiz.sqlite3``."""
-    return Path(os.environ.get("CAMP_QUIZ_DB") or user_dir() / "quiz.sqlite3")
+    return Path(os.environ.get("CAMP_QUIZ_DB") or home_dir() / "quiz.sqlite3")
 
 
 class History:
@@ -50,9 +72,23 @@ class History:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            variable = "CAMP_QUIZ_DB" if os.environ.get("CAMP_QUIZ_DB") else "CAMP_HOME"
+            raise CourseError(
+                f"cannot create the folder of the quiz history {self.path} "
+                f"({exc.strerror or exc}); set {variable} to a place you can write to"
+            ) from None
+        if self.path.is_dir():
+            raise CourseError(f"the quiz history {self.path} is a folder; expected a file")
         self.notice: str | None = None
         self.scheduler = Scheduler(enable_fuzzing=False)
+        try:
+            self.conn = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:
+            raise CourseError(f"cannot open the quiz history {self.path} ({exc})") from None
+        self.conn.close()
         try:
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -193,6 +229,10 @@ class History:
             )
         return out
 
+    def lectures_answered(self) -> set[str]:
+        """The lectures with at least one answer in the history."""
+        return {row[0] for row in self.conn.execute("SELECT DISTINCT lecture FROM reviews")}
+
     def seen_digest(self, lecture: str) -> str | None:
         row = self.conn.execute(
             "SELECT digest FROM checks_seen WHERE lecture = ?", (lecture,)
@@ -243,7 +283,7 @@ def failed_sections(report: dict) -> set[str]:
 def sync_checks(bank: Bank, history: History, now: datetime | None = None) -> list[str]:
     """Apply each new or changed ``user_dir()/checks/NN.json``; return messages to show."""
     messages = []
-    for path in sorted((user_dir() / "checks").glob("*.json")):
+    for path in sorted(checks_dir().glob("*.json")):
         data = path.read_bytes()
         lecture = path.stem
         digest = hashlib.sha256(data).hexdigest()
@@ -267,3 +307,26 @@ def sync_checks(bank: Bank, history: History, now: datetime | None = None) -> li
                 f"{len(marked)} question(s) are due now."
             )
     return messages
+
+
+def checked_lectures() -> set[str]:
+    """The lectures with a saved ``camp check`` result (``checks/NN.json``).
+
+    A result whose status is ``missing`` (no exercise file for the lecture) does not count, nor
+    does an unreadable file.
+    """
+    lectures = set()
+    for path in sorted(checks_dir().glob("*.json")):
+        try:
+            report = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(report, dict) or report.get("status") == "missing":
+            continue
+        lectures.add(normalise_lecture(str(report.get("lecture", path.stem))))
+    return lectures
+
+
+def started_lectures(history: History) -> set[str]:
+    """The lectures a student has started: answered in the quiz, or checked with ``camp check``."""
+    return history.lectures_answered() | checked_lectures()

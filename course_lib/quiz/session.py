@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from course_lib.quiz.bank import Bank, Question
-from course_lib.quiz.history import History
+from course_lib.quiz.history import History, started_lectures
 from course_lib.quiz.render import LETTERS, Rendered, is_correct, parse_response, render
 
 _HINTS = {
@@ -27,6 +27,9 @@ _HINTS = {
     "numeric": "a number, e.g. 42 or 0.25",
     "text": "a word or short phrase",
 }
+
+
+DUE_LIMIT = 20  # Questions per `camp quiz --due` session unless --questions says otherwise.
 
 
 @dataclass
@@ -59,6 +62,42 @@ def pick_questions(
         rng.shuffle(group)
         chosen.extend(group)
     return chosen[: max(count, 0)]
+
+
+@dataclass
+class DuePlan:
+    """What ``camp quiz --due`` asks: ``chosen`` out of the ``due`` questions of started lectures.
+
+    ``skipped`` counts the due questions of lectures the student has not started.
+    """
+
+    chosen: list[Question]
+    due: list[Question]
+    skipped: int
+
+    @property
+    def remaining(self) -> int:
+        """Due questions this session leaves for later."""
+        return len(self.due) - len(self.chosen)
+
+
+def due_questions(bank: Bank, history: History, now: datetime | None = None) -> DuePlan:
+    """The questions due at ``now`` in the lectures the student has started, most overdue first."""
+    by_id = bank.by_id()
+    started = started_lectures(history)
+    due = [by_id[qid] for qid in history.due(now) if qid in by_id]
+    kept = [q for q in due if q.lecture in started]
+    return DuePlan(chosen=kept, due=kept, skipped=len(due) - len(kept))
+
+
+def pick_due(
+    bank: Bank, history: History, limit: int = DUE_LIMIT, now: datetime | None = None
+) -> DuePlan:
+    """At most ``limit`` of the :func:`due_questions`, the most overdue first."""
+    if limit < 1:
+        raise ValueError(f"expected a limit of at least 1 question; received {limit}")
+    plan = due_questions(bank, history, now)
+    return DuePlan(chosen=plan.due[:limit], due=plan.due, skipped=plan.skipped)
 
 
 def show_question(console: Console, r: Rendered, position: int, total: int) -> None:
