@@ -98,7 +98,8 @@ def read_results(results_dir: Path, rows: list[dict]) -> tuple[list[tuple[str, d
             continue  # Not a folder or file name: no result can belong to it.
         path = results_dir / student / f"{lecture}.json"
         try:
-            found = (json.loads(path.read_text("utf-8")) if path.is_file() else {}).get("tests")
+            data = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+            found = data.get("record", data).get("tests")  # Signed {"record", "hmac"} or plain.
             tests += [(lecture, t) for t in found or [] if isinstance(t, dict)]
         except (OSError, ValueError, AttributeError, TypeError):
             broken += 1
@@ -194,17 +195,16 @@ def plots(rows: list[dict], failures: list[dict], out: Path) -> dict[str, str]:
     return uris
 
 
-def _table(header: list[str], rows: list[list], numeric=(), empty: str = "") -> str:
-    """Return an HTML table of ``rows`` (every cell escaped), or ``empty`` when there are none."""
+def _table(header: list[str], rows: list[list], num=(), empty: str = "") -> str:
+    """Return a table of ``rows`` (cells escaped, columns ``num`` right-aligned), or ``empty``."""
     if not rows and empty:
         return f"<p>{empty}</p>"
-    head = "<tr>" + "".join(f"<th>{escape(str(h))}</th>" for h in header) if header else ""
     td = ('<td class="n">', "<td>")
-    body = "".join(
-        "<tr>" + "".join(f"{td[k not in numeric]}{escape(str(c))}</td>" for k, c in enumerate(row))
-        for row in rows
-    )
-    return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
+    cells = ([f"{td[k not in num]}{escape(str(c))}</td>" for k, c in enumerate(r)] for r in rows)
+    body = "".join(f"<tr>{''.join(row)}</tr>" for row in cells)
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    head = f"<thead><tr>{head}</tr></thead>" if header else ""
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def render_html(rows, columns, failures, uris, wide, source, broken, has_results) -> str:

@@ -75,7 +75,10 @@ def write_gradebook(folder, columns=COLUMNS + EXTRA, rows=ROWS):
     for (student, lecture), tests in RESULTS.items():
         path = folder / "results" / student / f"{lecture}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"lecture": lecture, "status": "graded", "tests": tests}))
+        record = {"lecture": lecture, "status": "graded", "tests": tests}
+        if student == "bob":  # camp autograde signs its records: {"record": ..., "hmac": ...}.
+            record = {"record": record, "hmac": "0" * 64}
+        path.write_text(json.dumps(record))
     (folder / "results" / "bob" / "03.json").write_text("{not json")  # Not in the gradebook.
     return folder / "grades.csv"
 
