@@ -36,7 +36,9 @@ def command(*args, **kwargs):
             try:
                 return function(*a, **k)
             except CourseError as error:
-                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+                err_console.print(
+                    f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+                )
                 raise typer.Exit(1) from None
 
         return app.command(*args, **kwargs)(wrapper)
@@ -405,5 +407,7 @@ def main() -> None:
     try:
         app()
     except CourseError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         raise SystemExit(1) from None

@@ -6,6 +6,7 @@ stops the batch.
 
 import csv
 import json
+import os
 import re
 
 import jupytext
@@ -87,14 +88,21 @@ def test_gradebook_names_each_case(graded_class):
     assert rows["crash"]["status"] == "crashed"
     assert "killed by SIGSEGV" in rows["crash"]["detail"]
     assert rows["empty"]["status"] == "missing"
+    assert rows["good"]["isolation"] == "namespaces" and rows["good"]["flags"] == ""
+    assert rows["crash"]["flags"] == "imports ctypes" and rows["exits"]["flags"] == "os._exit"
+    assert rows["good"]["file"] == "01_nn_recap.py"
     assert "No file for lecture 01" in rows["empty"]["detail"]
     for name in ("loop", "syntax", "exits", "crash", "empty"):
         assert float(rows[name]["points"]) == 0, name
 
 
+def _stored(root, student):
+    return json.loads((root / "results" / student / "01.json").read_text())["record"]
+
+
 def test_memory_bomb_loses_only_the_tests_that_allocate(graded_class):
     root, _, _, _ = graded_class
-    record = json.loads((root / "results" / "bomb" / "01.json").read_text())
+    record = _stored(root, "bomb")
     relu_tests = [t for t in record["tests"] if t["memory_error"]]
     assert relu_tests and all(not t["passed"] for t in relu_tests)
     assert 0 < record["points"] < record["max_points"]
@@ -102,7 +110,7 @@ def test_memory_bomb_loses_only_the_tests_that_allocate(graded_class):
 
 def test_results_record_their_provenance_and_gradescope_format(graded_class):
     root, _, _, _ = graded_class
-    record = json.loads((root / "results" / "good" / "01.json").read_text())
+    record = _stored(root, "good")
     assert set(record["provenance"]) >= {
         "submission_sha",
         "tests_sha",
@@ -172,3 +180,45 @@ def test_notebook_submissions_are_graded_and_broken_ones_named(tmp_path):
     broken = grade_lecture("01", notebook)
     assert broken.status == "import-error" and broken.points == 0
     assert f"{notebook} is not a valid notebook (not valid JSON" in broken.detail
+
+
+def test_a_tampered_cached_result_is_regraded(graded_class):
+    root, out, _, _ = graded_class
+    stored = root / "results" / "loop" / "01.json"
+    envelope = json.loads(stored.read_text())
+    envelope["record"]["points"] = envelope["record"]["max_points"]
+    envelope["record"]["status"] = "full-marks"
+    stored.write_text(json.dumps(envelope))
+    args = ["autograde", str(root / "submissions"), "--out", str(out), "--timeout", TIMEOUT]
+    result = CliRunner().invoke(app, [*args, "--lecture", "01", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert _rows(out)["loop"]["status"] == "timeout"
+    assert result.output.count("(cached)") == 7
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--jobs", "-1"], "--jobs must be at least 1; received -1."),
+        (["--timeout", "0"], "--timeout must be a positive number of seconds; received 0."),
+        (["--memory-mb", "0"], "--memory-mb must be at least 512 MB; received 0."),
+        (["--out", "."], "--out must name a .csv file to write; received ."),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line(tmp_path, option, message):
+    (tmp_path / "alice").mkdir()
+    result = CliRunner().invoke(app, ["autograde", str(tmp_path), *option])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {message}"
+
+
+def test_two_candidate_files_grade_the_newest_and_warn(tmp_path):
+    folder = tmp_path / "bob"
+    folder.mkdir()
+    (folder / "01_nn_recap.py").write_text(strip_solutions(SOLUTION.read_text()))
+    final = folder / "01_nn_recap_final.py"
+    final.write_text(SOLUTION.read_text())
+    os.utime(folder / "01_nn_recap.py", (1_000_000_000, 1_000_000_000))
+    result = grade_lecture("01", folder)
+    assert result.status == "full-marks" and result.submission == str(final)
+    assert result.warning == "Graded 01_nn_recap_final.py; also found 01_nn_recap.py (not graded)."

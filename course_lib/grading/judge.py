@@ -23,6 +23,7 @@ from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
+from course_lib.grading.sandbox import FIRST_UID, kill_uid
 from course_lib.paths import project_root
 from course_lib.submission import SubmissionError, choose_lecture_file
 
@@ -160,6 +161,8 @@ def grade_lecture(
                 server = None
         if server is None:
             returncode, text = _run_process(args, scratch, timeout_s)
+        if slot is not None:
+            kill_uid(FIRST_UID + slot)  # Whatever student code of this slot left running.
         if returncode is None:
             detail = f"Timed out after {timeout_s:g} s (an infinite loop or very slow code?)."
             return _failed(lecture, target, "timeout", detail, max_points)
@@ -209,7 +212,10 @@ def _death(death: dict, memory_mb: int) -> tuple[str, str]:
         return "protocol-error", "The student's code broke the grading channel." + tail
     number = code - 128 if code > 128 else -code if code < 0 else 0
     if number:
-        name = signal.Signals(number).name if number in signal.Signals else f"signal {number}"
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
         if _MEMORY_WORDS.search(output) or number == signal.SIGKILL:
             return "memory-limit", f"The student's code was killed by {name} (memory limit " + (
                 f"{memory_mb} MB?).{tail}"

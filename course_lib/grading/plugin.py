@@ -95,6 +95,7 @@ def _runner(config: pytest.Config, lecture: str, hidden: bool):
         job = {
             "submission": str(target),
             "name": target.name,
+            "shown_as": str(target),
             "lecture": lecture,
             "slot": _slot(config),
             "root": root,
@@ -121,6 +122,8 @@ def sub(request: pytest.FixtureRequest):
     except SubmissionError as error:
         state["import_error"] = str(error)
         pytest.fail(str(error), pytrace=False)
+    if client is not None and client.dead is not None:
+        pytest.fail(f"The student's code stopped {client.dead}.", pytrace=False)
     if client is None or client.import_error:
         if client is not None:
             state["import_error"] = client.import_error
@@ -170,7 +173,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for (_, hidden), (client, root) in state["runners"].items():
         if client is not None:
             code = state["zygote"].finish(client)
-            isolation.append(client.isolation)
+            isolation.append(client.isolation or "limits")
             if code is not None or client.dead is not None:
                 tail = "" if hidden else client.output.decode("utf-8", "replace")[-300:]
                 state["deaths"].append({"code": code, "output": tail, "hidden": hidden})

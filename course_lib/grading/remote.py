@@ -19,7 +19,9 @@ import signal
 import socket
 import threading
 
+from course_lib.grading import sandbox
 from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
+from course_lib.grading.sandbox import LEVELS
 
 OUTPUT_CAP = 1024 * 1024  # Bytes of a runner's printed output kept by the judge.
 
@@ -108,13 +110,18 @@ class RunnerClient(Endpoint):
         self.output = bytearray()
         self._drain = threading.Thread(target=self._read_output, args=(output_fd,), daemon=True)
         self._drain.start()
-        header, _ = channel.recv(timeout_s=None)
-        if header.get("kind") != "ready":
-            raise ProtocolError("the runner did not start")
-        self.isolation = str(header.get("isolation"))
-        error = header.get("error")
-        self.import_error = str(error) if error is not None else None
+        self.isolation, self.import_error = None, None
         self.module = Handle(self, 0, "module")
+        try:
+            header, _ = channel.recv(timeout_s=None)
+            if header.get("kind") != "ready" or header.get("isolation") not in LEVELS:
+                raise ProtocolError("the runner sent something other than its greeting")
+        except ProtocolError as error:
+            self.dead = f"while importing the student's file: {error}"
+            return
+        self.isolation = header["isolation"]
+        error = header.get("error")
+        self.import_error = str(error)[:2000] if error is not None else None
 
     def _read_output(self, fd: int) -> None:
         with os.fdopen(fd, "rb", buffering=0) as stream:
@@ -177,6 +184,7 @@ class Zygote:
         if self.pid == 0:
             try:
                 self.control.close()
+                sandbox.die_with_parent()
                 runner.zygote(child_end)
             finally:
                 os._exit(0)

@@ -26,6 +26,7 @@ import numpy as np
 from course_lib.grading import sandbox
 from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
 
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # A lecture file larger than this is not graded.
 RUNNER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -110,8 +111,12 @@ def _seed(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
-def serve(sock: socket.socket, source: bytes, name: str, lecture: str, level: str) -> None:
-    """In the confined runner: import the student's file, report, then answer requests."""
+def serve(sock: socket.socket, job: dict, level: str) -> None:
+    """In the confined runner: import the student's file, report, then answer requests.
+
+    ``job`` holds the file's bytes, its name, the lecture, and the path to show in messages.
+    """
+    source, name, lecture = job["bytes"], job["name"], job["lecture"]
     from course_lib.submission import SubmissionError, import_lecture
 
     scratch = Path(sandbox.SCRATCH if level == "namespaces" else tempfile.mkdtemp())
@@ -129,7 +134,7 @@ def serve(sock: socket.socket, source: bytes, name: str, lecture: str, level: st
     try:
         module, error = import_lecture(path, lecture), None
     except SubmissionError as failure:
-        module, error = None, str(failure).replace(str(path.parent) + "/", "")
+        module, error = None, str(failure).replace(str(path), job["shown_as"])
     channel.send({"kind": "ready", "isolation": level, "error": error}, [])
     if module is None:
         return
@@ -152,6 +157,7 @@ def _run_runner(sock: socket.socket, output: int, job: dict) -> None:
     code = 0
     try:
         os.setsid()
+        sandbox.die_with_parent()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(output, 1)
@@ -161,11 +167,24 @@ def _run_runner(sock: socket.socket, output: int, job: dict) -> None:
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         limits = sandbox.Limits(**job["limits"])
         level = sandbox.confine(job["root"], job["slot"], limits)
-        serve(sock, job["bytes"], job["name"], job["lecture"], level)
+        serve(sock, job, level)
     except BaseException:  # noqa: B036 - whatever happens, never return into the zygote.
         code = 1
     finally:
         os._exit(code)
+
+
+def _read_submission(path: str) -> bytes:
+    """The submission's bytes; a symbolic link or an oversized file gives a note instead."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as error:
+        return f"raise ImportError({f'cannot read the submission: {error.strerror}'!r})".encode()
+    with os.fdopen(descriptor, "rb") as handle:
+        data = handle.read(MAX_SUBMISSION_BYTES + 1)
+    if len(data) > MAX_SUBMISSION_BYTES:
+        return b"raise ImportError('the submission is larger than 20 MB')"
+    return data
 
 
 def zygote(control: socket.socket) -> None:
@@ -180,7 +199,7 @@ def zygote(control: socket.socket) -> None:
             code = os.waitstatus_to_exitcode(status) if pid else None
             control.sendall(json.dumps({"code": code}).encode())
             continue
-        job["bytes"] = Path(job["submission"]).read_bytes()
+        job["bytes"] = _read_submission(job["submission"])
         judge_end, runner_end = socket.socketpair()
         read_end, write_end = os.pipe()
         pid = os.fork()

@@ -152,11 +152,20 @@ def _enter_namespaces(root: str, uid: int, scratch_mb: int) -> None:
         Path("/proc/self/gid_map").write_text(f"0 {group} 1")
     child = os.fork()
     if child:
+        die_with_parent()
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # The judge must see EOF when PID 1 ends.
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(code if code >= 0 else 128 - code)
     _build_root(root, uid if user == 0 else 0, scratch_mb)
+
+
+def die_with_parent() -> None:
+    """Get SIGKILL when the parent ends, so a killed judge takes its zygote and runners along."""
+    if sys.platform == "linux":
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # The parent ended before the request took effect.
+            os._exit(1)
 
 
 def _set_limits(limits: Limits, dropped: bool) -> None:
