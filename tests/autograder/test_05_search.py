@@ -4,13 +4,25 @@ References: scikit-learn (``average_precision_score``, ``ndcg_score``, ``TfidfVe
 ``minmax_scale``), numpy's stable ``argsort``, loops over ranks and pictures written here, and
 small word vectors built here (plus the real GloVe 6B 50d, which loads offline). Each test calls
 the student's module ``sub``.
+
+The engines call Lecture 04's functions through ``text_lecture()``. The sandboxed runner cannot
+read the course checkout, so under ``camp`` the tests point ``text_lecture`` at the reference
+Lecture 04 (``lecture_module("04", prefer_student=False)``): its pure text and vector functions,
+loaded here in the judge, which the student's code calls back. Under nbgrader the notebook's own
+``text_lecture`` is used, as before.
 """
+
+import functools
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import average_precision_score, ndcg_score
 from sklearn.preprocessing import minmax_scale
+
+from course_lib.grading.access import library
+from course_lib.grading.remote import Handle
 
 
 def _rng(offset=0):
@@ -63,16 +75,67 @@ def _cosine(a, b):
 
 
 def _fixed_engine(sub, scores):
-    """A SearchEngine of the student's base class whose scores are a fixed (Q, N) matrix."""
+    """A SearchEngine of the student's base class whose scores are a fixed (Q, N) matrix.
 
-    class Fixed(sub.SearchEngine):
-        def encode_images(self, images):
-            self.table = {image["id"]: i for i, image in enumerate(images)}
+    The subclass is made where the student's class lives; its two methods are functions of this
+    file (called back from the runner), so the scores come from here.
+    """
 
-        def score(self, queries):
-            return np.stack([scores[int(q)] for q in queries])
+    def encode_images(self, images):
+        return None
 
-    return Fixed()
+    def score(self, queries):
+        return np.stack([scores[int(q)] for q in queries])
+
+    methods = {"encode_images": encode_images, "score": score}
+    fixed = library(sub, "builtins").type("Fixed", (sub.SearchEngine,), methods)
+    return fixed()
+
+
+# Lecture 04's functions an engine may call: pure text and vector computations, nothing that
+# reads or writes files.
+_TEXT_FUNCTIONS = (
+    "normalize_text",
+    "tokenize",
+    "build_vocabulary",
+    "encode_tokens",
+    "bag_of_words",
+    "inverse_document_frequency",
+    "tfidf",
+    "cosine_similarity_matrix",
+    "jaccard_similarity_matrix",
+    "word_probabilities",
+    "mean_word_vectors",
+    "sif_embeddings",
+)
+
+
+@functools.cache
+def _reference_text_functions():
+    from course_lib.lectures import lecture_module
+
+    text = lecture_module("04", prefer_student=False, quiet=True)
+    return {name: _quiet(getattr(text, name)) for name in _TEXT_FUNCTIONS}
+
+
+def _quiet(function):
+    """``function`` without warnings: they would come from the student's inputs, in the judge."""
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+
+    return quiet
+
+
+def _use_reference_text_lecture(sub):
+    """Under camp, make the student's ``text_lecture()`` return the reference Lecture 04."""
+    if not isinstance(sub, Handle):
+        return  # nbgrader: the notebook's own text_lecture() reads the checkout.
+    text = library(sub, "types").SimpleNamespace(**_reference_text_functions())
+    sub.text_lecture = lambda: text
 
 
 @pytest.mark.points(
@@ -319,6 +382,7 @@ def test_caption_engine_tfidf_matches_sklearn(sub):
     vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False)
     doc_matrix = vectorizer.fit_transform(documents).toarray()
     expected = vectorizer.transform(queries).toarray() @ doc_matrix.T
+    _use_reference_text_lecture(sub)
     engine = sub.CaptionEngine("tfidf").index(images)
     scores = np.asarray(engine.score(queries))
     if scores.shape != expected.shape:
@@ -366,6 +430,7 @@ def test_object_engine_matches_synonyms(sub):
         {"id": "c", "detections": [("car", 0.95), ("dog", 0.3)]},
         {"id": "d", "detections": [("teddy bear", 0.7)]},
     ]
+    _use_reference_text_lecture(sub)
     engine = sub.ObjectEngine(vectors).index(images)
     labels = ["bicycle", "car", "cat", "dog", "teddy bear"]
     label_vectors = np.stack(
@@ -445,7 +510,10 @@ def test_classifier_engine_with_real_glove(sub):
     for picture, category in enumerate([1, 0, 3, 4, 2, 5]):
         scores[picture, category] = 0.9
     images = [{"id": 100 + i, "category_scores": scores[i]} for i in range(6)]
-    engine = sub.ClassifierEngine(glove, categories=categories, top=3).index(images)
+    _use_reference_text_lecture(sub)
+    # The student's engine gets the same vectors, loaded where its code runs.
+    runner_glove = library(sub, "course_lib.pretrained").load_glove_50d()
+    engine = sub.ClassifierEngine(runner_glove, categories=categories, top=3).index(images)
     query_vectors = np.stack([glove["puppy"], glove["bike"]])
     category_vectors = np.stack([np.mean([glove[w] for w in c.split()], 0) for c in categories])
     similarity = _cosine(query_vectors, category_vectors)
