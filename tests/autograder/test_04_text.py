@@ -3,7 +3,9 @@
 References: Python and numpy written here, tensorflow-text's WordpieceTokenizer, scikit-learn's
 CountVectorizer, TfidfVectorizer and cosine_similarity, tf.one_hot, real GloVe vectors searched
 with numpy, keras.layers.MultiHeadAttention with copied weights, a numpy BERT forward pass and
-tensorflow_hub.load. Tiny settings only: each test runs in seconds.
+tensorflow_hub.load. Tiny settings only: each test runs in seconds. Each test calls the
+student's module ``sub``; student models, tokenizers and SavedModels are built, seeded and loaded
+where the student's code runs (``library``), and only values come back to be judged here.
 """
 
 import math
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy.special import erf
+
+from course_lib.grading.access import library, type_name
 
 
 def _rng(offset=0):
@@ -41,7 +45,9 @@ TEXTS = [
     section="tokenizing",
 )
 def test_normalize_text(sub):
-    out = [t.decode("utf-8") for t in np.asarray(sub.normalize_text(TEXTS)).tolist()]
+    # A string tensor crosses as lists of bytes (what .numpy().tolist() gives).
+    probes = library(sub, "course_lib.grading.probes.lecture_04")
+    out = [t.decode("utf-8") for t in probes.text_values(sub.normalize_text, TEXTS)]
     expected = [_python_normalize(t) for t in TEXTS]
     if any(o != o.lower() for o in out):
         pytest.fail("Some capitals survived: apply tf_text.case_fold_utf8 first.")
@@ -187,7 +193,7 @@ def test_bag_of_words_matches_count_vectorizer(sub):
 
 
 def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
     fit_tokens = _tokens() + [["dog", "dog", "dog", "beach"], ["snow", "snow", "cat"]]
     test_tokens = [["a", "dog", "dog", "in", "snow"], ["zebra", "zebra"], ["nothing", "known"]]
@@ -197,19 +203,17 @@ def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
         sublinear_tf=sublinear_tf, norm=norm,
     )  # fmt: skip
     vectorizer.fit(fit_tokens)
-    idf = np.asarray(
-        sub.inverse_document_frequency(sub.bag_of_words(fit_tokens, vocabulary), smooth_idf)
-    )
+    # The counts come from scikit-learn: the student's bag_of_words has a test of its own.
+    counter = CountVectorizer(analyzer=_identity, vocabulary=vocabulary, lowercase=False)
+    fit_counts = counter.fit_transform(fit_tokens).toarray()
+    test_counts = counter.transform(test_tokens).toarray()
+    idf = np.asarray(sub.inverse_document_frequency(fit_counts, smooth_idf))
     if not np.allclose(idf, vectorizer.idf_):
         pytest.fail(
             f"IDF differs from scikit-learn's (smooth_idf={smooth_idf}): expected "
             f"{np.round(vectorizer.idf_, 4)}, received {np.round(idf, 4)}. Natural log, and +1."
         )
-    out = np.asarray(
-        sub.tfidf(
-            sub.bag_of_words(test_tokens, vocabulary), idf, sublinear_tf=sublinear_tf, norm=norm
-        )
-    )
+    out = np.asarray(sub.tfidf(test_counts, idf, sublinear_tf=sublinear_tf, norm=norm))
     np.testing.assert_allclose(out, vectorizer.transform(test_tokens).toarray(), atol=1e-10)
 
 
@@ -365,6 +369,18 @@ def test_skipgram_pairs_hand_computed(sub):
     np.testing.assert_array_equal(window1, [[5, 6], [6, 5], [6, 7], [7, 6]])
 
 
+def _reference_skipgram_pairs(sequences, window_size):
+    """[target, context] pairs by text, then target position, then context position."""
+    pairs = [
+        [row[i], row[j]]
+        for row in np.asarray(sequences).tolist()
+        for i in range(len(row))
+        for j in range(len(row))
+        if row[i] != 0 and row[j] != 0 and 0 < abs(i - j) <= window_size
+    ]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
 @pytest.mark.points(
     2,
     hint="p ∝ counts ** 0.75; contexts column 0 = the true context, the rest drawn with "
@@ -380,7 +396,7 @@ def test_negative_sampling(sub):
     targets, contexts, labels = sub.skipgram_training_data(
         sequences, expected, window_size=2, num_negatives=5, seed=0
     )
-    pairs = np.asarray(sub.skipgram_pairs(sequences, 2)).reshape(-1, 2)
+    pairs = _reference_skipgram_pairs(sequences, 2)
     np.testing.assert_array_equal(np.asarray(targets), pairs[:, 0])
     contexts, labels = np.asarray(contexts), np.asarray(labels)
     assert contexts.shape == labels.shape == (len(pairs), 6)
@@ -398,7 +414,7 @@ def test_negative_sampling(sub):
     section="skipgram",
 )
 def test_skipgram_model_dot_products(sub):
-    keras.utils.set_random_seed(0)
+    library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_skipgram_model(12, 4)
     target, contexts = np.array([1, 5, 7]), np.array([[2, 3, 4], [5, 6, 7], [0, 11, 1]])
     logits = np.asarray(model([target, contexts]))
@@ -420,6 +436,7 @@ def test_train_skipgram_loss_decreases(sub):
     topics = [np.arange(2, 7), np.arange(7, 12)]  # Two groups of words that co-occur.
     sequences = np.stack([rng.choice(topics[i % 2], size=8) for i in range(120)])
     counts = np.bincount(sequences.ravel(), minlength=12).astype(np.float64)
+    library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model, losses = sub.train_skipgram(
         sequences, counts, embedding_dim=8, window_size=2, num_negatives=3, epochs=4,
         batch_size=128, seed=0,
@@ -492,7 +509,7 @@ def test_masked_mean_pool(sub):
 
 
 def _block(sub, hidden=16, heads=4, intermediate=32, dropout_rate=0.1, seed=0):
-    keras.utils.set_random_seed(seed)
+    library(sub, "keras").utils.set_random_seed(seed)  # Seeded where the block is built.
     block = sub.TransformerEncoderBlock(
         hidden_size=hidden, num_heads=heads, intermediate_size=intermediate,
         dropout_rate=dropout_rate, layer_norm_epsilon=1e-12,
@@ -716,7 +733,7 @@ def test_bert_embeddings(sub):
 
 
 def _tiny_encoder(sub, vocab_size=30, seed=40):
-    keras.utils.set_random_seed(0)
+    library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_text_encoder(
         vocab_size=vocab_size, hidden_size=8, num_layers=2, num_heads=2, intermediate_size=16,
         max_positions=16, type_vocab_size=2, dropout_rate=0.1, layer_norm_epsilon=1e-12,
@@ -760,29 +777,29 @@ TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "dog", "on", "the", "beac
     "export_dir).",
     section="transformer",
 )
-def test_export_round_trip_with_tensorflow_hub(sub, tmp_path):
-    import tensorflow_hub as hub
-
-    from course_lib.minilm import BertTextTokenizer
-
-    vocab_file = tmp_path / "vocab.txt"
+def test_export_round_trip_with_tensorflow_hub(sub):
+    # The tokenizer, the model, the files and the reloaded SavedModel all live where the
+    # student's code runs; only the embeddings come back here.
+    folder = library(sub, "pathlib").Path(library(sub, "tempfile").mkdtemp())
+    vocab_file = folder.joinpath("vocab.txt")
     vocab_file.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    tokenizer = BertTextTokenizer(vocab_file, max_length=16)
+    tokenizer = library(sub, "course_lib.minilm").BertTextTokenizer(vocab_file, max_length=16)
     model = _tiny_encoder(sub, vocab_size=len(TINY_VOCAB))
     texts = ["A dog on the beach.", "Red cars in the SNOW, a cat", "zebra"]
     expected = np.asarray(model(tokenizer.encode(texts), training=False))
-    logger = tf.get_logger()
-    level = logger.level
+    logger = library(sub, "tensorflow").get_logger()
+    level = int(logger.level)
     logger.setLevel(
         "ERROR"
     )  # Saving logs "Assets written" on stderr, which nbgrader counts as an error.
     try:
-        path = sub.export_text_encoder(model, tokenizer, tmp_path / "exported")
+        path = sub.export_text_encoder(model, tokenizer, folder.joinpath("exported"))
         del model
-        reloaded = hub.load(str(path))
+        reloaded = library(sub, "tensorflow_hub").load(str(path))
     finally:
         logger.setLevel(level)
-    out = np.asarray(reloaded(tf.constant(texts)))
+    # The signature's TensorSpec([None], tf.string) turns the list into a string tensor.
+    out = np.asarray(reloaded(texts))
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
@@ -799,15 +816,19 @@ def _softmax(z):
 )
 def test_sample_with_temperature(sub):
     logits = np.array([2.0, 1.0, 0.5, -1.0, 1.9])
-    rng = np.random.default_rng(0)
+    random = library(sub, "numpy").random  # The generators live beside the student's code.
+    probes = library(sub, "course_lib.grading.probes.lecture_04")
+    rng = random.default_rng(0)
     assert sub.sample_with_temperature(logits, 0.0, rng) == 0
     assert all(sub.sample_with_temperature(logits, 1e-4, rng) == 0 for _ in range(20))
     with pytest.raises(ValueError):
         sub.sample_with_temperature(logits, -1.0, rng)
     draws = 20000
     for temperature in (1.0, 2.0):
-        rng = np.random.default_rng(1)
-        samples = [sub.sample_with_temperature(logits, temperature, rng) for _ in range(draws)]
+        rng = random.default_rng(1)
+        samples = probes.repeated_calls(
+            sub.sample_with_temperature, draws, logits, temperature, rng
+        )
         frequencies = np.bincount(samples, minlength=5) / draws
         expected = _softmax(logits / temperature)
         if temperature == 2.0 and np.allclose(frequencies, _softmax(logits * 2), atol=0.02):
@@ -827,12 +848,12 @@ def test_sample_with_temperature(sub):
     section="rnn",
 )
 def test_char_lm_structure_and_training(sub):
-    keras.utils.set_random_seed(0)
+    library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="gru")
     assert model.output_shape == (None, None, 7)
-    assert model.get_layer("rnn").__class__.__name__ == "GRU"
+    assert type_name(model.get_layer("rnn")) == "GRU"
     lstm = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="lstm")
-    assert lstm.get_layer("rnn").__class__.__name__ == "LSTM"
+    assert type_name(lstm.get_layer("rnn")) == "LSTM"
     with pytest.raises(ValueError):
         sub.build_char_lm(vocab_size=7, cell="transformer")
     pattern = np.tile(np.array([1, 2, 3, 4, 5, 6], np.int32), 80)

@@ -1,0 +1,28 @@
+"""Probes for Lecture 04's grader (introduced with Lecture 04's grader).
+
+They run where the student's code runs (the runner, or the notebook under nbgrader) and return
+raw observations to the judge, which holds every check and expected value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def text_values(function, *args, **kwargs):
+    """Call ``function(*args, **kwargs)`` and return its output as nested Python lists.
+
+    A string tensor cannot cross to the judge as it is (its numpy form holds Python objects);
+    this returns ``np.asarray(output).tolist()``, so a tf.string tensor becomes lists of bytes,
+    exactly what ``.numpy().tolist()`` gives.
+    """
+    return np.asarray(function(*args, **kwargs)).tolist()
+
+
+def repeated_calls(function, times: int, *args, **kwargs) -> list:
+    """Call ``function(*args, **kwargs)`` ``times`` times in a row; return the outputs in order.
+
+    One request instead of ``times`` round trips between the judge and the runner (the same
+    arguments each time: a random generator among them advances from call to call).
+    """
+    return [function(*args, **kwargs) for _ in range(int(times))]
