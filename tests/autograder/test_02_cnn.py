@@ -4,13 +4,14 @@ References: ``tf.nn.conv2d``, ``tf.nn.max_pool2d`` and ``tf.nn.avg_pool2d`` (in 
 layers (``compute_output_shape``, ``count_params``), the gradient of one output unit of a stack of
 all-ones convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, and
 PIL reading back the saved figures. Each test calls the student's module ``sub``; random
-configurations come from seeded generators.
+configurations come from seeded generators. Keras objects that the student's code receives (small
+models, datasets) are built where that code runs (``library``), with weights the judge chooses.
 """
 
 import functools
+import io
 import math
 import warnings
-from unittest import mock
 
 import keras
 import numpy as np
@@ -18,9 +19,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from course_lib.data import make_split
-from course_lib.data.coco import load_coco
-from course_lib.data.pipelines import label_dataset
+from course_lib.grading.access import library
 
 
 def _quiet(test):
@@ -37,6 +36,31 @@ def _quiet(test):
 
 def _rng(offset=0):
     return np.random.default_rng(2024 + offset)
+
+
+def _seed(sub, seed):
+    """Seed Keras where the student's code runs, before it builds a model."""
+    library(sub, "keras").utils.set_random_seed(seed)
+
+
+def _isinstance(sub, obj, kind):
+    """``isinstance(obj, kind)`` asked where ``obj`` lives; ``kind``: a dotted Keras name or a
+    class of ``sub``. (``access.is_instance`` sends its class in a field named ``kind``, which
+    overwrites the request's own ``kind`` and ends the runner; builtins.isinstance is asked
+    there instead.)"""
+    if isinstance(kind, str):
+        kind = functools.reduce(getattr, kind.split(".")[1:], library(sub, kind.split(".")[0]))
+    return library(sub, "builtins").isinstance(obj, kind) is True
+
+
+def _runner_path(sub, name):
+    """A ``pathlib.Path`` in a fresh folder where the student's code runs, for a file it writes."""
+    return library(sub, "pathlib").Path(library(sub, "tempfile").mkdtemp(), name)
+
+
+def _read_png(path):
+    """Open the file the student's code wrote (its bytes come back by value)."""
+    return Image.open(io.BytesIO(path.read_bytes()))
 
 
 def _tf_conv(x, kernel, strides, padding):
@@ -416,7 +440,7 @@ def test_receptive_field_matches_gradient(sub):
 )
 @_quiet
 def test_conv_block(sub):
-    keras.utils.set_random_seed(0)
+    _seed(sub, 0)
     block = sub.ConvBlock(6, kernel_size=3, pool_size=2)
     x = tf.constant(_rng(13).normal(size=(2, 10, 9, 3)), tf.float32)
     received = keras.ops.convert_to_numpy(block(x, training=False))
@@ -439,11 +463,12 @@ def test_conv_block(sub):
 )
 @_quiet
 def test_build_cnn(sub):
-    keras.utils.set_random_seed(0)
+    _seed(sub, 0)
     model = sub.build_cnn(image_size=32, num_classes=7, block_filters=(4, 8), dropout_rate=0.25)
     assert tuple(model.input_shape) == (None, 32, 32, 3)
     assert tuple(model.output_shape) == (None, 7)
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    layers = list(model.layers)
+    dense = [layer for layer in layers if _isinstance(sub, layer, "keras.layers.Dense")]
     activation = dense[-1].get_config()["activation"] if dense else None
     if activation == "softmax":
         pytest.fail(
@@ -451,26 +476,43 @@ def test_build_cnn(sub):
             "use one sigmoid per category (activation='sigmoid')."
         )
     assert activation == "sigmoid", f"Expected a sigmoid output layer; received {activation}."
-    blocks = [layer for layer in model.layers if isinstance(layer, sub.ConvBlock)]
+    blocks = [layer for layer in layers if _isinstance(sub, layer, sub.ConvBlock)]
     assert [block.filters for block in blocks] == [4, 8]
-    dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    dropout = [layer for layer in layers if _isinstance(sub, layer, "keras.layers.Dropout")]
     assert dropout and dropout[0].rate == pytest.approx(0.25)
-    assert any(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in model.layers)
+    assert any(_isinstance(sub, layer, "keras.layers.GlobalAveragePooling2D") for layer in layers)
     # Reference count: conv kernels (no bias) + 4 batch-norm values per channel + the dense head.
     expected = (3 * 3 * 3 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 7 + 7)
     assert model.count_params() == expected
-    probabilities = model(np.zeros((2, 32, 32, 3), np.float32), training=False).numpy()
+    probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), np.float32), training=False))
     assert np.all((probabilities > 0) & (probabilities < 1))
 
 
-def _tiny_datasets(folder):
+def _tiny_datasets(sub):
+    """Tiny train and val pipelines, generated and built where the student's code runs."""
+    folder = library(sub, "tempfile").mkdtemp() + "/camp"
+    make_split = library(sub, "course_lib.data").make_split
+    load_coco = library(sub, "course_lib.data.coco").load_coco
+    label_dataset = library(sub, "course_lib.data.pipelines").label_dataset
     # Generated at 48 pixels (the smallest size that always places every object), read at 32.
     make_split(folder, "train", 64, seed=0, image_size=48)
     make_split(folder, "val", 32, seed=0, image_size=48)
     train, val = load_coco(folder, "train"), load_coco(folder, "val")
-    train_ds = label_dataset(train.records, train.categories, (32, 32), 16, shuffle_seed=0)
-    val_ds = label_dataset(val.records, train.categories, (32, 32), 16)
-    return train_ds, val_ds, len(train.categories)
+    categories = train.categories
+    train_ds = label_dataset(train.records, categories, (32, 32), 16, shuffle_seed=0)
+    val_ds = label_dataset(val.records, categories, (32, 32), 16)
+    return train_ds, val_ds, len(categories)
+
+
+def _loss_name(sub, loss):
+    """The name of a compiled loss: the string itself, a loss object's ``name``, or a function's
+    ``__name__`` (read where the loss lives)."""
+    if isinstance(loss, str):
+        return loss
+    name = getattr(loss, "name", None)
+    if name is None:
+        name = library(sub, "builtins").getattr(loss, "__name__", "")
+    return name
 
 
 @pytest.mark.points(
@@ -480,29 +522,34 @@ def _tiny_datasets(folder):
     section="keras_cnn",
 )
 @_quiet
-def test_train_cnn_learns_with_early_stopping(sub, tmp_path):
-    train_ds, val_ds, num_classes = _tiny_datasets(tmp_path / "camp")
-    keras.utils.set_random_seed(0)
+def test_train_cnn_learns_with_early_stopping(sub):
+    train_ds, val_ds, num_classes = _tiny_datasets(sub)
+    _seed(sub, 0)
     model = sub.build_cnn(image_size=32, num_classes=num_classes, block_filters=(8, 16))
-    seen = {}
-    original_fit = keras.Model.fit
-
-    def spy_fit(self, *args, **kwargs):
-        seen["callbacks"] = list(kwargs.get("callbacks") or [])
-        seen["validation"] = kwargs.get("validation_data") is not None
-        return original_fit(self, *args, **kwargs)
-
-    with mock.patch.object(keras.Model, "fit", spy_fit):
-        history = sub.train_cnn(
-            model, train_ds, val_ds, epochs=3, patience=2, learning_rate=3e-3, verbose=0, seed=0
-        )
+    # The probe records the arguments of every keras.Model.fit call made by train_cnn.
+    probe = library(sub, "course_lib.grading.probes.lecture_02")
+    history, calls = probe.record_fit_calls(
+        sub.train_cnn,
+        model,
+        train_ds,
+        val_ds,
+        epochs=3,
+        patience=2,
+        learning_rate=3e-3,
+        verbose=0,
+        seed=0,
+    )
+    fit_kwargs = calls[-1]["kwargs"] if calls else {}
+    callbacks = fit_kwargs.get("callbacks")
+    callbacks = [] if callbacks is None else list(callbacks)
+    validation = fit_kwargs.get("validation_data") is not None
     losses = history.history["loss"]
-    if "val_loss" not in history.history or not seen.get("validation"):
+    if "val_loss" not in history.history or not validation:
         pytest.fail(
             "Pass the validation set to fit (validation_data=val_ds): early stopping "
             "watches val_loss."
         )
-    stopping = [c for c in seen["callbacks"] if isinstance(c, keras.callbacks.EarlyStopping)]
+    stopping = [c for c in callbacks if _isinstance(sub, c, "keras.callbacks.EarlyStopping")]
     if not stopping:
         pytest.fail("Pass callbacks=[keras.callbacks.EarlyStopping(...)] to model.fit.")
     if stopping[0].monitor != "val_loss" or not stopping[0].restore_best_weights:
@@ -511,8 +558,7 @@ def test_train_cnn_learns_with_early_stopping(sub, tmp_path):
             "model ends with the weights of its best validation epoch."
         )
     assert stopping[0].patience == 2
-    loss = model.loss
-    name = loss if isinstance(loss, str) else getattr(loss, "name", getattr(loss, "__name__", ""))
+    name = _loss_name(sub, model.loss)
     if "categorical" in str(name):
         pytest.fail(
             "Categorical cross-entropy assumes exactly one category per photo; with sigmoid "
@@ -562,16 +608,30 @@ def test_evaluate_multilabel_matches_sklearn(sub):
         assert scores["num_classes_scored"] == 5
 
 
-def _small_conv_model(filters=10):
-    keras.utils.set_random_seed(0)
-    return keras.Sequential(
+def _small_conv_model(sub, filters=10):
+    """A small model built where the student's code runs, holding the judge's weights.
+
+    Returns ``(model, weights)``: ``weights[name]`` is the ``(kernel, bias)`` of convolution
+    ``name``, float32 arrays chosen here.
+    """
+    rk = library(sub, "keras")
+    rk.utils.set_random_seed(0)
+    model = rk.Sequential(
         [
-            keras.Input((16, 16, 3)),
-            keras.layers.Conv2D(filters, 3, activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(name="pool1"),
-            keras.layers.Conv2D(4, 3, name="conv2"),
+            rk.Input((16, 16, 3)),
+            rk.layers.Conv2D(filters, 3, activation="relu", name="conv1"),
+            rk.layers.MaxPooling2D(name="pool1"),
+            rk.layers.Conv2D(4, 3, name="conv2"),
         ]
     )
+    rng = _rng(20 + filters)
+    weights = {}
+    for name, shape in (("conv1", (3, 3, 3, filters)), ("conv2", (3, 3, filters, 4))):
+        kernel = (rng.normal(size=shape) * 0.3).astype(np.float32)
+        bias = (rng.normal(size=shape[-1]) * 0.1).astype(np.float32)
+        model.get_layer(name).set_weights([kernel, bias])
+        weights[name] = (kernel, bias)
+    return model, weights
 
 
 @pytest.mark.points(
@@ -581,14 +641,15 @@ def _small_conv_model(filters=10):
 )
 @_quiet
 def test_first_layer_filters(sub):
-    model = _small_conv_model()
-    np.testing.assert_array_equal(
-        sub.first_layer_filters(model), model.get_layer("conv1").kernel.numpy()
-    )
-    keras.utils.set_random_seed(1)
+    model, weights = _small_conv_model(sub)
+    np.testing.assert_array_equal(sub.first_layer_filters(model), weights["conv1"][0])
+    _seed(sub, 1)
     cnn = sub.build_cnn(image_size=32, num_classes=5, block_filters=(6, 8))
-    first_kernel = [w for w in cnn.weights if len(w.shape) == 4][0].numpy()
-    assert first_kernel.shape == (3, 3, 3, 6)
+    first = [w for w in cnn.weights if len(w.shape) == 4][0]
+    assert tuple(first.shape) == (3, 3, 3, 6)
+    # The judge's own values, written into the student's model: the current weights must come back.
+    first_kernel = _rng(16).normal(size=(3, 3, 3, 6)).astype(np.float32)
+    first.assign(first_kernel)
     np.testing.assert_array_equal(sub.first_layer_filters(cnn), first_kernel)
 
 
@@ -600,16 +661,16 @@ def test_first_layer_filters(sub):
     section="keras_cnn",
 )
 @_quiet
-def test_plot_filters_png(sub, tmp_path):
-    model = _small_conv_model(filters=10)
-    kernel = model.get_layer("conv1").kernel.numpy()  # (3, 3, 3, 10)
-    path = tmp_path / "filters.png"
+def test_plot_filters_png(sub):
+    model, weights = _small_conv_model(sub, filters=10)
+    kernel = weights["conv1"][0]  # (3, 3, 3, 10)
+    path = _runner_path(sub, "filters.png")
     pictures = np.asarray(sub.plot_filters(model, path, columns=4, cell_pixels=24))
     expected = np.moveaxis(kernel, 3, 0).astype(np.float64)
     low = expected.min(axis=(1, 2, 3), keepdims=True)
     expected = (expected - low) / (expected.max(axis=(1, 2, 3), keepdims=True) - low)
     np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
-    with Image.open(path) as image:
+    with _read_png(path) as image:
         assert image.format == "PNG"
         assert image.size == (4 * 24, 3 * 24), "Expected 4 columns and 3 rows of 24-pixel cells."
         pixels = np.asarray(image.convert("RGB")).astype(float) / 255
@@ -629,17 +690,19 @@ def test_plot_filters_png(sub, tmp_path):
     section="keras_cnn",
 )
 @_quiet
-def test_feature_maps(sub, tmp_path):
-    model = _small_conv_model(filters=6)
+def test_feature_maps(sub):
+    model, weights = _small_conv_model(sub, filters=6)
     image = _rng(15).uniform(size=(16, 16, 3)).astype(np.float32)
-    conv, pool = model.get_layer("conv1"), model.get_layer("pool1")
-    expected = pool(conv(image[None])).numpy()[0]  # (7, 7, 6)
+    # conv1 (valid, relu) then pool1 (2 x 2, stride 2), with the judge's weights.
+    kernel, bias = weights["conv1"]
+    conv = tf.nn.relu(tf.nn.conv2d(image[None], kernel, 1, "VALID") + bias)
+    expected = tf.nn.max_pool2d(conv, 2, 2, "VALID").numpy()[0]  # (7, 7, 6)
     received = np.asarray(sub.feature_maps(model, image, "pool1"))
     if received.shape == (1, *expected.shape):
         pytest.fail("Return the maps of the one image, (height, width, channels): drop the batch.")
     np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
-    path = tmp_path / "maps.png"
+    path = _runner_path(sub, "maps.png")
     sub.plot_feature_maps(model, image, "pool1", path, columns=4, cell_pixels=20)
-    with Image.open(path) as picture:
+    with _read_png(path) as picture:
         assert picture.format == "PNG"
         assert picture.size == (4 * 20, 2 * 20)
