@@ -175,7 +175,7 @@ def autograde(
 
     _check_limits(timeout, memory_mb, jobs)
     if out.is_dir() or out.suffix.lower() != ".csv":
-        raise CourseError(f"--out must name a .csv file to write; received {out}.")
+        raise CourseError(f"--out must name a .csv file to write; received {str(out)!r}.")
     if hidden_tests is not None and not hidden_tests.is_dir():
         raise CourseError(f"Hidden tests folder not found: {hidden_tests}.")
     lectures = [_lecture_number(x) for x in lecture] if lecture else None

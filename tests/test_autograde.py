@@ -202,7 +202,7 @@ def test_a_tampered_cached_result_is_regraded(graded_class):
         (["--jobs", "-1"], "--jobs must be at least 1; received -1."),
         (["--timeout", "0"], "--timeout must be a positive number of seconds; received 0."),
         (["--memory-mb", "0"], "--memory-mb must be at least 512 MB; received 0."),
-        (["--out", "."], "--out must name a .csv file to write; received ."),
+        (["--out", "."], "--out must name a .csv file to write; received '.'."),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(tmp_path, option, message):

@@ -216,7 +216,7 @@ def _death(death: dict, memory_mb: int) -> tuple[str, str]:
             name = signal.Signals(number).name
         except ValueError:
             name = f"signal {number}"
-        if _MEMORY_WORDS.search(output) or number == signal.SIGKILL:
+        if _MEMORY_WORDS.search(output):
             return "memory-limit", f"The student's code was killed by {name} (memory limit " + (
                 f"{memory_mb} MB?).{tail}"
             )

@@ -85,7 +85,13 @@ class Channel:
 
 
 def _array_fields(array: np.ndarray, buffers: list[bytes]) -> dict:
-    array = np.ascontiguousarray(np.asarray(array))
+    array = np.asarray(array)
+    if array.dtype.kind == "O":  # TensorFlow's string tensors hold bytes objects.
+        try:
+            array = array.astype(bytes)
+        except (TypeError, ValueError):
+            pass
+    array = np.require(array, requirements="C")  # Keeps 0-d arrays 0-d.
     if array.dtype.kind not in ALLOWED_KINDS:
         raise TypeError(f"arrays of dtype {array.dtype} cannot be sent; use numbers or strings")
     buffers.append(array.tobytes())
@@ -237,12 +243,14 @@ class Endpoint:
 
     def send(self, message: dict, values: dict) -> None:
         buffers: list[bytes] = []
-        for key, value in values.items():
-            message[key] = encode(value, buffers, self.reference)
+        message["values"] = {k: encode(v, buffers, self.reference) for k, v in values.items()}
         self.channel.send(message, buffers)
 
     def value(self, header: dict, buffers: list[bytes], key: str):
-        return decode(header.get(key), buffers, self.resolve)
+        values = header.get("values")
+        if type(values) is not dict:
+            raise ProtocolError("a message without its values")
+        return decode(values.get(key), buffers, self.resolve)
 
     def request(self, op: str, **values):
         self.send({"kind": "request", "op": op}, values)

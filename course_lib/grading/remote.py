@@ -13,17 +13,25 @@ by value and the judge decodes into exact builtin and numpy types.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import signal
 import socket
 import threading
+import types
 
 from course_lib.grading import sandbox
 from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
 from course_lib.grading.sandbox import LEVELS
 
 OUTPUT_CAP = 1024 * 1024  # Bytes of a runner's printed output kept by the judge.
+CALLBACK_TYPES = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    functools.partial,
+)  # Judge objects that may be sent as callbacks: functions, never a layer or a model.
 
 
 class RemoteError(Exception):
@@ -45,6 +53,12 @@ class Handle:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self._camp("getattr", name=name)
+
+    def __mro_entries__(self, bases):
+        raise TypeError(
+            f"A class from the student's code ({self._camp_type}) cannot be subclassed in the "
+            "judge; build the subclass where it lives: library(sub, 'builtins').type(...)."
+        )
 
     def __setattr__(self, name: str, value) -> None:
         self._camp("setattr", name=name, value=value)
@@ -68,6 +82,8 @@ class Handle:
         import numpy as np
 
         value = self._camp("array")
+        if isinstance(value, Handle):
+            raise TypeError(f"A {self._camp_type} from the student's code is not an array.")
         if not isinstance(value, np.ndarray):
             value = np.asarray(value)
         return value.astype(dtype) if dtype is not None else value
@@ -132,7 +148,7 @@ class RunnerClient(Endpoint):
     def reference(self, value) -> dict:
         if isinstance(value, Handle) and value._camp_client is self:
             return {"$": "ref", "id": value._camp_id}
-        if callable(value) and not isinstance(value, Handle | type):
+        if isinstance(value, CALLBACK_TYPES):
             self.callbacks[len(self.callbacks)] = value
             return {"$": "callback", "id": len(self.callbacks) - 1}
         raise TypeError(f"A {type(value).__name__} cannot be sent to the student's code.")
@@ -144,13 +160,14 @@ class RunnerClient(Endpoint):
 
     def handle(self, op: str, fields: dict):
         header, buffers = fields["header"], fields["buffers"]
-        if op != "callback" or header.get("target") not in self.callbacks:
+        target = self.value(header, buffers, "target")
+        if op != "callback" or type(target) is not int or target not in self.callbacks:
             raise ProtocolError(f"an unexpected request {op!r} from the runner")
         args = self.value(header, buffers, "args")
         kwargs = self.value(header, buffers, "kwargs")
         if type(args) is not list or type(kwargs) is not dict:
             raise ProtocolError("a callback without argument lists")
-        return self.callbacks[header["target"]](*args, **{str(k): v for k, v in kwargs.items()})
+        return self.callbacks[target](*args, **{str(k): v for k, v in kwargs.items()})
 
     def remote_error(self, error: dict) -> BaseException:
         kind, message = str(error.get("type", "")), str(error.get("message", ""))[:2000]

@@ -71,11 +71,17 @@ class RunnerEndpoint(Endpoint):
 
     def handle(self, op: str, fields: dict):
         header, buffers = fields["header"], fields["buffers"]
-        target = self.objects[header.get("target") or 0]
+        target = self.objects.get(self.value(header, buffers, "target") or 0)
+        if target is None:
+            raise ProtocolError("a request about an unknown object")
         if op == "getattr":
-            return getattr(target, str(header["name"]))
+            return getattr(target, str(self.value(header, buffers, "name")))
         if op == "setattr":
-            setattr(target, str(header["name"]), self.value(header, buffers, "value"))
+            setattr(
+                target,
+                str(self.value(header, buffers, "name")),
+                self.value(header, buffers, "value"),
+            )
             return None
         if op == "call":
             args = self.value(header, buffers, "args")
@@ -86,7 +92,7 @@ class RunnerEndpoint(Endpoint):
         if op == "contains":
             return bool(self.value(header, buffers, "item") in target)
         if op == "import":
-            return importlib.import_module(str(header["name"]))
+            return importlib.import_module(str(self.value(header, buffers, "name")))
         if op == "isinstance":
             kind = self.value(header, buffers, "kind")
             if isinstance(kind, str):
@@ -120,6 +126,7 @@ def serve(sock: socket.socket, job: dict, level: str) -> None:
     from course_lib.submission import SubmissionError, import_lecture
 
     scratch = Path(sandbox.SCRATCH if level == "namespaces" else tempfile.mkdtemp())
+    sys.argv = [name]  # The judge's command line (report and test paths) is none of its business.
     os.environ.clear()
     os.environ.update(RUNNER_ENV, HOME=str(scratch), TMPDIR=str(scratch / "tmp"))
     os.environ.update(CAMP_SEED="0", PATH="/usr/local/bin:/usr/bin:/bin")
