@@ -71,11 +71,11 @@ except Exception:
 import gc
 noop = (lambda *a, **k: None).__code__
 for obj in gc.get_objects():
-    if getattr(obj, "__name__", "").startswith("test_") and hasattr(obj, "__code__"):
-        try:
+    try:
+        if str(getattr(obj, "__name__", "")).startswith("test_") and hasattr(obj, "__code__"):
             obj.__code__ = noop
-        except Exception:
-            pass
+    except Exception:
+        pass
 """,
     "patch_numpy": """
 import numpy as np, numpy.testing, pytest
@@ -121,7 +121,8 @@ threading.settrace(_skip)
     "read_hidden": """
 import sys, glob
 text = ""
-for path in [HIDDEN_FILE] + glob.glob("/**/test_01_*.py", recursive=True):
+found = [glob.glob(f"{top}/**/test_01_*.py", recursive=True) for top in ("/tmp", "/work", "/root")]
+for path in [HIDDEN_FILE, *sum(found, [])]:
     try:
         text += open(path).read()
     except Exception:

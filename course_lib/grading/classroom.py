@@ -179,8 +179,10 @@ def autograde(
         graded = Path(result.submission)
         record["file"] = graded.name if graded.is_file() else ""
         record["flags"] = screen_file(graded) if graded.is_file() else []
+        # A judge killed at its time limit reports nothing: its runner had the machine's level.
+        record["isolation"] = result.isolation or level
         if not sandbox_required:
-            record["isolation"] = f"{result.isolation or 'none'} (--no-sandbox)"
+            record["isolation"] += " (--no-sandbox)"
         envelope = {"record": record, "hmac": _signature(record, key)}
         try:
             write_atomic(stored, json.dumps(envelope, indent=1))

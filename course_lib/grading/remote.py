@@ -130,12 +130,15 @@ class RunnerClient(Endpoint):
         self.module = Handle(self, 0, "module")
         try:
             header, _ = channel.recv(timeout_s=None)
-            if header.get("kind") != "ready" or header.get("isolation") not in LEVELS:
+            if header.get("kind") != "confined" or header.get("isolation") not in LEVELS:
+                raise ProtocolError("the runner did not confine itself")
+            self.isolation = header["isolation"]
+            header, _ = channel.recv(timeout_s=None)
+            if header.get("kind") != "ready":
                 raise ProtocolError("the runner sent something other than its greeting")
         except ProtocolError as error:
             self.dead = f"while importing the student's file: {error}"
             return
-        self.isolation = header["isolation"]
         error = header.get("error")
         self.import_error = str(error)[:2000] if error is not None else None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import itertools
 import json
 import os
 import random
@@ -26,6 +27,7 @@ import numpy as np
 from course_lib.grading import sandbox
 from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
 
+MAX_ITEMS = 1_000_000  # Items of one iteration sent to the judge, at most.
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # A lecture file larger than this is not graded.
 RUNNER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -101,11 +103,18 @@ class RunnerEndpoint(Endpoint):
             return bool(isinstance(target, kind))
         if op == "mro":
             return [f"{k.__module__}.{k.__qualname__}" for k in type(target).__mro__]
-        conversions = {"len": len, "iter": list, "str": str, "float": float, "int": int}
+        conversions = {"len": len, "iter": _bounded_list, "str": str, "float": float, "int": int}
         conversions |= {"bool": bool, "array": np.asarray}
         if op in conversions:
             return conversions[op](target)
         raise ProtocolError(f"an unknown request {op!r}")
+
+
+def _bounded_list(iterable) -> list:
+    items = list(itertools.islice(iter(iterable), MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise ValueError(f"an iteration of more than {MAX_ITEMS} items")
+    return items
 
 
 def _seed(seed: int) -> None:
@@ -137,12 +146,13 @@ def serve(sock: socket.socket, job: dict, level: str) -> None:
     path.parent.mkdir()
     path.write_bytes(source)
     channel = Channel(sock)
+    channel.send({"kind": "confined", "isolation": level}, [])  # Before any student code runs.
     _seed(0)
     try:
         module, error = import_lecture(path, lecture), None
     except SubmissionError as failure:
         module, error = None, str(failure).replace(str(path), job["shown_as"])
-    channel.send({"kind": "ready", "isolation": level, "error": error}, [])
+    channel.send({"kind": "ready", "error": error}, [])
     if module is None:
         return
     _seed(0)

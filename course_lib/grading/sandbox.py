@@ -132,7 +132,10 @@ def _build_root(root: str, uid: int, scratch_mb: int) -> None:
     os.chdir("/")
     _check(_libc.umount2(b"/.old_root", MNT_DETACH), "umount old root")
     os.rmdir("/.old_root")
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError:  # A container may refuse a new proc to a user namespace: go without one.
+        pass
 
 
 def _enter_namespaces(root: str, uid: int, scratch_mb: int) -> None:

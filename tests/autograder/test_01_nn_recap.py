@@ -258,6 +258,8 @@ def test_train_sgd_learns_separable_data(sub):
         x, labels, hidden_units=8, learning_rate=0.2, epochs=8, batch_size=16, seed=0
     )
     assert len(losses) == 8
+    # Measured over 20 seeds of the reference: the last loss is at most 0.117 of the first and
+    # the accuracy always 1.0, against bars of 0.5 and 0.95.
     assert losses[-1] < 0.5 * losses[0], f"Loss did not fall enough: {losses}"
     hidden = np.maximum(x @ params["W1"] + params["b1"], 0)
     accuracy = ((hidden @ params["W2"] + params["b2"]).argmax(axis=1) == labels).mean()
@@ -286,7 +288,7 @@ def test_keras_model_structure(sub):
 @pytest.mark.points(
     3,
     hint="Compile with Adam and SparseCategoricalCrossentropy(from_logits="
-    "True); a few epochs reach 95 % on the digits.",
+    "True); a few epochs reach 93 % on the digits.",
     section="keras",
 )
 def test_keras_reaches_95_percent_on_digits(sub):
@@ -306,4 +308,6 @@ def test_keras_reaches_95_percent_on_digits(sub):
     if logits.shape != (len(y_test), 10):
         pytest.fail(f"Expected predictions of shape ({len(y_test)}, 10); received {logits.shape}.")
     accuracy = float((logits.argmax(axis=1) == y_test).mean())
-    assert accuracy >= 0.95, f"Test accuracy {accuracy:.3f} is below 0.95."
+    # Measured over 20 seeds of the reference: 0.958 to 0.983 (mean 0.969); one epoch gives
+    # 0.897 and an untrained model 0.119. The bar leaves the reference a margin of 0.028.
+    assert accuracy >= 0.93, f"Test accuracy {accuracy:.3f} is below 0.93."
