@@ -60,8 +60,16 @@ def graded_class(tmp_path_factory):
     out = root / "grades.csv"
     args = ["autograde", str(root / "submissions"), "--out", str(out), "--timeout", TIMEOUT]
     args += ["--lecture", "01"]
-    first = CliRunner().invoke(app, args)
-    second = CliRunner().invoke(app, args)
+    previous = os.environ.get("CAMP_HOME")
+    os.environ["CAMP_HOME"] = str(root / "camp-home")  # One signing key for the whole module.
+    try:
+        first = CliRunner().invoke(app, args)
+        second = CliRunner().invoke(app, args)
+    finally:
+        if previous is None:
+            del os.environ["CAMP_HOME"]
+        else:
+            os.environ["CAMP_HOME"] = previous
     return root, out, first, second
 
 
@@ -182,8 +190,9 @@ def test_notebook_submissions_are_graded_and_broken_ones_named(tmp_path):
     assert f"{notebook} is not a valid notebook (not valid JSON" in broken.detail
 
 
-def test_a_tampered_cached_result_is_regraded(graded_class):
+def test_a_tampered_cached_result_is_regraded(graded_class, monkeypatch):
     root, out, _, _ = graded_class
+    monkeypatch.setenv("CAMP_HOME", str(root / "camp-home"))
     stored = root / "results" / "loop" / "01.json"
     envelope = json.loads(stored.read_text())
     envelope["record"]["points"] = envelope["record"]["max_points"]

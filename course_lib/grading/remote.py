@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import types
 
 from course_lib.grading import sandbox
@@ -228,6 +229,11 @@ class Zygote:
     def finish(self, client: RunnerClient) -> int | None:
         """End a runner; return its exit code if it had ended by itself, else None."""
         code = self.wait(client.pid, block=False)
+        for _ in range(50 if client.dead is not None else 0):  # It is ending: get its status.
+            if code is not None:
+                break
+            time.sleep(0.1)
+            code = self.wait(client.pid, block=False)
         if code is None:
             try:
                 os.kill(client.pid, signal.SIGKILL)
