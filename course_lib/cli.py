@@ -46,12 +46,10 @@ def command(*args, **kwargs):
     return register
 
 
-def _resolve_submission(submission: str | None) -> Path:
+def _resolve_submission(submission: str) -> Path:
     """Map ``--submission`` to a path; ``solutions``/``exercises`` name the checkout's folders."""
     from course_lib.paths import project_root
 
-    if submission is None:
-        return project_root() / "exercises"
     path = Path(submission)
     if not path.exists() and submission in ("solutions", "exercises"):
         return project_root() / submission
@@ -64,12 +62,78 @@ def _lecture_number(lecture: str) -> str:
     return f"{int(lecture):02d}"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it lies inside it, for messages."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _default_submission(lecture: str) -> Path:
+    """The student's work on ``lecture`` in the current folder, else the checkout's exercise.
+
+    Prints which file is graded. The folder is returned (not the file), so the grader names
+    the other candidates it did not grade (the newest file wins, as in ``camp autograde``).
+    """
+    from course_lib.paths import project_root
+    from course_lib.submission import SubmissionError, choose_lecture_file
+
+    here = Path.cwd()
+    try:
+        chosen, _ = choose_lecture_file(here, lecture)
+    except SubmissionError:
+        exercises = project_root() / "exercises"
+        try:
+            chosen, _ = choose_lecture_file(exercises, lecture)
+        except SubmissionError:
+            return exercises  # The grader reports the missing file.
+        console.print(
+            f"Lecture {lecture}: no {lecture}_*.py or {lecture}_*.ipynb in the current folder "
+            f"({escape(str(here))}); grading the checkout's {escape(str(chosen))}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return exercises
+    console.print(
+        f"Lecture {lecture}: grading {escape(_shown(chosen))} from the current folder.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return here
+
+
+def _check_plan(lecture: str | None, submission: str | None) -> list[tuple[str, Path | None]]:
+    """Return (lecture, submission) pairs to grade; None means "look in the current folder".
+
+    A single file passed without a lecture number is graded for its own lecture only (its
+    notebook metadata or file name), never against every lecture.
+    """
+    from course_lib.grading.judge import available_lectures, test_files
+    from course_lib.submission import lecture_of_file
+
+    if submission is None:
+        numbers = [_lecture_number(lecture)] if lecture else available_lectures()
+        plan = [(number, None) for number in numbers]
+    else:
+        target = _resolve_submission(submission)
+        if lecture is not None:
+            plan = [(_lecture_number(lecture), target)]
+        elif target.is_file():
+            plan = [(lecture_of_file(target), target)]
+        else:
+            plan = [(number, target) for number in available_lectures()]
+    for number, _ in plan:
+        test_files(number)  # An unknown lecture is an error before anything is graded.
+    return plan
+
+
 def _print_result(result) -> None:
     title = escape(f"Lecture {result.lecture}: {result.submission}")
     table = Table(title=title, title_justify="left")
     table.add_column("test", overflow="fold")
-    table.add_column("points", justify="right")
-    table.add_column("passed", justify="center")
+    table.add_column("points", justify="right", overflow="fold")
+    table.add_column("passed", justify="center", overflow="fold")
     table.add_column("hint", overflow="fold")
     for test in result.tests:
         mark = "[green]yes[/]" if test["passed"] else "[red]no[/]"
@@ -78,11 +142,16 @@ def _print_result(result) -> None:
         table.add_row(escape(test["name"]), pts, mark, escape(hint))
     if result.tests:
         console.print(table)
-    for text in (result.detail, result.warning):
-        if text:
-            console.print(
-                f"[bold red]{result.status}:[/] {escape(text)}", highlight=False, soft_wrap=True
-            )
+    else:
+        console.print(title, highlight=False, soft_wrap=True)
+    if result.detail:
+        console.print(
+            f"[bold red]{result.status}:[/] {escape(result.detail)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.warning:
+        console.print(f"[yellow]note:[/] {escape(result.warning)}", highlight=False, soft_wrap=True)
     colour = "green" if result.status == "full-marks" else "yellow"
     console.print(
         f"[bold {colour}]Lecture {result.lecture}: {result.points:g} / {result.max_points:g} "
@@ -90,17 +159,40 @@ def _print_result(result) -> None:
     )
 
 
-def _save_check(result) -> None:
+def _checks_folder() -> Path:
+    """Create the folder of saved checks before grading; CourseError naming it if it cannot be."""
+    from course_lib.quiz.history import checks_dir
+
+    folder = checks_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CourseError(
+            f"cannot create {folder} ({error.strerror or error}); "
+            "set CAMP_HOME to a folder you can write to"
+        ) from None
+    return folder
+
+
+def _save_check(result, folder: Path) -> None:
     """Keep the latest check per lecture, so the quiz can bring failed sections forward."""
     from course_lib.lectures import file_sha
-    from course_lib.paths import user_dir
 
+    if result.status == "missing":
+        return  # Nothing was graded: keep the lecture's last real check.
     record = result.to_dict()
     submitted = Path(result.submission)
     record["submission_sha"] = file_sha(submitted) if submitted.is_file() else None
-    folder = user_dir() / "checks"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{result.lecture}.json").write_text(json.dumps(record, indent=1))
+    # The absolute path lets later lectures find the passed file from any folder.
+    record["submission_file"] = str(submitted.resolve()) if submitted.is_file() else None
+    path = folder / f"{result.lecture}.json"
+    try:
+        path.write_text(json.dumps(record, indent=1))
+    except OSError as error:
+        raise CourseError(
+            f"cannot save the check result to {path} ({error.strerror or error}); "
+            "set CAMP_HOME to a folder you can write to"
+        ) from None
 
 
 @command()
@@ -112,7 +204,9 @@ def check(
         str | None,
         typer.Option(
             help="File, folder or .ipynb to grade; 'solutions' grades the reference solutions. "
-            "Default: the checkout's exercises/ folder."
+            "Default: your NN_*.py or NN_*.ipynb in the current folder (the newest), else the "
+            "checkout's exercises/. A file without a lecture number is graded for the lecture "
+            "in its notebook metadata or file name."
         ),
     ] = None,
     timeout: Annotated[
@@ -126,15 +220,17 @@ def check(
     from course_lib.grading import judge as grader
 
     _check_limits(timeout, memory_mb, None)
-    lectures = [_lecture_number(lecture)] if lecture else grader.available_lectures()
-    target = _resolve_submission(submission)
+    plan = _check_plan(lecture, submission)
+    folder = _checks_folder()
     total = maximum = 0.0
-    for number in lectures:
+    for number, target in plan:
+        if target is None:
+            target = _default_submission(number)
         result = grader.grade_lecture(number, target, timeout_s=timeout, memory_mb=memory_mb)
         _print_result(result)
-        _save_check(result)
+        _save_check(result, folder)
         total, maximum = total + result.points, maximum + result.max_points
-    if len(lectures) > 1:
+    if len(plan) > 1:
         console.print(f"[bold]Total: {total:g} / {maximum:g} points[/]")
     if total < maximum:
         raise typer.Exit(1)
@@ -241,6 +337,22 @@ def generate(
 
 
 @command()
+def mutants(
+    lecture: Annotated[
+        str | None, typer.Argument(help="Lecture number, e.g. 01; every catalogue when omitted.")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Mutants graded at once.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per mutant.")] = 120.0,
+) -> None:
+    """Check that the autograder catches each mistake of tests/mutants/NN_topic.yaml."""
+    from course_lib.grading.mutants import run
+
+    _check_limits(timeout, 512, jobs)
+    if not run(_lecture_number(lecture) if lecture else None, console, jobs, timeout):
+        raise typer.Exit(1)
+
+
+@command()
 def notebooks(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("build/notebooks"),
 ) -> None:
@@ -249,6 +361,34 @@ def notebooks(
 
     for path in write_all(out):
         console.print(f"wrote {path}")
+
+
+@command()
+def release(
+    out: Annotated[
+        Path,
+        typer.Argument(help="Folder to write: new, empty, or an earlier edition to replace."),
+    ],
+    solutions_through: Annotated[
+        str | None,
+        typer.Option(help="Also ship the solutions of lectures up to this one, e.g. 02."),
+    ] = None,
+    pip_spec: Annotated[
+        str | None,
+        typer.Option(help="What the notebooks' setup cell installs on Colab, e.g. a git URL."),
+    ] = None,
+) -> None:
+    """Write the student edition: exercises, public tests, quizzes, course_lib; no answers."""
+    from course_lib.release import build_edition
+
+    released = build_edition(out, solutions_through, pip_spec)
+    shown = ", ".join(released) or "none"
+    console.print(
+        f"Student edition written to {escape(str(out))} (released solutions: {shown}). "
+        f"Students install it with `pip install {escape(str(out))}`.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -57,6 +58,37 @@ def choose_lecture_file(submission: Path, lecture: str) -> tuple[Path, list[Path
             return matches[0], matches[1:]
     raise SubmissionError(
         f"No file for lecture {lecture} in {submission}: expected {lecture}_<topic>.py or .ipynb."
+    )
+
+
+def lecture_of_file(path: Path) -> str:
+    """Return the lecture (two digits) that a single submitted file is for.
+
+    A notebook's ``camp_lecture`` metadata wins (release notebooks carry it); otherwise the
+    number at the start of the file name (``01_nn_recap.ipynb``). A file that says neither is a
+    SubmissionError asking for the lecture number, so it is never graded against every lecture.
+    """
+    declared = None
+    if path.suffix == ".ipynb":
+        try:
+            metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+            declared = metadata.get("camp_lecture") if isinstance(metadata, dict) else None
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            declared = None  # Grading names the unreadable notebook; the name may still tell.
+    if declared is not None:
+        text = str(declared).strip()
+        if not text.isdigit():
+            raise SubmissionError(
+                f"{path}: its metadata camp_lecture is {declared!r}, not a lecture number; pass "
+                f"the lecture, e.g. `camp check 01 --submission {path}`."
+            )
+        return f"{int(text):02d}"
+    match = re.match(r"(\d{2})_", path.name)
+    if match:
+        return match.group(1)
+    raise SubmissionError(
+        f"Cannot tell which lecture {path} is for (no camp_lecture in its metadata, no number at "
+        f"the start of its name): pass it, e.g. `camp check 01 --submission {path}`."
     )
 
 

@@ -1,11 +1,15 @@
 """The ``camp`` command through Typer's CliRunner: exit codes and messages."""
 
 import json
+import os
+from pathlib import Path
 
+import nbformat
+import pytest
 from typer.testing import CliRunner
 
 from course_lib.cli import app
-from course_lib.paths import user_dir
+from course_lib.paths import project_root, user_dir
 
 runner = CliRunner()
 
@@ -27,9 +31,11 @@ def test_check_solutions_prints_full_marks_and_saves_the_result():
     assert len(saved["submission_sha"]) == 64
 
 
-def test_check_untouched_exercises_scores_zero_and_exits_1():
+def test_check_untouched_exercises_scores_zero_and_exits_1(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # No student file here: the checkout's exercise is graded.
     result = runner.invoke(app, ["check", "1"])
     assert result.exit_code == 1
+    assert "grading the checkout's" in result.output
     assert "Lecture 01: 0 / 28 points" in result.output
     assert "Not implemented yet" in result.output
 
@@ -76,3 +82,118 @@ def test_text_table_prints_every_method():
     rows = retrieval_table("val", 20, 0, lecture_module("04", prefer_student=False), False)
     for row in rows:
         assert f"| {row['method']} | {row['R@1']:.3f} |" in result.output
+
+
+@pytest.fixture
+def fake_grader(monkeypatch):
+    """Replace grading by a stub that records (lecture, submission) and gives full marks."""
+    from course_lib.grading import judge
+    from course_lib.grading.judge import LectureResult
+
+    calls = []
+
+    def grade(lecture, submission, **kwargs):
+        calls.append((lecture, Path(submission)))
+        return LectureResult(lecture, str(submission), "full-marks", 1.0, 1.0)
+
+    monkeypatch.setattr(judge, "grade_lecture", grade)
+    return calls
+
+
+def _notebook(path, metadata=None):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    notebook.metadata.update(metadata or {})
+    path.write_text(nbformat.writes(notebook), encoding="utf-8")
+    return path
+
+
+def test_check_grades_the_newest_lecture_file_in_the_current_folder(
+    tmp_path, monkeypatch, fake_grader
+):
+    for age, name in enumerate(["02_cnn.py", "01_nn_recap_final.ipynb", "01_nn_recap.py"]):
+        (tmp_path / name).write_text("x = 1\n")
+        os.utime(tmp_path / name, (1e9 - age, 1e9 - age))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "01"])
+    assert result.exit_code == 0, result.output
+    assert "Lecture 01: grading 01_nn_recap_final.ipynb from the current folder." in result.output
+    assert fake_grader == [("01", tmp_path)]
+
+
+def test_check_falls_back_to_the_checkout_exercises_and_says_so(tmp_path, monkeypatch, fake_grader):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "02"])
+    assert result.exit_code == 0, result.output
+    exercise = project_root() / "exercises" / "02_cnn.py"
+    assert (
+        f"Lecture 02: no 02_*.py or 02_*.ipynb in the current folder ({tmp_path}); "
+        f"grading the checkout's {exercise}." in result.output
+    )
+    assert fake_grader == [("02", project_root() / "exercises")]
+
+
+def test_a_notebook_without_lecture_number_is_graded_for_its_metadata_lecture(
+    tmp_path, fake_grader
+):
+    # The metadata wins over the number in the name; only that lecture is graded.
+    notebook = _notebook(tmp_path / "01_copy.ipynb", {"camp_lecture": "3"})
+    result = runner.invoke(app, ["check", "--submission", str(notebook)])
+    assert result.exit_code == 0, result.output
+    assert fake_grader == [("03", notebook)]
+    assert "Total" not in result.output
+
+
+def test_a_notebook_without_metadata_is_graded_for_the_lecture_of_its_name(tmp_path, fake_grader):
+    notebook = _notebook(tmp_path / "04_text (1).ipynb")
+    result = runner.invoke(app, ["check", "--submission", str(notebook)])
+    assert result.exit_code == 0, result.output
+    assert fake_grader == [("04", notebook)]
+
+
+def test_a_file_that_names_no_lecture_asks_for_the_number(tmp_path, fake_grader):
+    notebook = _notebook(tmp_path / "my[bold].ipynb")
+    result = runner.invoke(app, ["check", "--submission", str(notebook)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: Cannot tell which lecture {notebook} is for (no camp_lecture in its metadata, "
+        f"no number at the start of its name): pass it, e.g. `camp check 01 --submission "
+        f"{notebook}`.\n"
+    )
+    assert fake_grader == []
+
+
+def test_check_with_a_camp_home_that_cannot_be_created_is_one_error_line(
+    tmp_path, monkeypatch, fake_grader
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CAMP_HOME", str(blocker / "home"))
+    result = runner.invoke(app, ["check", "01", "--submission", "solutions"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot create the camp data folder {blocker / 'home'}")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert fake_grader == []
+
+
+def test_check_that_cannot_save_its_result_is_one_error_line(tmp_path, monkeypatch, fake_grader):
+    home = tmp_path / "home"
+    (home / "checks" / "01.json").mkdir(parents=True)  # A folder where the result file goes.
+    monkeypatch.setenv("CAMP_HOME", str(home))
+    result = runner.invoke(app, ["check", "01", "--submission", "solutions"])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot save the check result to {home / 'checks' / '01.json'}")
+    assert "Traceback" not in result.output
+
+
+def test_check_of_a_released_notebook_grades_its_own_lecture_only(tmp_path):
+    import jupytext
+
+    notebook = jupytext.read(project_root() / "solutions" / "01_nn_recap.py")
+    notebook.metadata["camp_lecture"] = "01"
+    path = tmp_path / "my.ipynb"
+    jupytext.write(notebook, path, fmt="ipynb")
+    result = runner.invoke(app, ["check", "--submission", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Lecture 01: 28 / 28 points" in result.output
+    assert "Lecture 02" not in result.output and "Total" not in result.output
