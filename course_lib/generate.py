@@ -1,13 +1,16 @@
 """Turn reference solutions into student exercises (introduced with Lecture 01).
 
 A graded region is fenced by ``### BEGIN SOLUTION`` / ``### END SOLUTION``; as nbgrader does, it
-becomes ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the fence's indentation.
-We do this ourselves instead of calling nbgrader's ClearSolutions preprocessor because the source
-of truth is a ``.py`` file, not a notebook, and the exercise must stay an importable module.
+becomes ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` at the fence's indentation,
+whose message names the enclosing function and what to do (``"softmax: fill in the region marked
+YOUR CODE HERE"``), so a traceback or a check cell can say which piece is missing. We do this
+ourselves instead of calling nbgrader's ClearSolutions preprocessor because the source of truth
+is a ``.py`` file, not a notebook, and the exercise must stay an importable module.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -16,6 +19,44 @@ from course_lib.errors import CourseError
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 LECTURE_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
+STUB_INSTRUCTION = "fill in the region marked YOUR CODE HERE"
+LINE_LENGTH = 100  # ruff's line length for this project (pyproject.toml).
+
+
+def _enclosing_names(source: str, filename: str) -> dict[int, str]:
+    """Map each line inside a function to its dotted name (``Class.method``), innermost wins."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise CourseError(
+            f"{filename}:{error.lineno}: not valid Python ({error.msg}); fix the solution file."
+        ) from None
+    names: dict[int, str] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    names.update(dict.fromkeys(range(child.lineno, child.end_lineno + 1), name))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return names
+
+
+def stub(name: str | None, indent: str = "") -> str:
+    """The lines that replace a solution region inside function ``name``, formatted as ruff does."""
+    message = f"{name}: {STUB_INSTRUCTION}" if name else STUB_INSTRUCTION
+    line = f'{indent}raise NotImplementedError("{message}")\n'
+    if len(line) <= LINE_LENGTH + 1:
+        return f"{indent}# YOUR CODE HERE\n{line}"
+    return (
+        f'{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError(\n{indent}    "{message}"\n'
+        f"{indent})\n"
+    )
 
 
 def strip_solutions(source: str, filename: str = "<source>") -> str:
@@ -28,6 +69,7 @@ def strip_solutions(source: str, filename: str = "<source>") -> str:
     Returns:
         The exercise text. Raises CourseError for unbalanced or nested fences.
     """
+    names = _enclosing_names(source, filename)
     output: list[str] = []
     inside_since: int | None = None
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
@@ -39,7 +81,7 @@ def strip_solutions(source: str, filename: str = "<source>") -> str:
                 )
             inside_since = number
             indent = line[: len(line) - len(line.lstrip())]
-            output.append(f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n")
+            output.append(stub(names.get(number), indent))
         elif stripped == END:
             if inside_since is None:
                 raise CourseError(f"{filename}:{number}: {END} without a {BEGIN} before it.")

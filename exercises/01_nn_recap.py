@@ -87,13 +87,13 @@ def dense_forward(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.nd
         (batch, out_features) pre-activations ``x @ weights + bias``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("dense_forward: fill in the region marked YOUR CODE HERE")
 
 
 def relu(z: np.ndarray) -> np.ndarray:
     """Rectified linear unit, elementwise: ``max(z, 0)``. Any shape in, same shape out."""
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("relu: fill in the region marked YOUR CODE HERE")
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -106,7 +106,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
         Array of the same shape with values in [0, 1]; no warnings for z = ±1000.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sigmoid: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -129,7 +129,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
         (batch, num_classes) probabilities; each row sums to 1.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("softmax: fill in the region marked YOUR CODE HERE")
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -143,7 +143,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
         The mean over the batch of ``-log softmax(logits)[i, labels[i]]``, a Python float.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("cross_entropy: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -180,7 +180,7 @@ def mlp_forward(x: np.ndarray, params: dict) -> tuple[np.ndarray, dict]:
             pre-activations and ``h1`` (batch, hidden) activations.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("mlp_forward: fill in the region marked YOUR CODE HERE")
 
 
 def mlp_backward(cache: dict, labels: np.ndarray, params: dict) -> dict:
@@ -195,7 +195,7 @@ def mlp_backward(cache: dict, labels: np.ndarray, params: dict) -> dict:
         ``{"W1", "b1", "W2", "b2"}``: arrays shaped like the matching parameters.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("mlp_backward: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -216,7 +216,7 @@ def tape_gradients(x: np.ndarray, labels: np.ndarray, params: dict) -> dict:
         ``{"W1", "b1", "W2", "b2"}`` as numpy arrays shaped like the parameters.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("tape_gradients: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -229,7 +229,7 @@ def tape_gradients(x: np.ndarray, labels: np.ndarray, params: dict) -> dict:
 def sgd_step(params: dict, grads: dict, learning_rate: float) -> dict:
     """Return new parameters ``params[k] - learning_rate * grads[k]``; inputs are not modified."""
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sgd_step: fill in the region marked YOUR CODE HERE")
 
 
 def train_sgd(
@@ -252,7 +252,7 @@ def train_sgd(
         params: the trained parameters; losses: the mean training loss of each epoch.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_sgd: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -278,7 +278,7 @@ def build_keras_mlp(
         A ``keras.Model`` mapping (batch, in_features) to (batch, num_classes) logits.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_keras_mlp: fill in the region marked YOUR CODE HERE")
 
 
 def train_keras_mlp(
@@ -301,7 +301,7 @@ def train_keras_mlp(
         The ``History`` returned by ``model.fit``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_keras_mlp: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]

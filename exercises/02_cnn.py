@@ -115,7 +115,7 @@ def conv_output_size(in_size: int, kernel_size: int, stride: int, padding: str) 
     """
     padding = check_padding(padding)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv_output_size: fill in the region marked YOUR CODE HERE")
 
 
 def same_padding(in_size: int, kernel_size: int, stride: int) -> tuple[int, int]:
@@ -129,7 +129,7 @@ def same_padding(in_size: int, kernel_size: int, stride: int) -> tuple[int, int]
         ``total = max((ceil(in / s) - 1) * s + k - in, 0)``; the extra zero goes after.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("same_padding: fill in the region marked YOUR CODE HERE")
 
 
 def pad_input(
@@ -149,7 +149,7 @@ def pad_input(
     (kh, kw), (sh, sw) = as_pair(kernel_size, "kernel_size"), as_pair(strides, "strides")
     padding = check_padding(padding)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("pad_input: fill in the region marked YOUR CODE HERE")
 
 
 def check_conv_args(x: np.ndarray, kernel: np.ndarray) -> None:
@@ -192,7 +192,7 @@ def conv2d_loops(
     x, kernel = np.asarray(x), np.asarray(kernel)
     check_conv_args(x, kernel)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv2d_loops: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -223,7 +223,7 @@ def conv2d_vectorized(
     x, kernel = np.asarray(x), np.asarray(kernel)
     check_conv_args(x, kernel)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv2d_vectorized: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -258,7 +258,7 @@ def max_pool2d(x: np.ndarray, pool_size=2, strides=None, padding: str = "valid")
         (batch, out_height, out_width, channels) float64 maxima, one per window and channel.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("max_pool2d: fill in the region marked YOUR CODE HERE")
 
 
 def avg_pool2d(x: np.ndarray, pool_size=2, strides=None, padding: str = "valid") -> np.ndarray:
@@ -273,7 +273,7 @@ def avg_pool2d(x: np.ndarray, pool_size=2, strides=None, padding: str = "valid")
         (batch, out_height, out_width, channels) float64 means.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("avg_pool2d: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -299,7 +299,7 @@ def conv_param_count(kernel_size, in_channels: int, filters: int, use_bias: bool
     """
     kh, kw = as_pair(kernel_size, "kernel_size")
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv_param_count: fill in the region marked YOUR CODE HERE")
 
 
 def conv_output_shape(
@@ -316,7 +316,7 @@ def conv_output_shape(
     """
     (kh, kw), (sh, sw) = as_pair(kernel_size, "kernel_size"), as_pair(strides, "strides")
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv_output_shape: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -342,7 +342,7 @@ def receptive_field(layers) -> int:
         The receptive field, an int (1 for an empty stack).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("receptive_field: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -451,7 +451,7 @@ class ConvBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("ConvBlock.call: fill in the region marked YOUR CODE HERE")
 
     def compute_output_shape(self, input_shape):
         return self.pool.compute_output_shape(self.conv.compute_output_shape(input_shape))
@@ -481,7 +481,7 @@ def build_cnn(
         (batch, num_classes) probabilities, one independent probability per category.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_cnn: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -534,7 +534,7 @@ def train_cnn(
         restore_best_weights=True)``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_cnn: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -576,7 +576,7 @@ def evaluate_multilabel(
         ``f1_score(..., average="micro")`` of ``y_prob >= threshold``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("evaluate_multilabel: fill in the region marked YOUR CODE HERE")
 
 
 def predict_dataset(model: keras.Model, dataset: tf.data.Dataset):
@@ -605,7 +605,7 @@ def first_layer_filters(model: keras.Model) -> np.ndarray:
         (kernel_height, kernel_width, in_channels, filters) numpy array of the current weights.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("first_layer_filters: fill in the region marked YOUR CODE HERE")
 
 
 def grid_figure(rows: int, columns: int, cell_pixels: int, dpi: int = 100):
@@ -639,7 +639,7 @@ def plot_filters(model: keras.Model, path, columns: int = 8, cell_pixels: int = 
         ``rows * cell_pixels`` pixels; unused cells are white.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("plot_filters: fill in the region marked YOUR CODE HERE")
 
 
 def feature_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> np.ndarray:
@@ -654,7 +654,7 @@ def feature_maps(model: keras.Model, image: np.ndarray, layer_name: str) -> np.n
         (out_height, out_width, channels) numpy array: that layer's output in inference mode.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("feature_maps: fill in the region marked YOUR CODE HERE")
 
 
 def plot_feature_maps(

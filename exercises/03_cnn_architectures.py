@@ -116,15 +116,15 @@ class VGGBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("VGGBlock.build: fill in the region marked YOUR CODE HERE")
 
     def call(self, inputs):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("VGGBlock.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("VGGBlock.get_config: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -156,11 +156,11 @@ class ResidualBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("ResidualBlock.build: fill in the region marked YOUR CODE HERE")
 
     def call(self, inputs, training=None):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("ResidualBlock.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         config = super().get_config()
@@ -209,11 +209,11 @@ class InceptionModule(keras.layers.Layer):
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("InceptionModule.build: fill in the region marked YOUR CODE HERE")
 
     def call(self, inputs):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("InceptionModule.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         config = super().get_config()
@@ -259,11 +259,15 @@ class DepthwiseSeparableConv(keras.layers.Layer):
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "DepthwiseSeparableConv.build: fill in the region marked YOUR CODE HERE"
+        )
 
     def call(self, inputs):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "DepthwiseSeparableConv.call: fill in the region marked YOUR CODE HERE"
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -323,11 +327,13 @@ class InvertedResidual(keras.layers.Layer):
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "InvertedResidual.build: fill in the region marked YOUR CODE HERE"
+        )
 
     def call(self, inputs, training=None):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("InvertedResidual.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         config = super().get_config()
@@ -354,13 +360,13 @@ class InvertedResidual(keras.layers.Layer):
 def conv2d_params(kernel_size: int, in_channels: int, filters: int, use_bias: bool = True) -> int:
     """Number of weights of a Conv2D: ``kernel_size² · in_channels · filters`` (+ ``filters``)."""
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("conv2d_params: fill in the region marked YOUR CODE HERE")
 
 
 def separable_conv_params(kernel_size: int, in_channels: int, filters: int) -> int:
     """Number of weights of ``DepthwiseSeparableConv`` (depthwise no bias, pointwise with bias)."""
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("separable_conv_params: fill in the region marked YOUR CODE HERE")
 
 
 def inverted_residual_params(
@@ -376,7 +382,7 @@ def inverted_residual_params(
         The value ``count_params()`` gives for the block, as a Python int.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("inverted_residual_params: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -449,7 +455,7 @@ def layer_multiply_adds(layer: keras.layers.Layer, input_shape: tuple, output_sh
         The multiply-adds as a Python int (biases not counted); 0 for any other layer.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("layer_multiply_adds: fill in the region marked YOUR CODE HERE")
 
 
 def count_flops(model: keras.Model, input_shape: tuple) -> int:
@@ -462,7 +468,7 @@ def count_flops(model: keras.Model, input_shape: tuple) -> int:
         The sum of ``layer_multiply_adds`` over every call recorded by ``layer_shapes``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("count_flops: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -505,7 +511,7 @@ def build_family_model(
         Raises ValueError for an unknown family.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_family_model: fill in the region marked YOUR CODE HERE")
 
 
 def family_table(
@@ -521,7 +527,7 @@ def family_table(
         model's ``count_params()`` and ``flops`` its ``count_flops`` for one image.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("family_table: fill in the region marked YOUR CODE HERE")
 
 
 # %%
@@ -698,7 +704,7 @@ def build_efficientnet_lite0(
         A ``keras.Model`` mapping (batch, *input_shape) images to (batch, num_classes) logits.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_efficientnet_lite0: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -724,7 +730,7 @@ def image_encoder(model: keras.Model) -> keras.Model:
         the softmax of the logits (each row sums to 1).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("image_encoder: fill in the region marked YOUR CODE HERE")
 
 
 # %%

@@ -105,7 +105,7 @@ def normalize_text(texts) -> tf.Tensor:
         (batch,) tf.string tensor, e.g. ``"A Dog, on the BEACH! "`` → ``"a dog on the beach"``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("normalize_text: fill in the region marked YOUR CODE HERE")
 
 
 def tokenize(texts) -> list[list[str]]:
@@ -118,7 +118,7 @@ def tokenize(texts) -> list[list[str]]:
         A list of ``batch`` lists of Python ``str`` words (decoded from UTF-8 bytes).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("tokenize: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -150,7 +150,7 @@ def wordpiece_split(
         The list of pieces, e.g. ``["dog", "##gies"]``, or ``[unknown_token]``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("wordpiece_split: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -178,7 +178,7 @@ def build_vocabulary(
         The vocabulary: the token with id ``i`` is ``vocabulary[i]``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_vocabulary: fill in the region marked YOUR CODE HERE")
 
 
 def encode_tokens(
@@ -195,7 +195,7 @@ def encode_tokens(
         (1), positions after a text's end get 0 (``[PAD]``).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("encode_tokens: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -222,7 +222,7 @@ def one_hot(ids, vocab_size: int) -> np.ndarray:
         float32 (batch, length, vocab_size).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("one_hot: fill in the region marked YOUR CODE HERE")
 
 
 def bag_of_words(token_lists: list[list[str]], vocabulary: list[str]) -> np.ndarray:
@@ -235,7 +235,7 @@ def bag_of_words(token_lists: list[list[str]], vocabulary: list[str]) -> np.ndar
         float64 (n, vocab_size) counts, column ``j`` counting ``vocabulary[j]``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("bag_of_words: fill in the region marked YOUR CODE HERE")
 
 
 def inverse_document_frequency(counts: np.ndarray, smooth_idf: bool = True) -> np.ndarray:
@@ -249,7 +249,9 @@ def inverse_document_frequency(counts: np.ndarray, smooth_idf: bool = True) -> n
         float64 (vocab_size,) IDF weights.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError(
+        "inverse_document_frequency: fill in the region marked YOUR CODE HERE"
+    )
 
 
 def tfidf(
@@ -268,7 +270,7 @@ def tfidf(
         float64 (n, vocab_size).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("tfidf: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -296,7 +298,7 @@ def cosine_similarity_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         float (n, m); a pair involving an all-zero row has similarity 0.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("cosine_similarity_matrix: fill in the region marked YOUR CODE HERE")
 
 
 def jaccard_similarity_matrix(
@@ -311,7 +313,7 @@ def jaccard_similarity_matrix(
         float64 (n, m); two empty texts have similarity 0.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("jaccard_similarity_matrix: fill in the region marked YOUR CODE HERE")
 
 
 def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
@@ -327,7 +329,7 @@ def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
         is 1 + the number of other items scoring at least as high (ties count against).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("recall_at_k: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -354,7 +356,7 @@ def nearest_neighbors(
         int (k,) row indices, most similar first (all-zero rows have similarity 0).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("nearest_neighbors: fill in the region marked YOUR CODE HERE")
 
 
 def analogy(vectors: np.ndarray, a: int, b: int, c: int, k: int = 5) -> np.ndarray:
@@ -368,7 +370,7 @@ def analogy(vectors: np.ndarray, a: int, b: int, c: int, k: int = 5) -> np.ndarr
         int (k,) row indices nearest by cosine to ``unit(b) - unit(a) + unit(c)``, never a, b, c.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("analogy: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -396,7 +398,7 @@ def skipgram_pairs(sequences, window_size: int = WINDOW_SIZE) -> np.ndarray:
         context position; a position is never its own context.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("skipgram_pairs: fill in the region marked YOUR CODE HERE")
 
 
 def negative_sampling_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
@@ -409,7 +411,9 @@ def negative_sampling_distribution(counts: np.ndarray, power: float = 0.75) -> n
         float64 (vocab_size,) probabilities summing to 1.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError(
+        "negative_sampling_distribution: fill in the region marked YOUR CODE HERE"
+    )
 
 
 def skipgram_training_data(
@@ -431,7 +435,7 @@ def skipgram_training_data(
         labels: float32 (num_pairs, 1 + num_negatives), 1 in column 0 and 0 elsewhere.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("skipgram_training_data: fill in the region marked YOUR CODE HERE")
 
 
 def build_skipgram_model(vocab_size: int, embedding_dim: int = EMBEDDING_DIM) -> keras.Model:
@@ -445,7 +449,7 @@ def build_skipgram_model(vocab_size: int, embedding_dim: int = EMBEDDING_DIM) ->
         A ``keras.Model`` taking ``[target, contexts]`` and giving (batch, num_contexts) logits.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_skipgram_model: fill in the region marked YOUR CODE HERE")
 
 
 def train_skipgram(
@@ -470,7 +474,7 @@ def train_skipgram(
         The trained model and the mean training loss of each epoch.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_skipgram: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -504,7 +508,7 @@ def mean_word_vectors(
         float32 (n, dim); a text without any known word gets zeros.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("mean_word_vectors: fill in the region marked YOUR CODE HERE")
 
 
 def sif_embeddings(
@@ -530,7 +534,7 @@ def sif_embeddings(
         float64 (n, dim).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sif_embeddings: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -586,19 +590,27 @@ class TransformerEncoderBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "TransformerEncoderBlock.__init__: fill in the region marked YOUR CODE HERE"
+        )
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "TransformerEncoderBlock.build: fill in the region marked YOUR CODE HERE"
+        )
 
     def call(self, inputs, attention_mask=None, training=None):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "TransformerEncoderBlock.call: fill in the region marked YOUR CODE HERE"
+        )
 
     def get_config(self):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "TransformerEncoderBlock.get_config: fill in the region marked YOUR CODE HERE"
+        )
 
 
 # %% [markdown]
@@ -642,19 +654,23 @@ class BertEmbeddings(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "BertEmbeddings.__init__: fill in the region marked YOUR CODE HERE"
+        )
 
     def build(self, input_shape):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("BertEmbeddings.build: fill in the region marked YOUR CODE HERE")
 
     def call(self, input_ids, token_type_ids=None, training=None):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("BertEmbeddings.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "BertEmbeddings.get_config: fill in the region marked YOUR CODE HERE"
+        )
 
 
 def masked_mean_pool(token_states, attention_mask):
@@ -667,7 +683,7 @@ def masked_mean_pool(token_states, attention_mask):
         float (batch, hidden): sum of real tokens' vectors / max(number of real tokens, 1e-9).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("masked_mean_pool: fill in the region marked YOUR CODE HERE")
 
 
 def build_text_encoder(
@@ -692,7 +708,7 @@ def build_text_encoder(
         unit L2 norm (divide by ``max(norm, 1e-12)``).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_text_encoder: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -720,7 +736,7 @@ def export_text_encoder(model: keras.Model, tokenizer, export_dir) -> Path:
         (1, hidden_size) embeddings equal to ``model``'s (eval mode, no dropout).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("export_text_encoder: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -772,7 +788,7 @@ def build_char_lm(
         next character at each position; the recurrent layer returns sequences.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_char_lm: fill in the region marked YOUR CODE HERE")
 
 
 def train_char_lm(
@@ -791,7 +807,7 @@ def train_char_lm(
         seed: passed to ``keras.utils.set_random_seed`` before fitting.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_char_lm: fill in the region marked YOUR CODE HERE")
 
 
 def sample_with_temperature(
@@ -807,7 +823,7 @@ def sample_with_temperature(
         The sampled index, a Python int. Raises ValueError for a negative temperature.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sample_with_temperature: fill in the region marked YOUR CODE HERE")
 
 
 def generate_text(

@@ -145,7 +145,7 @@ def precision_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
         A float in [0, 1].
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("precision_at_k: fill in the region marked YOUR CODE HERE")
 
 
 def recall_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
@@ -158,7 +158,7 @@ def recall_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
         A float in [0, 1].
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("recall_at_k: fill in the region marked YOUR CODE HERE")
 
 
 def average_precision_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
@@ -171,7 +171,7 @@ def average_precision_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float
         A float in [0, 1]; 0 when there is no relevant id.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("average_precision_at_k: fill in the region marked YOUR CODE HERE")
 
 
 def mean_average_precision_at_k(rankings: list[list], relevant: list[set], k: int) -> float:
@@ -195,7 +195,9 @@ def mean_average_precision_at_k(rankings: list[list], relevant: list[set], k: in
     if not rankings:
         raise ValueError("Expected at least one query; received none.")
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError(
+        "mean_average_precision_at_k: fill in the region marked YOUR CODE HERE"
+    )
 
 
 def reciprocal_rank(ranked_ids: list, relevant_ids: set, k: int | None = None) -> float:
@@ -208,7 +210,7 @@ def reciprocal_rank(ranked_ids: list, relevant_ids: set, k: int | None = None) -
         A float in [0, 1].
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("reciprocal_rank: fill in the region marked YOUR CODE HERE")
 
 
 def ndcg_at_k(ranked_ids: list, relevance_by_id: dict, k: int) -> float:
@@ -222,7 +224,7 @@ def ndcg_at_k(ranked_ids: list, relevance_by_id: dict, k: int) -> float:
         DCG@K / ideal DCG@K, a float in [0, 1]; 0 when every grade is 0.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("ndcg_at_k: fill in the region marked YOUR CODE HERE")
 
 
 def mean_reciprocal_rank(rankings: list[list], relevant: list[set], k: int | None = None) -> float:
@@ -289,7 +291,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Expected scores of shape (queries, items); received {scores.shape}.")
     _check_k(k)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("top_k: fill in the region marked YOUR CODE HERE")
 
 
 def inner_product_search(
@@ -321,7 +323,7 @@ def inner_product_search(
         )
     _check_k(k)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("inner_product_search: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -377,7 +379,9 @@ class SearchEngine:
         if self.image_ids is None:
             raise ValueError(f"{type(self).__name__}: call index(images) before searching.")
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "SearchEngine.search_batch: fill in the region marked YOUR CODE HERE"
+        )
 
 
 # %% [markdown]
@@ -439,7 +443,9 @@ class CaptionEngine(SearchEngine):
             self.documents = self._glove(tokens)
             return
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "CaptionEngine.encode_images: fill in the region marked YOUR CODE HERE"
+        )
 
     def score(self, queries: list[str]) -> np.ndarray:
         """float (Q, N): cosine similarity of each query with each picture's document."""
@@ -448,7 +454,7 @@ class CaptionEngine(SearchEngine):
         if self.method == "glove":
             return text.cosine_similarity_matrix(self._glove(tokens), self.documents)
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("CaptionEngine.score: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -487,7 +493,7 @@ def object_scores(similarity: np.ndarray, detection_scores: np.ndarray) -> np.nd
             f"{similarity.shape} and {detection_scores.shape}."
         )
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("object_scores: fill in the region marked YOUR CODE HERE")
 
 
 class ObjectEngine(SearchEngine):
@@ -554,7 +560,7 @@ def sparsify_top(similarity: np.ndarray, top: int = TOP_CATEGORIES) -> np.ndarra
     """
     similarity = np.asarray(similarity, dtype=np.float64)
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sparsify_top: fill in the region marked YOUR CODE HERE")
 
 
 def dropbox_scores(
@@ -578,7 +584,7 @@ def dropbox_scores(
             f"{similarity.shape} and {category_scores.shape}."
         )
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("dropbox_scores: fill in the region marked YOUR CODE HERE")
 
 
 class ClassifierEngine(SearchEngine):
@@ -650,7 +656,7 @@ def normalize_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
     if scores.ndim != 2:
         raise ValueError(f"Expected scores of shape (queries, items); received {scores.shape}.")
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("normalize_scores: fill in the region marked YOUR CODE HERE")
 
 
 def fuse_scores(score_list: list, weights=None, method: str = "minmax") -> np.ndarray:
@@ -671,7 +677,7 @@ def fuse_scores(score_list: list, weights=None, method: str = "minmax") -> np.nd
             f"Expected one weight per score matrix ({len(score_list)}); received {len(weights)}."
         )
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("fuse_scores: fill in the region marked YOUR CODE HERE")
 
 
 class FusionEngine(SearchEngine):
@@ -724,7 +730,7 @@ def evaluate_engine(
         Precision@k}`` plus ``"ndcg"`` (mean nDCG@k) when ``graded`` is given.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("evaluate_engine: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]

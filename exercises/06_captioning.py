@@ -233,7 +233,7 @@ def build_encoder_cnn(
             training the classifier trains it.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("build_encoder_cnn: fill in the region marked YOUR CODE HERE")
 
 
 def flatten_grid(grid) -> np.ndarray:
@@ -247,7 +247,7 @@ def flatten_grid(grid) -> np.ndarray:
         ``grid[:, r, c, :]``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("flatten_grid: fill in the region marked YOUR CODE HERE")
 
 
 def train_encoder(
@@ -366,7 +366,9 @@ class BahdanauAttention(keras.layers.Layer):
                 ``attention_mask`` is False.
         """
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError(
+            "BahdanauAttention.call: fill in the region marked YOUR CODE HERE"
+        )
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -459,7 +461,7 @@ class CaptionDecoder(keras.layers.Layer):
             weights: (batch, locations) the attention weights used at this step.
         """
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("CaptionDecoder.call: fill in the region marked YOUR CODE HERE")
 
     def get_config(self):
         return {
@@ -566,7 +568,7 @@ def masked_loss(targets, logits, pad_id: int = 0):
         pad_id``, divided by the number of such tokens (0 if there are none).
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("masked_loss: fill in the region marked YOUR CODE HERE")
 
 
 def teacher_forcing_logits(model: Captioner, features, tokens, training=None):
@@ -584,7 +586,7 @@ def teacher_forcing_logits(model: Captioner, features, tokens, training=None):
         weights: (batch, T - 1, locations), the attention weights of every step.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("teacher_forcing_logits: fill in the region marked YOUR CODE HERE")
 
 
 def make_train_step(model: Captioner, optimizer: keras.optimizers.Optimizer):
@@ -595,7 +597,7 @@ def make_train_step(model: Captioner, optimizer: keras.optimizers.Optimizer):
     ``optimizer.apply_gradients``. Returns the scalar loss.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("make_train_step: fill in the region marked YOUR CODE HERE")
 
 
 def caption_batches(features, tokens, image_index, batch_size=BATCH_SIZE, seed=SEED):
@@ -642,7 +644,7 @@ def train_captioner(
         The mean training loss of each epoch run by this call.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("train_captioner: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -682,7 +684,7 @@ def greedy_decode(
         One list of ints per batch element: the words before the first ``end_id``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("greedy_decode: fill in the region marked YOUR CODE HERE")
 
 
 def sample_decode(
@@ -705,7 +707,7 @@ def sample_decode(
         One list of ints per batch element: the words before the first ``end_id``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("sample_decode: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -756,7 +758,7 @@ def beam_search(
         One list of ints per image: the words of its best hypothesis, before ``end_id``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("beam_search: fill in the region marked YOUR CODE HERE")
 
 
 def captioner_step_fn(model: Captioner):
@@ -840,7 +842,7 @@ def ngram_counts(words: list[str], max_n: int = 4) -> Counter:
         ("a", "dog", "a"): 1}``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("ngram_counts: fill in the region marked YOUR CODE HERE")
 
 
 def corpus_bleu(candidates: dict, references: dict, max_n: int = 4) -> list[float]:
@@ -855,7 +857,7 @@ def corpus_bleu(candidates: dict, references: dict, max_n: int = 4) -> list[floa
         ``[BLEU-1, ..., BLEU-max_n]`` as floats in [0, 1].
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("corpus_bleu: fill in the region marked YOUR CODE HERE")
 
 
 def cider_d(
@@ -873,7 +875,7 @@ def cider_d(
         image in the order of ``candidates``.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("cider_d: fill in the region marked YOUR CODE HERE")
 
 
 def evaluate_captions(candidates: dict, references: dict) -> dict[str, float]:
@@ -907,7 +909,7 @@ def plot_attention(image, words: list[str], weights, path, columns: int = 4):
         first titled ``"image"``, the others titled with their word.
     """
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("plot_attention: fill in the region marked YOUR CODE HERE")
 
 
 def attention_for_caption(model: Captioner, features, caption: str, vocabulary: list[str]):

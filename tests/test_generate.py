@@ -24,18 +24,42 @@ class A:
 EXPECTED = """def f(x):
     \"\"\"Doc.\"\"\"
     # YOUR CODE HERE
-    raise NotImplementedError()
+    raise NotImplementedError("f: fill in the region marked YOUR CODE HERE")
 
 
 class A:
     def g(self):
         # YOUR CODE HERE
-        raise NotImplementedError()
+        raise NotImplementedError("A.g: fill in the region marked YOUR CODE HERE")
 """
 
 
 def test_strip_solutions_replaces_regions_at_their_indentation():
     assert strip_solutions(SOURCE) == EXPECTED
+
+
+def test_stubs_name_their_function_when_called():
+    namespace = {}
+    exec(strip_solutions(SOURCE), namespace)
+    with pytest.raises(NotImplementedError) as raised:
+        namespace["f"](1)
+    assert str(raised.value) == "f: fill in the region marked YOUR CODE HERE"
+    with pytest.raises(NotImplementedError, match=r"^A\.g: fill in the region marked YOUR CODE"):
+        namespace["A"]().g()
+
+
+def test_long_stubs_are_wrapped_as_ruff_formats_them():
+    name = "a_function_with_a_name_long_enough_to_push_the_stub_past_one_hundred_chars"
+    source = f"def {name}():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+    assert strip_solutions(source) == (
+        f"def {name}():\n    # YOUR CODE HERE\n    raise NotImplementedError(\n"
+        f'        "{name}: fill in the region marked YOUR CODE HERE"\n    )\n'
+    )
+
+
+def test_a_solution_that_is_not_python_is_reported_with_file_and_line():
+    with pytest.raises(CourseError, match=r"^lec\.py:2: not valid Python"):
+        strip_solutions("x = 1\ndef f(:\n", "lec.py")
 
 
 @pytest.mark.parametrize(
