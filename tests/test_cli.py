@@ -35,7 +35,7 @@ def test_check_untouched_exercises_scores_zero_and_exits_1(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # No student file here: the checkout's exercise is graded.
     result = runner.invoke(app, ["check", "1"])
     assert result.exit_code == 1
-    assert "grading the checkout's" in result.output
+    assert "grading the course's exercise" in result.output
     assert "Lecture 01: 0 / 28 points" in result.output
     assert "Not implemented yet" in result.output
 
@@ -120,14 +120,14 @@ def test_check_grades_the_newest_lecture_file_in_the_current_folder(
     assert fake_grader == [("01", tmp_path)]
 
 
-def test_check_falls_back_to_the_checkout_exercises_and_says_so(tmp_path, monkeypatch, fake_grader):
+def test_check_falls_back_to_the_course_exercises_and_says_so(tmp_path, monkeypatch, fake_grader):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "02"])
     assert result.exit_code == 0, result.output
     exercise = project_root() / "exercises" / "02_cnn.py"
     assert (
         f"Lecture 02: no 02_*.py or 02_*.ipynb in the current folder ({tmp_path}); "
-        f"grading the checkout's {exercise}." in result.output
+        f"grading the course's exercise {exercise}." in result.output
     )
     assert fake_grader == [("02", project_root() / "exercises")]
 
@@ -197,3 +197,15 @@ def test_check_of_a_released_notebook_grades_its_own_lecture_only(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Lecture 01: 28 / 28 points" in result.output
     assert "Lecture 02" not in result.output and "Total" not in result.output
+
+
+def test_search_results_print_names_as_written_and_wrap_long_ones(tmp_path, capsys):
+    from course_lib.cli import _print_hits
+
+    name = "holiday[bold]" + "x" * 100 + ".jpg"
+    _print_hits("a [red]cat[/red]", [(str(tmp_path / name), 0.5)], tmp_path)
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "a [red]cat[/red]"
+    rows = [line.split("│") for line in out.splitlines() if line.startswith("│ ")]
+    assert "".join(row[2].strip() for row in rows) == name
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out

@@ -56,10 +56,10 @@ def command(*args, **kwargs):
 
 
 def _score_table(title: str, scores: dict, usages=("public", "private", "all")) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("queries")
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("queries", overflow="fold")
     for label in LABELS.values():
-        table.add_column(label, justify="right")
+        table.add_column(label, justify="right", overflow="fold")
     for usage in usages:
         table.add_row(usage, *(f"{scores[usage][m]:.4f}" for m in LABELS))
     return table
@@ -81,10 +81,12 @@ def make(
 
     paths = make_competition(out, gallery_size, num_queries, seed, progress=console.print)
     for name, path in paths.items():
-        console.print(f"{name}: {path}", highlight=False)
+        console.print(f"{name}: {escape(str(path))}", highlight=False, soft_wrap=True)
+    solution = escape(str(out / "solution"))
     console.print(
-        f"Share gallery/, queries.csv and sample_submission.csv; keep {out / 'solution'} hidden.",
+        f"Share gallery/, queries.csv and sample_submission.csv; keep {solution} hidden.",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -135,15 +137,16 @@ def leaderboard(
     md, page = write_leaderboard(teams, out or submissions, final, title)
     usage = "private" if final else "public"
     table = Table("#", "team", f"{usage} mAP@10", "best submission", "entries", "errors")
+    for column in table.columns:
+        column.overflow = "fold"
     for k, t in enumerate(rank(teams, usage), start=1):
         best = t.best
         errors = sum(e.error is not None for e in t.history)
         value = f"{best.score(usage):.4f}" if best else "-"
-        table.add_row(
-            str(k), t.name, value, best.file if best else "-", str(len(t.history)), str(errors)
-        )
+        best_file = escape(str(best.file)) if best else "-"
+        table.add_row(str(k), escape(t.name), value, best_file, str(len(t.history)), str(errors))
     console.print(table)
-    console.print(f"Wrote {md} and {page}", highlight=False)
+    console.print(f"Wrote {escape(str(md))} and {escape(str(page))}", highlight=False)
 
 
 @command()
@@ -174,8 +177,8 @@ def baseline(
     )
     if name in ("jaccard", "tfidf", "fused", "oracle"):
         source = "oracle captions" if captions is None or name == "oracle" else str(captions)
-        console.print(f"Captions: {source}.", highlight=False)
-    console.print(f"Wrote {path}", highlight=False)
+        console.print(f"Captions: {escape(source)}.", highlight=False, soft_wrap=True)
+    console.print(f"Wrote {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 @command("export-kaggle")

@@ -21,7 +21,7 @@ app = typer.Typer(
 
 
 def _fail(err: CourseError) -> None:
-    typer.echo(f"Error: {err}", err=True)
+    typer.echo(f"error: {err}", err=True)
     raise typer.Exit(code=1)
 
 

@@ -159,7 +159,8 @@ def ask(
         history = _open_history()
         with history:
             chosen = pick_questions(bank, number, questions, seed, history)
-            console.print(f"[bold]Lecture {number}: {bank.lectures[number].title}[/]")
+            title = escape(bank.lectures[number].title)
+            console.print(f"[bold]Lecture {number}: {title}[/]", highlight=False)
             run_quiz(chosen, history, seed=seed, console=console)
 
 
@@ -225,14 +226,14 @@ def _show_stats() -> None:
         upcoming = [(qid, due) for qid, due in history.upcoming(10) if qid in bank.by_id()]
     table = Table(title="Quiz history", caption="Recall: fraction of answers that were right.")
     table.add_column("Lecture", no_wrap=True)
-    table.add_column("Title", min_width=16)
+    table.add_column("Title", min_width=16, overflow="fold")
     for column in ("Questions", "Seen", "Recall", "Due", "Next due"):
         table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         recall = "-" if row["recall"] is None else f"{row['recall']:.0%} ({row['answers']})"
         table.add_row(
             row["lecture"],
-            row["title"],
+            escape(row["title"]),
             str(row["questions"]),
             str(row["answered"]),
             recall,
