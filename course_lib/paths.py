@@ -1,7 +1,11 @@
-"""Where things live: the project checkout, the shared offline assets, the user's data folder."""
+"""Where things live: the course checkout or student edition, shared offline assets, user data.
+
+Introduced with Lecture 01 (the student edition's fallback came with ``camp release``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,21 +15,43 @@ from course_lib.errors import CourseError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
+# The student edition (``camp release``) ships its course material inside the package, here.
+EDITION_DIR = PACKAGE_DIR / "edition"
+EDITION_MARKER = "edition.json"
 
 
 def project_root() -> Path:
-    """Return the course checkout: ``$CAMP_ROOT``, else the folder above ``course_lib``.
+    """Return the course root, which holds ``tests/autograder/``, ``exercises/`` and ``quizzes/``.
 
-    The course is used from a clone (``pip install -e .``), so ``solutions/``, ``exercises/``
-    and ``tests/`` sit beside the package.
+    In this order: ``$CAMP_ROOT``; the checkout above ``course_lib`` (the instructor repository,
+    installed with ``pip install -e .``), which also holds ``solutions/``; the student edition's
+    material shipped inside the package (``course_lib/edition``, written by ``camp release``,
+    with ``edition.json`` and only the released ``solutions/``). It is never the student's
+    working folder: ``camp check`` looks for the student's file there by itself.
     """
-    root = Path(os.environ.get("CAMP_ROOT", PACKAGE_DIR.parent)).resolve()
-    if not (root / "tests" / "autograder").is_dir():
-        raise CourseError(
-            f"Expected the course checkout (with tests/autograder/) at {root}; received a folder "
-            "without it. Run camp from a clone installed with `pip install -e .`, or set CAMP_ROOT."
-        )
-    return root
+    if os.environ.get("CAMP_ROOT"):
+        candidates = [Path(os.environ["CAMP_ROOT"]).resolve()]
+    else:
+        candidates = [PACKAGE_DIR.parent, EDITION_DIR]
+    for root in candidates:
+        if (root / "tests" / "autograder").is_dir():
+            return root
+    raise CourseError(
+        f"Expected the course material (with tests/autograder/) at {candidates[0]}; received a "
+        "folder without it. Run camp from a clone installed with `pip install -e .`, install the "
+        "student edition, or set CAMP_ROOT."
+    )
+
+
+def edition_info(root: Path | None = None) -> dict | None:
+    """Return the student edition's ``edition.json`` at the course root, or None in a checkout."""
+    marker = (root or project_root()) / EDITION_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CourseError(f"{marker}: not a readable edition file ({error}).") from None
 
 
 def shared_dir() -> Path | None:

@@ -108,12 +108,15 @@ def normalise_lecture(number: str) -> str:
 
 
 def bank_dir() -> Path:
-    """The folder of the quiz files: ``$CAMP_QUIZ_DIR`` or ``quizzes/`` in the checkout."""
+    """The folder of the quiz files: ``$CAMP_QUIZ_DIR``, else ``quizzes/`` of the course root.
+
+    The course root is the checkout or the installed student edition (``paths.project_root``).
+    """
     if os.environ.get("CAMP_QUIZ_DIR"):
         return Path(os.environ["CAMP_QUIZ_DIR"])
-    from course_lib.paths import PACKAGE_DIR
+    from course_lib.paths import project_root
 
-    return PACKAGE_DIR.parent / "quizzes"
+    return project_root() / "quizzes"
 
 
 def load_bank(folder: Path | None = None) -> Bank:
