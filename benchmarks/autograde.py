@@ -62,7 +62,9 @@ def main() -> None:
     )
 
     course = work / "course"
-    shutil.copytree(work / "notebooks" / "source" / name, course / "source" / name)
+    # The nbgrader source notebook of `camp notebooks`, wherever its layout puts source/NAME/.
+    source = next((work / "notebooks").rglob(f"source/{name}/{name}.ipynb")).parent
+    shutil.copytree(source, course / "source" / name)
     (course / "nbgrader_config.py").write_text(
         'c = get_config()\nc.CourseDirectory.course_id = "bench"\n'
     )

@@ -17,7 +17,8 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import course_lib  # noqa: F401  First: course_lib.quiet keeps TensorFlow's import quiet.
+
 os.environ.setdefault("CAMP_SKIP_DEMOS", "1")
 
 import numpy as np  # noqa: E402

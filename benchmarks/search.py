@@ -66,7 +66,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the random embeddings.")
     args = parser.parse_args()
 
-    import faiss
+    try:
+        import faiss
+    except ImportError:
+        raise SystemExit(
+            "benchmarks/search.py compares against faiss, from the package faiss-cpu: install it "
+            "with `.venv/bin/pip install -e '.[bench]'` (./install.sh does)."
+        ) from None
 
     from course_lib.lectures import lecture_module
 
