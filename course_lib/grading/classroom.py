@@ -124,8 +124,13 @@ def autograde(
     memory_mb: int = judge.DEFAULT_MEMORY_MB,
     progress=None,
     sandbox_required: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> list[dict]:
     """Grade every student's lectures; write the CSV gradebook and per-student results.json.
+
+    Args:
+        shard: ``(index, count)``: grade only that slice of the students, numbered from 0
+            (``course_lib.grading.gradebook.select_shard``); the gradebook holds only them.
 
     Returns:
         The gradebook rows (dicts with ``CSV_FIELDS`` plus ``cached``).
@@ -146,8 +151,13 @@ def autograde(
     limits = {"timeout_s": timeout_s, "memory_mb": memory_mb, "sandbox": sandbox_required}
     key, jobs = signing_key(), jobs or os.cpu_count() or 1
 
+    students = list_students(submissions, student)
+    if shard is not None:
+        from course_lib.grading.gradebook import select_shard
+
+        students = select_shard(students, *shard)
     pending, results = [], {}
-    for student_dir in list_students(submissions, student):
+    for student_dir in students:
         for lecture in lectures:
             stamp = provenance(student_dir, lecture, hidden_dir, limits)
             stored = results_dir / student_dir.name / f"{lecture}.json"
