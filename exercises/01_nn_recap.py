@@ -17,8 +17,9 @@
 # **Builds on:** numpy and a little calculus.
 # **You will build:** a dense layer, ReLU and sigmoid, a numerically stable softmax and
 # cross-entropy, the backward pass of a two-layer network by hand (checked against
-# `tf.GradientTape` and a numerical gradient check), an SGD training loop with `GradientTape`,
-# and the same network in Keras, trained on real handwritten digits to about 97 % accuracy.
+# `tf.GradientTape` and by a numerical gradient check you write), an SGD training loop with
+# `GradientTape`, and the same network in Keras, trained on real handwritten digits to about
+# 97 % accuracy.
 #
 # Every later lecture rests on these pieces: the image classifier of Lecture 02, the text
 # encoders of Lecture 04 and the captioner of Lecture 06 are all trained with the softmax,
@@ -72,6 +73,10 @@ def load_digits_split(seed: int = SEED):
 #
 # A dense layer maps each input row $x$ to $xW + b$. Inputs are stored one example per row,
 # so a batch is `(batch, in_features)` and `W` is `(in_features, out_features)`.
+#
+# The numpy functions of this lecture take and return float arrays (float64 unless said
+# otherwise), never modify their inputs, and accept an empty batch (0 rows), which gives an
+# empty result of the right shape.
 
 
 # %%
@@ -79,19 +84,26 @@ def dense_forward(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.nd
     """Apply a dense layer.
 
     Args:
-        x: (batch, in_features) inputs.
-        weights: (in_features, out_features) weight matrix.
-        bias: (out_features,) bias vector.
+        x: (batch, in_features) float inputs; batch may be 0.
+        weights: (in_features, out_features) float weight matrix.
+        bias: (out_features,) float bias vector.
 
     Returns:
-        (batch, out_features) pre-activations ``x @ weights + bias``.
+        (batch, out_features) float pre-activations ``x @ weights + bias``.
     """
     # YOUR CODE HERE
     raise NotImplementedError("dense_forward: fill in the region marked YOUR CODE HERE")
 
 
 def relu(z: np.ndarray) -> np.ndarray:
-    """Rectified linear unit, elementwise: ``max(z, 0)``. Any shape in, same shape out."""
+    """Rectified linear unit, elementwise: ``max(z, 0)``.
+
+    Args:
+        z: float array of any shape; it is not modified.
+
+    Returns:
+        A new float array of the same shape.
+    """
     # YOUR CODE HERE
     raise NotImplementedError("relu: fill in the region marked YOUR CODE HERE")
 
@@ -100,10 +112,10 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     """Logistic sigmoid ``1 / (1 + exp(-z))``, elementwise, without overflow for large ``|z|``.
 
     Args:
-        z: array of any shape.
+        z: float array of any shape.
 
     Returns:
-        Array of the same shape with values in [0, 1]; no warnings for z = ±1000.
+        Float array of the same shape with values in [0, 1]; no warnings for z = ±1000.
     """
     # YOUR CODE HERE
     raise NotImplementedError("sigmoid: fill in the region marked YOUR CODE HERE")
@@ -123,10 +135,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis.
 
     Args:
-        logits: (batch, num_classes) scores (any leading shape works).
+        logits: (batch, num_classes) float scores; any number of leading axes works, e.g.
+            (batch, time, num_classes), and batch may be 0. It is not modified.
 
     Returns:
-        (batch, num_classes) probabilities; each row sums to 1.
+        Float probabilities of the same shape; they sum to 1 over the last axis.
     """
     # YOUR CODE HERE
     raise NotImplementedError("softmax: fill in the region marked YOUR CODE HERE")
@@ -136,11 +149,12 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy of integer ``labels`` under ``softmax(logits)``, stable for ±1000.
 
     Args:
-        logits: (batch, num_classes) scores.
+        logits: (batch, num_classes) float scores, batch >= 1.
         labels: (batch,) integer class ids in ``[0, num_classes)``.
 
     Returns:
-        The mean over the batch of ``-log softmax(logits)[i, labels[i]]``, a Python float.
+        The mean over the batch of ``-log softmax(logits)[i, labels[i]]``, a Python ``float``
+        (not an array).
     """
     # YOUR CODE HERE
     raise NotImplementedError("cross_entropy: fill in the region marked YOUR CODE HERE")
@@ -176,8 +190,9 @@ def mlp_forward(x: np.ndarray, params: dict) -> tuple[np.ndarray, dict]:
 
     Returns:
         logits: (batch, classes).
-        cache: whatever the backward pass needs, at least ``x``, ``z1`` (batch, hidden)
-            pre-activations and ``h1`` (batch, hidden) activations.
+        cache: a dict of what the backward pass needs: at least ``x`` (the inputs), ``z1``
+            (batch, hidden) pre-activations ``x W1 + b1``, ``h1`` (batch, hidden) activations
+            ``relu(z1)`` and ``logits``.
     """
     # YOUR CODE HERE
     raise NotImplementedError("mlp_forward: fill in the region marked YOUR CODE HERE")
@@ -189,13 +204,60 @@ def mlp_backward(cache: dict, labels: np.ndarray, params: dict) -> dict:
     Args:
         cache: the second output of ``mlp_forward``.
         labels: (batch,) integer class ids.
-        params: the parameters used in the forward pass.
+        params: the float64 parameters used in the forward pass.
 
     Returns:
-        ``{"W1", "b1", "W2", "b2"}``: arrays shaped like the matching parameters.
+        ``{"W1", "b1", "W2", "b2"}``: float64 arrays shaped like the matching parameters
+        (``W1`` (in_features, hidden), ``b1`` (hidden,), ``W2`` (hidden, classes), ``b2``
+        (classes,)).
     """
     # YOUR CODE HERE
     raise NotImplementedError("mlp_backward: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## Checking a gradient numerically
+#
+# A hand-written backward pass is only trusted once it agrees with finite differences. For a
+# coordinate $i$ of $x$, the central difference
+# $n_i = \frac{L(x + h e_i) - L(x - h e_i)}{2h}$ approximates $\partial L / \partial x_i$ with an
+# error of order $h^2$ (the one-sided $\frac{L(x + h e_i) - L(x)}{h}$ is only of order $h$).
+# Checking every coordinate costs two loss evaluations each, so we check a few coordinates
+# drawn at random and report the largest *relative* error
+# $\frac{|a_i - n_i|}{\max(|a_i| + |n_i|, 10^{-8})}$, which does not depend on the scale of
+# the loss: around $10^{-7}$ or less, the analytic gradient $a$ is right; above $10^{-3}$, it is
+# wrong. Use float64: float32 keeps about 7 digits, too few for differences of size $10^{-5}$.
+
+
+# %%
+def gradient_check(
+    loss,
+    x: np.ndarray,
+    analytic: np.ndarray,
+    num_checks: int = 10,
+    step: float = 1e-5,
+    seed: int = SEED,
+) -> float:
+    """Largest relative error between ``analytic`` and central differences of ``loss`` at ``x``.
+
+    Args:
+        loss: a function mapping a float64 array shaped like ``x`` to a float. Call it with
+            ``x`` where exactly one coordinate is moved by ``+step`` or ``-step``.
+        x: float64 array of any shape (possibly empty): where the gradient is checked. It is
+            not modified (perturb a copy, or restore each coordinate after use).
+        analytic: float64 array shaped like ``x``: the gradient to check.
+        num_checks: how many coordinates to check; all of them when ``x`` has fewer.
+        step: the finite-difference step ``h``.
+        seed: the checked coordinates are the flat indices (into ``x.ravel()``)
+            ``np.random.default_rng(seed).choice(x.size, size=min(num_checks, x.size),
+            replace=False)``.
+
+    Returns:
+        ``max_i |a_i - n_i| / max(|a_i| + |n_i|, 1e-8)`` over the checked coordinates ``i``,
+        with ``n_i`` the central difference; a Python ``float``, 0.0 when ``x`` is empty.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("gradient_check: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -210,10 +272,13 @@ def tape_gradients(x: np.ndarray, labels: np.ndarray, params: dict) -> dict:
     """Gradients of the two-layer network's mean cross-entropy, computed by ``tf.GradientTape``.
 
     Args:
-        x: (batch, in_features) inputs; labels: (batch,) class ids; params: as ``mlp_forward``.
+        x: (batch, in_features) float64 inputs (TensorFlow does not mix float32 and float64).
+        labels: (batch,) integer class ids.
+        params: float64 parameters, as for ``mlp_forward``.
 
     Returns:
-        ``{"W1", "b1", "W2", "b2"}`` as numpy arrays shaped like the parameters.
+        ``{"W1", "b1", "W2", "b2"}``: float64 numpy arrays (``.numpy()``, not tensors) shaped
+        like the parameters.
     """
     # YOUR CODE HERE
     raise NotImplementedError("tape_gradients: fill in the region marked YOUR CODE HERE")
@@ -227,7 +292,16 @@ def tape_gradients(x: np.ndarray, labels: np.ndarray, params: dict) -> dict:
 
 # %%
 def sgd_step(params: dict, grads: dict, learning_rate: float) -> dict:
-    """Return new parameters ``params[k] - learning_rate * grads[k]``; inputs are not modified."""
+    """One SGD step.
+
+    Args:
+        params: dict of float64 arrays; it and its arrays are not modified.
+        grads: dict of arrays shaped like the matching parameters.
+        learning_rate: the step size.
+
+    Returns:
+        A new dict of new arrays ``params[k] - learning_rate * grads[k]``.
+    """
     # YOUR CODE HERE
     raise NotImplementedError("sgd_step: fill in the region marked YOUR CODE HERE")
 
@@ -243,13 +317,23 @@ def train_sgd(
 ) -> tuple[dict, list[float]]:
     """Train the two-layer network with minibatch SGD, gradients from ``tape_gradients``.
 
+    The parameters start from ``init_mlp(in_features, hidden_units, num_classes, seed)``, with
+    ``num_classes = labels.max() + 1``. Each epoch visits the examples in a new random order
+    (drawn from ``np.random.default_rng(seed)``, so the same seed gives the same order and
+    another seed another order), in consecutive minibatches of ``batch_size`` examples (the last
+    one smaller when ``batch_size`` does not divide n). For each minibatch, in this order: its
+    loss ``cross_entropy`` under the current parameters, its gradients
+    ``tape_gradients(x_batch, labels_batch, params)``, then ``sgd_step``.
+
     Args:
-        x: (n, in_features) inputs; labels: (n,) class ids 0..classes-1.
+        x: (n, in_features) float32 or float64 inputs, n >= 1 (compute in float64).
+        labels: (n,) integer class ids 0..num_classes-1.
         hidden_units, learning_rate, epochs, batch_size: training settings.
-        seed: seeds ``init_mlp`` and the shuffling of each epoch.
+        seed: seeds ``init_mlp`` and the shuffling.
 
     Returns:
-        params: the trained parameters; losses: the mean training loss of each epoch.
+        params: the trained float64 parameters; losses: a list of ``epochs`` floats, each the
+        mean of the epoch's minibatch losses.
     """
     # YOUR CODE HERE
     raise NotImplementedError("train_sgd: fill in the region marked YOUR CODE HERE")
@@ -272,10 +356,11 @@ def build_keras_mlp(
     """Build (not compile) the two-layer network with Keras' functional API.
 
     Layers: Input (in_features,) → Dense(hidden_units, relu) → Dropout(dropout_rate) →
-    Dense(num_classes) producing logits (no softmax).
+    Dense(num_classes) producing logits (no softmax anywhere after the last Dense).
 
     Returns:
-        A ``keras.Model`` mapping (batch, in_features) to (batch, num_classes) logits.
+        A ``keras.Model`` mapping float32 (batch, in_features) inputs to float32
+        (batch, num_classes) logits.
     """
     # YOUR CODE HERE
     raise NotImplementedError("build_keras_mlp: fill in the region marked YOUR CODE HERE")
@@ -290,12 +375,20 @@ def train_keras_mlp(
     verbose: int = 1,
     seed: int = SEED,
 ) -> keras.callbacks.History:
-    """Compile ``model`` (Adam, sparse cross-entropy from logits, accuracy) and fit it.
+    """Compile ``model`` and fit it on ``(x_train, y_train)``.
+
+    Compile with ``keras.optimizers.Adam(learning_rate=0.01)``, the loss
+    ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)`` (the model outputs logits)
+    and ``metrics=["accuracy"]``; then fit with the given ``epochs``, ``batch_size`` and
+    ``verbose``.
 
     Args:
-        model: the output of ``build_keras_mlp``; x_train: (n, 64); y_train: (n,) labels.
-        verbose: 1 shows Keras' progress bar.
-        seed: passed to ``keras.utils.set_random_seed`` before fitting.
+        model: the output of ``build_keras_mlp``.
+        x_train: (n, in_features) float32 inputs; y_train: (n,) integer labels.
+        epochs, batch_size: passed to ``model.fit``.
+        verbose: 1 shows Keras' progress bar, 0 nothing.
+        seed: passed to ``keras.utils.set_random_seed`` before fitting; it fixes the order in
+            which ``fit`` visits the examples, so another seed gives another order.
 
     Returns:
         The ``History`` returned by ``model.fit``.
@@ -307,11 +400,23 @@ def train_keras_mlp(
 # %% [markdown]
 # ## Train and evaluate
 #
-# Runs in a notebook or as a script (`python solutions/01_nn_recap.py`), never on import.
+# Runs in a notebook or when this file is run as a script (`python 01_nn_recap.py`), never on
+# import. First the numerical gradient check of your backward pass, then both trainings.
 
 # %%
 if should_run_demo(__name__):
     x_train, y_train, x_test, y_test = load_digits_split()
+    x_few, y_few = x_train[:32].astype(np.float64), y_train[:32]
+    start = init_mlp(x_few.shape[1], HIDDEN_UNITS, 10)
+    grads = mlp_backward(mlp_forward(x_few, start)[1], y_few, start)
+    for name in ("W1", "b1", "W2", "b2"):
+
+        def loss_of(value, name=name):
+            return cross_entropy(mlp_forward(x_few, {**start, name: value})[0], y_few)
+
+        error = gradient_check(loss_of, start[name], grads[name])
+        print(f"Gradient check of mlp_backward, {name}: relative error {error:.1e}")
+
     params, losses = train_sgd(x_train, y_train, epochs=5)
     accuracy = (mlp_forward(x_test, params)[0].argmax(axis=1) == y_test).mean()
     print(f"SGD with GradientTape: losses {np.round(losses, 3)}, test accuracy {accuracy:.3f}")

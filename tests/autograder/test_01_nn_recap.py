@@ -1,15 +1,21 @@
 """Autograder for Lecture 01, neural-network recap.
 
-References: numpy written here, ``tf.nn``, ``tf.GradientTape`` and the numerical gradient check of
-``course_lib.gradcheck``. Each test calls the student's module ``sub``.
+References: numpy written here (including the judge's own numerical gradient), ``tf.nn``,
+``tf.GradientTape`` and Keras. Each test calls the student's module ``sub``. What only the
+student's side can see (arguments modified in place, the calls ``train_sgd`` makes) is observed
+by ``course_lib.grading.probes.lecture_01``; ``tests/mutants/01_nn_recap.yaml`` lists the
+mistakes these tests must catch (``camp mutants 01``).
 """
+
+import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib.gradcheck import numerical_gradient, relative_error
 from course_lib.grading.access import library, type_name
+
+PROBE = "course_lib.grading.probes.lecture_01"
 
 
 def _rng(offset=0):
@@ -26,12 +32,58 @@ def _params(in_features=5, hidden=4, classes=3, offset=0):
     }
 
 
-def _reference_mean_loss(x, labels, params):
+def _reference_forward(x, params):
     hidden = np.maximum(x @ params["W1"] + params["b1"], 0)
-    logits = hidden @ params["W2"] + params["b2"]
+    return hidden @ params["W2"] + params["b2"]
+
+
+def _reference_loss(logits, labels):
     return float(
         tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)).numpy()
     )
+
+
+def _reference_mean_loss(x, labels, params):
+    return _reference_loss(_reference_forward(x, params), labels)
+
+
+def _numerical_gradient(function, x, step=1e-5):
+    """The judge's central differences on every coordinate of a float64 array ``x``."""
+    gradient = np.zeros(x.size)
+    for i in range(x.size):
+        plus, minus = x.copy().reshape(-1), x.copy().reshape(-1)
+        plus[i] += step
+        minus[i] -= step
+        gradient[i] = (function(plus.reshape(x.shape)) - function(minus.reshape(x.shape))) / (
+            2 * step
+        )
+    return gradient.reshape(x.shape)
+
+
+def _relative_error(a, b, floor=1e-8):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor), initial=0.0))
+
+
+def _reference_gradient_check(loss, x, analytic, num_checks, step, seed):
+    chosen = np.random.default_rng(seed).choice(x.size, size=min(num_checks, x.size), replace=False)
+    numeric = _numerical_gradient(loss, x, step).reshape(-1)[chosen]
+    return _relative_error(np.asarray(analytic).reshape(-1)[chosen], numeric)
+
+
+def _blobs(n, offset, dtype=np.float64):
+    """Three well separated clusters in 2-D, ``n`` points: (x, labels)."""
+    rng = _rng(offset)
+    centres = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]])
+    labels = rng.integers(0, 3, size=n)
+    labels[:3] = [0, 1, 2]  # Every class appears, so num_classes is 3.
+    return (centres[labels] + rng.normal(scale=0.5, size=(n, 2))).astype(dtype), labels
+
+
+def _unchanged(before, after, what, advice):
+    for name in before:
+        if not np.array_equal(np.asarray(after[name]), before[name]):
+            pytest.fail(f"{what} modified its input {name} in place. {advice}")
 
 
 @pytest.mark.points(
@@ -40,13 +92,23 @@ def _reference_mean_loss(x, labels, params):
 def test_dense_forward(sub):
     rng = _rng()
     x, w, b = rng.normal(size=(3, 5)), rng.normal(size=(5, 2)), rng.normal(size=2)
-    out = np.asarray(sub.dense_forward(x, w, b))
+    advice = "Multiply x @ W (not W @ x) and add the bias to every row (broadcast over the batch)."
+    try:
+        out = np.asarray(sub.dense_forward(x, w, b))
+    except ValueError as error:
+        pytest.fail(f"dense_forward raised ValueError ({error}) on x (3, 5), W (5, 2). {advice}")
     if out.shape != (3, 2):
         pytest.fail(
-            f"Expected shape (batch, out_features) = (3, 2); received {out.shape}. Multiply "
-            "x @ W (not W @ x) and add the bias to every row (broadcast over the batch axis)."
+            f"Expected shape (batch, out_features) = (3, 2); received {out.shape}. {advice}"
         )
+    if np.allclose(out, x @ w, rtol=1e-10):
+        pytest.fail("dense_forward returned x @ W: add the bias b to every row.")
     np.testing.assert_allclose(out, x @ w + b, rtol=1e-10)
+    try:
+        empty = np.asarray(sub.dense_forward(np.zeros((0, 5)), w, b))
+    except Exception as error:
+        pytest.fail(f"dense_forward failed on an empty batch x of shape (0, 5): {error}")
+    assert empty.shape == (0, 2), f"An empty batch must give shape (0, 2); got {empty.shape}."
 
 
 @pytest.mark.points(
@@ -54,7 +116,15 @@ def test_dense_forward(sub):
 )
 def test_relu(sub):
     z = np.array([[-2.0, -0.0, 0.5], [3.0, -1e-9, 1e9]])
-    np.testing.assert_array_equal(np.asarray(sub.relu(z)), np.maximum(z, 0))
+    out, args, _ = library(sub, PROBE).arguments_after(sub.relu, z.copy())
+    out = np.asarray(out)
+    if out.shape != z.shape:
+        pytest.fail(
+            f"relu changed the shape {z.shape} into {out.shape}: np.max reduces along an axis; "
+            "the elementwise maximum is np.maximum(z, 0)."
+        )
+    np.testing.assert_array_equal(out, np.maximum(z, 0))
+    _unchanged({"z": z}, {"z": args[0]}, "relu", "Return a new array: np.maximum(z, 0).")
 
 
 @pytest.mark.points(
@@ -69,15 +139,19 @@ def test_sigmoid_matches_tf_and_is_stable(sub):
             out = np.asarray(sub.sigmoid(z))
         except FloatingPointError as error:
             pytest.fail(f"sigmoid overflowed for z = ±1000 ({error}).")
-    np.testing.assert_allclose(out, tf.math.sigmoid(z).numpy(), rtol=1e-7, atol=1e-300)
+    expected = tf.math.sigmoid(z).numpy()
+    if np.allclose(out, 1 - expected):
+        pytest.fail("sigmoid(z) came out as 1 - sigmoid(z): for z >= 0 use 1 / (1 + exp(-z)).")
+    np.testing.assert_allclose(out, expected, rtol=1e-7, atol=1e-300)
 
 
-@pytest.mark.points(2, hint="Softmax exponentiates and normalises each row.", section="softmax")
+@pytest.mark.points(1, hint="Softmax exponentiates and normalises each row.", section="softmax")
 def test_softmax_matches_tf(sub):
     logits = _rng(1).normal(size=(4, 6)) * 3
-    np.testing.assert_allclose(
-        np.asarray(sub.softmax(logits)), tf.nn.softmax(logits).numpy(), rtol=1e-7
-    )
+    out, args, _ = library(sub, PROBE).arguments_after(sub.softmax, logits.copy())
+    np.testing.assert_allclose(np.asarray(out), tf.nn.softmax(logits).numpy(), rtol=1e-7)
+    advice = "Compute shifted = logits - max into a new array instead of logits -= max."
+    _unchanged({"logits": logits}, {"logits": args[0]}, "softmax", advice)
 
 
 @pytest.mark.points(
@@ -92,7 +166,7 @@ def test_softmax_stable_for_large_logits(sub):
         out = np.asarray(sub.softmax(logits))
     if not np.all(np.isfinite(out)):
         pytest.fail(
-            "softmax returned nan/inf for logits of ±1000: subtract the row maximum "
+            "softmax returned nan/inf for logits of ±1000: subtract each row's own maximum "
             "before exponentiating."
         )
     np.testing.assert_allclose(out, tf.nn.softmax(logits).numpy(), rtol=1e-7, atol=1e-300)
@@ -110,16 +184,33 @@ def test_softmax_over_last_axis(sub):
             "1. Use axis=-1 with keepdims=True."
         )
     np.testing.assert_allclose(out.sum(axis=-1), np.ones(5), rtol=1e-12)
+    sequence = _rng(3).normal(size=(2, 4, 3))  # (batch, time, classes)
+    out = np.asarray(sub.softmax(sequence))
+    if out.shape != sequence.shape or not np.allclose(out, tf.nn.softmax(sequence).numpy()):
+        pytest.fail(
+            "softmax of a (batch, time, classes) array must normalise over the classes, the "
+            "last axis: use axis=-1 (axis=1 is the last axis of a 2-D array only)."
+        )
+    empty = np.asarray(sub.softmax(np.zeros((0, 3))))
+    assert empty.shape == (0, 3), f"An empty batch must give shape (0, 3); got {empty.shape}."
 
 
 @pytest.mark.points(
-    2, hint="Mean over the batch of -log softmax(logits)[i, label_i].", section="cross_entropy"
+    1, hint="Mean over the batch of -log softmax(logits)[i, label_i].", section="cross_entropy"
 )
 def test_cross_entropy_matches_tf(sub):
     rng = _rng(3)
     logits, labels = rng.normal(size=(8, 5)) * 2, rng.integers(0, 5, size=8)
-    expected = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-    assert float(sub.cross_entropy(logits, labels)) == pytest.approx(float(expected), rel=1e-9)
+    value = sub.cross_entropy(logits, labels)
+    if not isinstance(value, float):
+        pytest.fail(
+            f"cross_entropy must return a Python float; received {type_name(value)}. "
+            "Wrap the result: float(...)."
+        )
+    expected = _reference_loss(logits, labels)
+    if value == pytest.approx(expected * len(labels), rel=1e-9):
+        pytest.fail("cross_entropy summed the losses of the batch: take their mean.")
+    assert value == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.points(
@@ -145,28 +236,62 @@ def test_mlp_forward(sub):
     params = _params()
     x = _rng(4).normal(size=(6, 5))
     logits, cache = sub.mlp_forward(x, params)
-    hidden = np.maximum(x @ params["W1"] + params["b1"], 0)
-    np.testing.assert_allclose(logits, hidden @ params["W2"] + params["b2"], rtol=1e-10)
-    assert isinstance(cache, dict)
+    expected = _reference_forward(x, params)
+    if np.allclose(logits, (x @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]):
+        pytest.fail("The hidden layer needs its activation: h1 = relu(x W1 + b1).")
+    if np.allclose(logits, np.maximum(expected, 0)):
+        pytest.fail("The output layer has no activation: logits = h1 W2 + b2 can be negative.")
+    np.testing.assert_allclose(logits, expected, rtol=1e-10)
+    z1 = x @ params["W1"] + params["b1"]
+    expected = {"x": x, "z1": z1, "h1": np.maximum(z1, 0)}
+    for name, value in expected.items():
+        if name not in cache or np.shape(cache[name]) != value.shape:
+            pytest.fail(f"The cache must hold {name} of shape {value.shape}.")
+        if not np.allclose(cache[name], value, rtol=1e-10):
+            pytest.fail(
+                f"cache[{name!r}] holds the wrong values: z1 is the pre-activation x W1 + b1, "
+                "h1 = relu(z1) the activation."
+            )
 
 
-def _check_backward(sub, grads, params):
+def _backward(sub, x, labels, params):
+    """The student's gradients for one batch, with a hint when the backward pass raises."""
+    _, cache = sub.mlp_forward(x, params)
+    try:
+        grads = sub.mlp_backward(cache, labels, params)
+    except ValueError as error:
+        pytest.fail(
+            f"mlp_backward raised ValueError ({error}): check the shapes of each product; "
+            "going back through a layer multiplies by its weights transposed, dh1 = dlogits @ W2.T."
+        )
+    _check_backward(grads, params)
+    return grads
+
+
+def _check_backward(grads, params):
     missing = {"W1", "b1", "W2", "b2"} - set(grads)
     if missing:
         pytest.fail(
             f"mlp_backward must return gradients for every parameter; missing "
             f"{sorted(missing)} (did you forget the bias gradients?)."
         )
-    for name in ("b1", "b2"):
-        if np.shape(grads[name]) != params[name].shape:
+    for name in ("W1", "b1", "W2", "b2"):
+        shape = np.shape(grads[name])
+        if shape == params[name].shape:
+            continue
+        if name.startswith("b"):
             pytest.fail(
-                f"Gradient {name} has shape {np.shape(grads[name])}, expected "
-                f"{params[name].shape}: the bias gradient sums over the batch axis."
+                f"Gradient {name} has shape {shape}, expected {params[name].shape}: the bias "
+                "gradient sums the upstream gradient over the batch axis."
             )
+        pytest.fail(
+            f"Gradient {name} has shape {shape}, expected {params[name].shape}: "
+            "dW = (layer input).T @ (upstream gradient), e.g. dW2 = h1.T @ dlogits."
+        )
 
 
 @pytest.mark.points(
-    3,
+    2,
     hint="dlogits = (softmax - one_hot) / batch; dW2 = h1.T @ dlogits; "
     "db2 = dlogits summed over the batch; then through ReLU's mask.",
     section="backprop",
@@ -174,16 +299,13 @@ def _check_backward(sub, grads, params):
 def test_mlp_backward_matches_numerical_gradient(sub):
     params = _params(offset=5)
     x, labels = _rng(6).normal(size=(7, 5)), _rng(7).integers(0, 3, size=7)
-    _, cache = sub.mlp_forward(x, params)
-    grads = sub.mlp_backward(cache, labels, params)
-    _check_backward(sub, grads, params)
+    grads = _backward(sub, x, labels, params)
     for name, value in params.items():
 
         def loss_of(v, name=name):
             return _reference_mean_loss(x, labels, {**params, name: v})
 
-        numeric = numerical_gradient(loss_of, value.copy())
-        error = relative_error(grads[name], numeric)
+        error = _relative_error(grads[name], _numerical_gradient(loss_of, value))
         if error > 1e-5:
             pytest.fail(
                 f"Gradient {name} disagrees with the numerical gradient "
@@ -197,9 +319,7 @@ def test_mlp_backward_matches_numerical_gradient(sub):
 def test_mlp_backward_matches_gradient_tape(sub):
     params = _params(in_features=8, hidden=6, classes=4, offset=8)
     x, labels = _rng(9).normal(size=(16, 8)), _rng(10).integers(0, 4, size=16)
-    _, cache = sub.mlp_forward(x, params)
-    grads = sub.mlp_backward(cache, labels, params)
-    _check_backward(sub, grads, params)
+    grads = _backward(sub, x, labels, params)
     variables = {k: tf.Variable(v) for k, v in params.items()}
     with tf.GradientTape() as tape:
         hidden = tf.nn.relu(x @ variables["W1"] + variables["b1"])
@@ -212,6 +332,102 @@ def test_mlp_backward_matches_gradient_tape(sub):
         np.testing.assert_allclose(grads[name], expected.numpy(), rtol=1e-6, atol=1e-10)
 
 
+def _cubic(offset, shape):
+    """A loss ``sum(c * v**3)`` at a point ``x``, with its gradient ``3 c x**2``."""
+    rng = _rng(offset)
+    # With |x| in [0.5, 2], central differences are accurate to 1e-10, one-sided ones to 1e-5.
+    x = rng.uniform(0.5, 2, size=shape) * rng.choice([-1, 1], size=shape)
+    c = rng.normal(size=shape)
+
+    def loss(v):
+        return float(np.sum(c * np.asarray(v, dtype=np.float64) ** 3))
+
+    return loss, x, 3 * c * x**2
+
+
+@pytest.mark.points(
+    2,
+    hint="For each coordinate drawn by np.random.default_rng(seed).choice(x.size, size=min("
+    "num_checks, x.size), replace=False): n = (loss(x + h e_i) - loss(x - h e_i)) / 2h; return "
+    "the largest |a - n| / max(|a| + |n|, 1e-8).",
+    section="backprop",
+)
+def test_gradient_check_matches_reference(sub):
+    loss, x, gradient = _cubic(20, (4, 5))
+    value = sub.gradient_check(loss, x.copy(), gradient, num_checks=20, step=1e-5, seed=0)
+    if not isinstance(value, float):
+        pytest.fail(f"gradient_check must return a Python float; received {type_name(value)}.")
+    if not value < 1e-7:
+        pytest.fail(
+            f"A correct gradient gave a relative error of {value:.1e}: use central differences "
+            "(loss(x + h) - loss(x - h)) / 2h, which are accurate to order h²."
+        )
+    # Each coordinate is wrong by its own factor, so the error tells which coordinates were drawn.
+    wrong = gradient * (1 + 0.01 * np.arange(1, 21).reshape(4, 5))
+    for num_checks, seed in ((6, 1), (6, 2), (3, 5), (100, 0)):
+        expected = _reference_gradient_check(loss, x, wrong, num_checks, 1e-5, seed)
+        got = sub.gradient_check(loss, x.copy(), wrong, num_checks=num_checks, seed=seed)
+        if got != pytest.approx(expected, rel=1e-5):
+            pytest.fail(
+                f"With num_checks={num_checks}, seed={seed}: relative error {got:.6f}, expected "
+                f"{expected:.6f}. Check min(num_checks, x.size) coordinates drawn with "
+                "np.random.default_rng(seed).choice(..., replace=False), and return the largest "
+                "relative error |a - n| / max(|a| + |n|, 1e-8)."
+            )
+    empty = sub.gradient_check(loss, np.zeros((0, 3)), np.zeros((0, 3)))
+    assert empty == 0.0, f"An empty x has nothing to check: return 0.0, not {empty!r}."
+
+
+@pytest.mark.points(
+    1,
+    hint="Call loss with one coordinate moved by +step, then by -step, then restore it.",
+    section="backprop",
+)
+def test_gradient_check_uses_central_differences(sub):
+    loss, x, gradient = _cubic(21, (3, 4))
+    seen = []
+
+    def recording_loss(v):
+        seen.append(np.array(v, dtype=np.float64))
+        return loss(v)
+
+    step, num_checks, seed = 1e-3, 5, 4
+    probe = library(sub, PROBE)
+    _, args, _ = probe.arguments_after(
+        sub.gradient_check, recording_loss, x.copy(), gradient, num_checks, step, seed
+    )
+    _unchanged({"x": x}, {"x": args[1]}, "gradient_check", "Perturb a copy of x.")
+    moves = []
+    for v in seen:
+        if v.shape != x.shape:
+            pytest.fail(
+                f"loss must be called with an array shaped like x {x.shape}; got {v.shape}."
+            )
+        moved = np.flatnonzero(v != x)
+        if len(moved) > 1:
+            pytest.fail(
+                f"loss saw {len(moved)} coordinates moved at once: restore each coordinate "
+                "after its two evaluations."
+            )
+        if len(moved) == 1:
+            i = int(moved[0])
+            delta = float(v.reshape(-1)[i] - x.reshape(-1)[i])
+            if not math.isclose(abs(delta), step, rel_tol=1e-6):
+                pytest.fail(
+                    f"A coordinate was moved by {delta:.1e}; move it by ±step (step={step})."
+                )
+            moves.append((i, delta > 0))
+    chosen = np.random.default_rng(seed).choice(x.size, size=num_checks, replace=False)
+    expected = sorted((int(i), sign) for i in chosen for sign in (True, False))
+    if sorted(moves) != expected:
+        if moves and all(sign for _, sign in moves):
+            pytest.fail("Central differences evaluate loss at x + h AND at x - h.")
+        pytest.fail(
+            f"Expected each of the coordinates {sorted(int(i) for i in chosen)} moved once by "
+            f"+step and once by -step; saw moves of {sorted({i for i, _ in moves})}."
+        )
+
+
 @pytest.mark.points(
     2,
     hint="Inside `with tf.GradientTape() as tape:` compute the loss from "
@@ -221,14 +437,33 @@ def test_mlp_backward_matches_gradient_tape(sub):
 def test_tape_gradients(sub):
     params = _params(offset=11)
     x, labels = _rng(12).normal(size=(5, 5)), _rng(13).integers(0, 3, size=5)
-    grads = sub.tape_gradients(x, labels, params)
+    try:
+        grads = sub.tape_gradients(x, labels, params)
+    except AttributeError as error:
+        if "NoneType" not in str(error):
+            raise
+        grads = dict.fromkeys(params)  # A gradient of None could not be converted.
     for name, value in params.items():
+        if grads[name] is None:
+            pytest.fail(
+                f"The gradient of {name} is None: the tape only tracks tf.Variable objects "
+                "(tf.constant values are not watched) used inside the with block."
+            )
+        if not isinstance(grads[name], np.ndarray):
+            pytest.fail(
+                f"tape_gradients must return numpy arrays; {name} is a {type_name(grads[name])}. "
+                "Convert each gradient with .numpy()."
+            )
 
         def loss_of(v, name=name):
             return _reference_mean_loss(x, labels, {**params, name: v})
 
-        numeric = numerical_gradient(loss_of, value.copy())
-        assert relative_error(np.asarray(grads[name]), numeric) < 1e-5, name
+        error = _relative_error(grads[name], _numerical_gradient(loss_of, value))
+        if error > 1e-5:
+            pytest.fail(
+                f"Gradient {name} is off (relative error {error:.1e}): the loss is the batch "
+                "mean (tf.reduce_mean) of the cross-entropy computed from the logits."
+            )
 
 
 @pytest.mark.points(
@@ -236,62 +471,193 @@ def test_tape_gradients(sub):
 )
 def test_sgd_step(sub):
     params, grads = _params(offset=14), _params(offset=15)
-    before = {k: v.copy() for k, v in params.items()}
-    new = sub.sgd_step(params, grads, 0.5)
+    copies = {name: value.copy() for name, value in params.items()}
+    new, args, _ = library(sub, PROBE).arguments_after(sub.sgd_step, copies, grads, 0.5)
     for name in params:
-        np.testing.assert_allclose(new[name], before[name] - 0.5 * grads[name])
-        np.testing.assert_array_equal(params[name], before[name])
+        # The step actually taken, if new = params - rate * grads for some rate.
+        moved, gradient = params[name] - np.asarray(new[name]), grads[name]
+        rate = float(np.sum(moved * gradient) / np.sum(gradient * gradient))
+        if rate != pytest.approx(0.5) and np.allclose(moved, rate * gradient):
+            pytest.fail(
+                f"sgd_step stepped by {rate:g} times the gradient: subtract learning_rate "
+                "(the argument, here 0.5) times the gradient."
+            )
+        np.testing.assert_allclose(new[name], params[name] - 0.5 * grads[name])
+    advice = "Build a new dict of new arrays: {k: params[k] - learning_rate * grads[k]}."
+    _unchanged(params, args[0], "sgd_step", advice)
 
 
 @pytest.mark.points(
-    2,
+    1,
     hint="Each epoch: shuffle, then for each minibatch compute gradients and "
     "take an SGD step; record the epoch's mean loss.",
     section="sgd",
 )
 def test_train_sgd_learns_separable_data(sub):
-    rng = _rng(16)
-    centres = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]])
-    labels = rng.integers(0, 3, size=120)
-    x = centres[labels] + rng.normal(scale=0.5, size=(120, 2))
-    params, losses = sub.train_sgd(
-        x, labels, hidden_units=8, learning_rate=0.2, epochs=8, batch_size=16, seed=0
-    )
-    assert len(losses) == 8
+    x, labels = _blobs(120, 16, dtype=np.float32)  # float32, as load_digits_split returns.
+    try:
+        params, losses = sub.train_sgd(
+            x, labels, hidden_units=8, learning_rate=0.2, epochs=8, batch_size=16, seed=0
+        )
+    except Exception as error:
+        if "float" in str(error) or "double" in str(error):
+            pytest.fail(
+                f"train_sgd failed on float32 inputs ({type(error).__name__}): convert x to "
+                "float64 first, the dtype of init_mlp's parameters."
+            )
+        raise
+    if len(losses) != 8:
+        pytest.fail(f"train_sgd(epochs=8) returned {len(losses)} losses: one per epoch.")
     # Measured over 20 seeds of the reference: the last loss is at most 0.117 of the first and
     # the accuracy always 1.0, against bars of 0.5 and 0.95.
     assert losses[-1] < 0.5 * losses[0], f"Loss did not fall enough: {losses}"
-    hidden = np.maximum(x @ params["W1"] + params["b1"], 0)
-    accuracy = ((hidden @ params["W2"] + params["b2"]).argmax(axis=1) == labels).mean()
+    accuracy = (_reference_forward(x, params).argmax(axis=1) == labels).mean()
     assert accuracy > 0.95
 
 
+def _sgd_calls(sub, x, labels, **settings):
+    """Run train_sgd while recording its tape_gradients calls: (result, [indices per call])."""
+    result, calls = library(sub, PROBE).record_calls(
+        sub.train_sgd, "tape_gradients", x, labels, **settings
+    )
+    if not calls:
+        pytest.fail("train_sgd must compute gradients with tape_gradients(x_batch, ...).")
+    rows = {row.tobytes(): i for i, row in enumerate(np.asarray(x, dtype=np.float64))}
+    batches = []
+    for call in calls:
+        batch = np.asarray(call["arguments"]["x"], dtype=np.float64)
+        indices = [rows.get(row.tobytes()) for row in batch]
+        if None in indices:
+            pytest.fail("tape_gradients must receive rows of x (a minibatch of the examples).")
+        if not np.array_equal(np.asarray(call["arguments"]["labels"]), labels[indices]):
+            pytest.fail("The labels of a minibatch must be those of its examples: labels[batch].")
+        batches.append(indices)
+    return result, calls, batches
+
+
 @pytest.mark.points(
-    2,
-    hint="Input(64) → Dense(hidden, relu) → Dropout → Dense(classes), logits out (no softmax).",
+    1,
+    hint="rng = np.random.default_rng(seed) once; each epoch order = rng.permutation(n), "
+    "then minibatches order[start:start + batch_size] for start in range(0, n, batch_size).",
+    section="sgd",
+)
+def test_train_sgd_shuffles_minibatches(sub):
+    x, labels = _blobs(50, 17)
+    settings = {"hidden_units": 4, "learning_rate": 0.1, "epochs": 3, "batch_size": 16}
+    _, _, batches = _sgd_calls(sub, x, labels, seed=3, **settings)
+    sizes = [len(batch) for batch in batches]
+    if sizes != [16, 16, 16, 2] * 3:
+        if set(sizes[:-1]) != {16}:
+            pytest.fail(f"Minibatches of {sorted(set(sizes))} examples: use batch_size (16).")
+        pytest.fail(
+            f"With 50 examples and batch_size 16, each epoch has minibatches of 16, 16, 16 "
+            f"and 2 examples; got {sizes}. Don't drop the last, smaller minibatch."
+        )
+    epochs = [sum(batches[i : i + 4], []) for i in range(0, 12, 4)]
+    if any(sorted(order) != list(range(50)) for order in epochs):
+        pytest.fail("Each epoch must visit every example exactly once (a permutation).")
+    if any(order == list(range(50)) for order in epochs):
+        pytest.fail("Shuffle the examples every epoch: one epoch used them in their given order.")
+    if epochs[0] == epochs[1] == epochs[2]:
+        pytest.fail("Draw a new permutation every epoch, not one for the whole training.")
+    _, _, again = _sgd_calls(sub, x, labels, seed=3, **settings)
+    if again != batches:
+        pytest.fail(
+            "The same seed gave another minibatch order: shuffle with "
+            "np.random.default_rng(seed), not the global np.random."
+        )
+    _, _, other = _sgd_calls(sub, x, labels, seed=4, **settings)
+    if other == batches:
+        pytest.fail("Another seed gave the same minibatch order: draw it from the seed argument.")
+
+
+@pytest.mark.points(
+    1,
+    hint="Start from init_mlp(in_features, hidden_units, num_classes, seed); per minibatch: "
+    "loss, tape_gradients, params = sgd_step(params, grads, learning_rate).",
+    section="sgd",
+)
+def test_train_sgd_follows_sgd(sub):
+    x, labels = _blobs(60, 18)
+    lr, size, epochs = 0.3, 25, 2
+    result, calls, batches = _sgd_calls(
+        sub, x, labels, hidden_units=5, learning_rate=lr, epochs=epochs, batch_size=size, seed=7
+    )
+    params, losses = result
+    current = {k: np.asarray(v) for k, v in sub.init_mlp(2, 5, 3, 7).items()}
+    batch_losses = []
+    for step, call in enumerate(calls):
+        used = call["arguments"]["params"]
+        if any(np.shape(used[k]) != current[k].shape for k in current):
+            pytest.fail(
+                "The parameters have the wrong shapes: call init_mlp(x.shape[1], hidden_units, "
+                "labels.max() + 1, seed) with the hidden_units argument."
+            )
+        if any(not np.allclose(used[k], current[k], rtol=1e-10, atol=1e-12) for k in current):
+            if step == 0:
+                pytest.fail(
+                    "Training must start from init_mlp(x.shape[1], hidden_units, "
+                    "labels.max() + 1, seed), with the hidden_units and seed arguments."
+                )
+            pytest.fail(
+                "After a minibatch, the parameters must be params - learning_rate * grads, "
+                "with the learning_rate argument and that minibatch's tape_gradients."
+            )
+        index = batches[step]
+        batch_losses.append(_reference_loss(_reference_forward(x[index], current), labels[index]))
+        grads = call["result"]
+        current = {k: current[k] - lr * np.asarray(grads[k]) for k in current}
+    for name in current:
+        np.testing.assert_allclose(params[name], current[name], rtol=1e-10, atol=1e-12)
+    if len(losses) != epochs:
+        pytest.fail(f"Expected one loss per epoch ({epochs}); received {len(losses)}.")
+    per_epoch = math.ceil(len(x) / size)
+    expected = [np.mean(batch_losses[i : i + per_epoch]) for i in range(0, len(calls), per_epoch)]
+    if not np.allclose(losses, expected, rtol=1e-6):
+        pytest.fail(
+            f"Epoch losses {np.round(losses, 4)}, expected {np.round(expected, 4)}: the mean of "
+            "the epoch's minibatch losses, each computed before that minibatch's SGD step."
+        )
+
+
+@pytest.mark.points(
+    1,
+    hint="Input(in_features) → Dense(hidden, relu) → Dropout → Dense(classes), logits out "
+    "(no softmax).",
     section="keras",
 )
 def test_keras_model_structure(sub):
-    model = sub.build_keras_mlp(in_features=64, hidden_units=32, num_classes=10, dropout_rate=0.2)
-    assert model.output_shape == (None, 10)
-    assert model.count_params() == 64 * 32 + 32 + 32 * 10 + 10
-    dense = [layer for layer in model.layers if type_name(layer) == "Dense"]
-    if not dense or dense[-1].get_config()["activation"] != "linear":
+    model = sub.build_keras_mlp(in_features=20, hidden_units=32, num_classes=7, dropout_rate=0.2)
+    if tuple(model.input_shape) != (None, 20):
+        pytest.fail(f"The input must be Input(shape=(in_features,)); got {model.input_shape}.")
+    if tuple(model.output_shape) != (None, 7) or model.count_params() != 20 * 32 + 32 + 32 * 7 + 7:
         pytest.fail(
-            "The last Dense layer must output logits (no activation): the loss applies "
-            "the softmax itself with from_logits=True."
+            f"build_keras_mlp(20, 32, 7) gave output shape {model.output_shape} and "
+            f"{model.count_params()} weights, expected (None, 7) and 903: use the "
+            "hidden_units and num_classes arguments."
         )
+    # Known weights in, the reference network's logits out (predict runs without dropout).
+    shapes = [(20, 32), (32,), (32, 7), (7,)]
+    if [tuple(np.shape(w)) for w in model.get_weights()] != shapes:
+        pytest.fail(f"Expected weights shaped {shapes} (Dense, Dropout, Dense).")
+    params = _params(20, 32, 7, offset=19)
+    model.set_weights([params[name].astype(np.float32) for name in ("W1", "b1", "W2", "b2")])
+    x = _rng(20).normal(size=(8, 20)).astype(np.float32)
+    outputs = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+    expected = _reference_forward(x.astype(np.float64), params)
+    if not np.allclose(outputs, expected, rtol=1e-4, atol=1e-4):
+        if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1, atol=1e-5):
+            pytest.fail(
+                "The model must output logits (no softmax after the last Dense): the loss "
+                "applies the softmax itself with from_logits=True."
+            )
+        pytest.fail("The model must compute relu(x W1 + b1) W2 + b2: check the activations.")
     dropout = [layer for layer in model.layers if type_name(layer) == "Dropout"]
-    assert dropout and dropout[0].rate == pytest.approx(0.2)
+    if not dropout or dropout[0].rate != pytest.approx(0.2):
+        pytest.fail("Add keras.layers.Dropout(dropout_rate) with the dropout_rate argument.")
 
 
-@pytest.mark.points(
-    3,
-    hint="Compile with Adam and SparseCategoricalCrossentropy(from_logits="
-    "True); a few epochs reach 93 % on the digits.",
-    section="keras",
-)
-def test_keras_reaches_95_percent_on_digits(sub):
+def _digits(n=None):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -301,6 +667,70 @@ def test_keras_reaches_95_percent_on_digits(sub):
     x_train, x_test, y_train, y_test = train_test_split(
         x, digits.target, test_size=0.2, random_state=0, stratify=digits.target
     )
+    return x_train[:n], y_train[:n], x_test, y_test
+
+
+def _same_weights(first, second):
+    first, second = [np.asarray(w) for w in first], [np.asarray(w) for w in second]
+    return len(first) == len(second) and all(
+        a.shape == b.shape and np.allclose(a, b, atol=1e-6)
+        for a, b in zip(first, second, strict=True)
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="Compile with keras.optimizers.Adam(learning_rate=0.01), SparseCategoricalCrossentropy("
+    "from_logits=True) and metrics=['accuracy']; pass epochs, batch_size and verbose to fit, "
+    "after keras.utils.set_random_seed(seed).",
+    section="keras",
+)
+def test_train_keras_mlp_settings(sub):
+    x, y, _, _ = _digits(200)
+    # Without dropout, the seed alone decides the order of the examples, hence the weights.
+    model = sub.build_keras_mlp(dropout_rate=0.0)
+    start = model.get_weights()
+    history = sub.train_keras_mlp(model, x, y, epochs=2, batch_size=50, verbose=0, seed=3)
+    if type_name(model.optimizer) != "Adam":
+        pytest.fail(f"Compile with the Adam optimizer; found {type_name(model.optimizer)}.")
+    rate = float(np.asarray(model.optimizer.learning_rate))
+    if rate != pytest.approx(0.01):
+        pytest.fail(f"Adam's learning rate must be 0.01 (the docstring's); found {rate:g}.")
+    logits = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+    loss = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    if loss != pytest.approx(_reference_loss(logits, y), rel=1e-4):
+        pytest.fail(
+            "The compiled loss is not the cross-entropy of the model's logits: use "
+            "SparseCategoricalCrossentropy(from_logits=True)."
+        )
+    record = history.history
+    if "accuracy" not in record:
+        pytest.fail("Compile with metrics=['accuracy'].")
+    if len(record["loss"]) != 2 or history.params["steps"] != 4:
+        pytest.fail("Pass the epochs and batch_size arguments to model.fit.")
+    twin = sub.build_keras_mlp(dropout_rate=0.0)
+    twin.set_weights(start)
+    sub.train_keras_mlp(twin, x, y, epochs=2, batch_size=50, verbose=0, seed=3)
+    trained = model.get_weights()
+    if not _same_weights(trained, twin.get_weights()):
+        pytest.fail(
+            "Training twice with the same seed gave different weights: call "
+            "keras.utils.set_random_seed(seed) before fitting."
+        )
+    twin.set_weights(start)
+    sub.train_keras_mlp(twin, x, y, epochs=2, batch_size=50, verbose=0, seed=4)
+    if _same_weights(trained, twin.get_weights()):
+        pytest.fail("Another seed gave the same weights: use the seed argument.")
+
+
+@pytest.mark.points(
+    2,
+    hint="Compile with Adam and SparseCategoricalCrossentropy(from_logits="
+    "True); a few epochs reach 93 % on the digits.",
+    section="keras",
+)
+def test_keras_reaches_95_percent_on_digits(sub):
+    x_train, y_train, x_test, y_test = _digits()
     library(sub, "keras").utils.set_random_seed(0)  # Seeded before the model is built.
     model = sub.build_keras_mlp()
     sub.train_keras_mlp(model, x_train, y_train, epochs=15, verbose=0, seed=0)
