@@ -429,12 +429,25 @@ def mutants(
 
 @command()
 def notebooks(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("build/notebooks"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output folder: student/NN_topic.ipynb, and nbgrader/ as an nbgrader course "
+            "folder with source/NN_topic/NN_topic.ipynb."
+        ),
+    ] = Path("build/notebooks"),
+    pip_spec: Annotated[
+        str | None,
+        typer.Option(
+            help="What the notebooks' setup cell pip-installs on Colab, e.g. a wheel URL or "
+            "git+https://...; default: image-search-camp."
+        ),
+    ] = None,
 ) -> None:
-    """Write .ipynb notebooks: student release and nbgrader source versions of every lecture."""
+    """Write .ipynb notebooks: student notebooks with self-checks, and nbgrader source notebooks."""
     from course_lib.notebooks import write_all
 
-    for path in write_all(out):
+    for path in write_all(out, pip_spec=pip_spec):
         console.print(f"wrote {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
