@@ -183,11 +183,10 @@ def serve(job: dict, scratch: Path, answers) -> None:
         wait = max(0.0, min(item["deadline"] for item in running.values()) - now)
         ready, _, _ = select.select([item["fd"] for item in running.values()], [], [], wait)
         for pid, item in list(running.items()):
-            if item["fd"] in ready:
-                chunk = os.read(item["fd"], 1 << 16)
-                item["buffer"] += chunk
-                if not chunk:
-                    _finish(running, pid, "done", "", emit)
+            chunk = os.read(item["fd"], 1 << 16) if item["fd"] in ready else None
+            item["buffer"] += chunk or b""
+            if chunk == b"":
+                _finish(running, pid, "done", "", emit)
             elif time.monotonic() > item["deadline"]:
                 try:
                     os.killpg(pid, signal.SIGKILL)
@@ -199,6 +198,9 @@ def serve(job: dict, scratch: Path, answers) -> None:
 
 def main(argv: list[str]) -> None:
     """``SCRATCH LOG``: read the job on stdin, answer on stdout, everything else to LOG."""
+    from course_lib.grading import sandbox
+
+    sandbox.die_with_parent()  # An interrupted camp mutants takes its worker along.
     scratch, log = Path(argv[0]), argv[1]
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,8 +1,7 @@
 """Mutation testing of the autograders: do the tests catch the mistakes students really make?
 
-Introduced with Lecture 01's grader. Each lecture may have a *mutant catalogue*,
-``tests/mutants/NN_topic.yaml``: a YAML list of plausible student mistakes, each a small edit of
-the reference solution ``solutions/NN_topic.py``::
+Introduced with Lecture 01's grader. A lecture's *mutant catalogue* ``tests/mutants/NN_topic.yaml``
+lists student mistakes, each an edit of ``solutions/NN_topic.py`` (see tests/mutants/README.md)::
 
     - id: softmax-axis-0                # lowercase words joined by hyphens, unique in the file
       function: softmax                 # the graded function (or Class.method) that is edited
@@ -219,6 +218,8 @@ def _run_worker(job: dict, limit_s: float) -> dict[str, dict]:
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
+        finally:
+            process.kill()  # Gone already, unless camp mutants itself was interrupted.
         results = {}
         for line in output.splitlines():
             try:
@@ -294,6 +295,6 @@ def run(lecture: str | None, console, jobs: int, timeout_s: float) -> bool:
         caught += sum(o.status == "caught" for o in outcomes[1:])
         ran += sum(o.status in ("caught", "survived") for o in outcomes[1:])
     if len(paths) > 1:
-        score = 100.0 * caught / ran if ran else 0.0
-        console.print(f"[bold]All lectures: {caught}/{ran} caught, mutation score {score:.0f} %[/]")
+        score = f"{100.0 * caught / max(ran, 1):.0f} %"
+        console.print(f"[bold]All lectures: {caught}/{ran} caught, mutation score {score}[/]")
     return ok
