@@ -233,6 +233,18 @@ def _shipped(path):
     return mutants.load_catalogue(path, set(mutants.autograder_tests(tests))), source
 
 
+def test_a_broken_test_file_is_one_error_line(tmp_path, monkeypatch):
+    _lecture(tmp_path)
+    tests = tmp_path / "tests" / "autograder" / "test_01_fake.py"
+    tests.write_text("import no_such_module\n\n\n" + TESTS)
+    result = _run(tmp_path, monkeypatch, "01")
+    assert result.exit_code == 1
+    assert (
+        "error: The mutant worker of 01_fake.py stopped: ModuleNotFoundError: No module named "
+        "'no_such_module'" in " ".join(result.output.split())
+    )
+
+
 def test_the_shipped_catalogues_are_valid_and_none_is_stale():
     for path in mutants.catalogue_paths(project_root()):
         catalogue, source = _shipped(path)

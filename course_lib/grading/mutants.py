@@ -228,8 +228,9 @@ def _run_worker(job: dict, limit_s: float) -> dict[str, dict]:
                 continue
             results[item["id"]] = item
         if "" not in results:
-            tail = log.read_text("utf-8", "replace").strip()[-500:] if log.exists() else ""
-            raise CourseError(f"The mutant worker of {job['name']} stopped: {tail or 'no output'}")
+            lines = log.read_text("utf-8", "replace").strip().splitlines() if log.exists() else []
+            last = lines[-1][-300:] if lines else "no output"  # A traceback's last line names it.
+            raise CourseError(f"The mutant worker of {job['name']} stopped: {last}")
     return results
 
 
@@ -246,9 +247,8 @@ def _outcome(mutant: Mutant | None, result: dict) -> Outcome:
         detail = bad[0]["message"]
     else:
         how = ""
-    if mutant is None:
-        return Outcome(None, "failed" if how else "passed", how, tests, detail)
-    return Outcome(mutant, "caught" if how else "survived", how, tests, detail)
+    verdicts = ("failed", "passed") if mutant is None else ("caught", "survived")
+    return Outcome(mutant, verdicts[0] if how else verdicts[1], how, tests, detail)
 
 
 def print_report(console, lecture: str, outcomes: list[Outcome], seconds: float) -> bool:
