@@ -19,6 +19,7 @@ from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.generate import lecture_files, strip_solutions
+from course_lib.grading.classroom_ci import write_workflow
 from course_lib.leaks import find_leaks, secret_fragments
 from course_lib.paths import EDITION_MARKER, PACKAGE_DIR, edition_info, project_root
 
@@ -263,6 +264,7 @@ def build_edition(out: Path, solutions_through: str | None = None, pip_spec: str
     (out / "README.md").write_text(_readme(tables["project"], nodeps, released), "utf-8")
     _write_pyproject(out / "pyproject.toml", tables)
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n")
+    write_workflow(out, root)  # GitHub Classroom runs each lecture's camp check on push.
 
     leaks = find_leaks(out, secret_fragments(root, {p.name[:2] for p in released}))
     if leaks:
