@@ -17,7 +17,7 @@ from course_lib.cli import app
 from course_lib.errors import CourseError
 from course_lib.generate import BEGIN, END, strip_solutions
 from course_lib.grading import judge
-from course_lib.grading.classroom import CSV_FIELDS
+from course_lib.grading.classroom import CSV_FIELDS, signing_key
 from course_lib.grading.gradebook import parse_shard, select_shard
 from course_lib.paths import project_root
 
@@ -44,6 +44,15 @@ def test_shards_are_round_robin_over_sorted_names():
     assert shards == [["ada", "dan", "gus"], ["bob", "eve"], ["cy", "fay"]]
     assert select_shard(students, 0, 1) == sorted(students)
     assert select_shard(students[:2], 2, 3) == []
+
+
+def test_shards_starting_together_share_one_signing_key(monkeypatch):
+    first = signing_key()
+    # Another shard creates the key between this shard's check and its own creation.
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    assert signing_key() == first and len(first) == 32
+    folder = Path(os.environ["CAMP_HOME"])
+    assert sorted(p.name for p in folder.iterdir()) == ["grading.key"]  # No draft left behind.
 
 
 def write_gradebook(path: Path, rows: list[tuple]) -> Path:
