@@ -38,6 +38,17 @@ def test_shard_index_is_zero_based_and_checked():
             parse_shard(text)
 
 
+def test_autograde_refuses_a_bad_shard_before_grading(tmp_path):
+    (tmp_path / "submissions" / "ada").mkdir(parents=True)
+    base = ["autograde", str(tmp_path / "submissions"), "--out", str(tmp_path / "g.csv")]
+    for extra, fragment in (
+        (["--shard", "2/2"], "index runs from 0 to 1"),
+        (["--shard", "0/2", "--student", "ada"], "do not combine"),
+    ):
+        one_error_line(CliRunner().invoke(app, base + extra), fragment)
+    assert not (tmp_path / "g.csv").exists()
+
+
 def test_shards_are_round_robin_over_sorted_names():
     students = [Path(name) for name in ("gus", "ada", "fay", "bob", "eve", "cy", "dan")]
     shards = [[p.name for p in select_shard(students, i, 3)] for i in range(3)]
