@@ -270,7 +270,7 @@ def _write_gradescope(folder: Path, records: list[dict]) -> None:
     """Write Gradescope's results.json: overall score plus one entry per test."""
     tests = []
     for record in records:
-        if record["status"] not in ("full-marks", "graded"):
+        if record["points"] == 0 and record["status"] not in ("full-marks", "graded"):
             tests.append(
                 {
                     "name": f"Lecture {record['lecture']}",
