@@ -513,7 +513,10 @@ class CaptionEngine(SearchEngine):
         """Store ``self.documents``: (N, features) TF-IDF or mean-GloVe rows, one per picture.
 
         For TF-IDF also store what queries need: ``self.vocabulary`` (``build_vocabulary`` of the
-        documents' tokens with ``min_count=1``) and ``self.idf`` (smoothed, fitted on them).
+        documents' tokens with ``min_count=1``: a word seen once is kept) and ``self.idf``
+        (``inverse_document_frequency`` of the documents' counts, smoothed as by default); the
+        documents are ``tfidf`` rows with its defaults (raw counts, unit L2 norm), as
+        scikit-learn's ``TfidfVectorizer()`` computes them.
         """
         text = text_lecture()
         tokens = text.tokenize([" ".join(image["captions"]) for image in images])
@@ -528,7 +531,12 @@ class CaptionEngine(SearchEngine):
         ### END SOLUTION
 
     def score(self, queries: list[str]) -> np.ndarray:
-        """float (Q, N): cosine similarity of each query with each picture's document."""
+        """float (Q, N): cosine similarity of each query with each picture's document.
+
+        For TF-IDF, a query is counted over ``self.vocabulary`` (words outside it are ignored)
+        and weighted with ``self.idf``, the IDF fitted on the documents in ``encode_images``
+        (never refitted on the queries); rows are queries, columns pictures in index order.
+        """
         text = text_lecture()
         tokens = text.tokenize(list(queries))
         if self.method == "glove":
@@ -859,8 +867,8 @@ def evaluate_engine(
 # ## Searching the photo collection
 #
 # Index the val split with each engine, using the ground-truth captions, the oracle detector
-# and the oracle classifier, and search it. Runs in a notebook or as a script
-# (`python solutions/05_search.py`), never on import.
+# and the oracle classifier, and search it. Runs in a notebook or when this file is run as a
+# script (`python 05_search.py`), never on import.
 
 # %%
 if should_run_demo(__name__):
