@@ -43,6 +43,7 @@ def edition_02(tmp_path_factory):
 
 def test_edition_holds_exercises_public_tests_quizzes_and_no_instructor_material(edition):
     assert sorted(p.name for p in edition.iterdir()) == [
+        ".github",  # The GitHub Classroom workflow (course_lib.grading.classroom_ci).
         ".gitignore",
         "README.md",
         "course_lib",
