@@ -1,8 +1,8 @@
 """image-search-camp: the shared library of the course *Building an Image Search Engine*.
 
 Each module's docstring names the lecture that introduced it. Nothing here gives away an answer
-that an exercise asks for: later lectures take the student's own pieces through
-``course_lib.lectures.student_piece``.
+that an exercise asks for: later lectures take the student's own passed pieces through
+``course_lib.lectures.lecture_module``.
 """
 
 from course_lib import quiet

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from course_lib.data.writer import make_split
-from course_lib.paths import project_root
+from course_lib.paths import edition_info, project_root, user_dir
 
 
 def cached_collection(
@@ -28,7 +28,8 @@ def cached_collection(
         name: prefix of the folder name, e.g. ``"l02"``.
         splits: split name → number of images, e.g. ``{"train": 4000, "val": 500}``.
         seed: the collection's seed; image_size: side of the square images in pixels.
-        root: where collections live; default ``<checkout>/data/generated``.
+        root: where collections live; default ``<checkout>/data/generated`` in a checkout and
+            ``$CAMP_HOME/data`` in an installed student edition (never inside site-packages).
 
     Returns:
         ``root/<name>_<size>px_seed<seed>_<split><count>...``; the same arguments give the
@@ -36,7 +37,11 @@ def cached_collection(
     """
     if not splits:
         raise ValueError("Expected at least one split, e.g. {'val': 100}; received none.")
-    root = Path(root) if root is not None else project_root() / "data" / "generated"
+    if root is None:
+        root = project_root() / "data" / "generated"
+        if edition_info() is not None:
+            root = user_dir() / "data"
+    root = Path(root)
     counts = "_".join(f"{split}{count}" for split, count in splits.items())
     folder = root / f"{name}_{image_size}px_seed{seed}_{counts}"
     last = next(reversed(splits))
