@@ -198,12 +198,17 @@ def test_a_tampered_cached_result_is_regraded(graded_class, monkeypatch):
     envelope["record"]["points"] = envelope["record"]["max_points"]
     envelope["record"]["status"] = "full-marks"
     stored.write_text(json.dumps(envelope))
+    untouched = {
+        name: (root / "results" / name / "01.json").stat().st_mtime_ns
+        for name in "good syntax crash".split()
+    }
     args = ["autograde", str(root / "submissions"), "--out", str(out), "--timeout", TIMEOUT]
     result = CliRunner().invoke(app, [*args, "--lecture", "01", "--jobs", "2"])
     assert result.exit_code == 0, result.output
     assert _rows(out)["loop"]["status"] == "timeout"
-    # Cached: every student but loop (tampered) and half (regraded with other limits above).
-    assert result.output.count("(cached)") == 6
+    assert _stored(root, "loop")["status"] == "timeout"
+    for name, mtime in untouched.items():  # Authentic, up-to-date results are not regraded.
+        assert (root / "results" / name / "01.json").stat().st_mtime_ns == mtime, name
 
 
 @pytest.mark.parametrize(
