@@ -583,9 +583,12 @@ def train_cnn(
     Args:
         model: the output of ``build_cnn`` (sigmoid outputs).
         train_ds, val_ds: ``tf.data`` datasets of ``(images, multi_hot)`` batches.
-        epochs: most epochs; patience: epochs without a lower ``val_loss`` before stopping.
-        learning_rate: Adam's step size; verbose: 1 shows Keras' progress bars.
-        seed: passed to ``keras.utils.set_random_seed`` before fitting.
+        epochs: most epochs, passed to ``fit`` as ``epochs=epochs``; patience: epochs without
+            a lower ``val_loss`` before stopping.
+        learning_rate: Adam's step size at the first step; verbose: 1 shows Keras' progress bars.
+        seed: passed to ``keras.utils.set_random_seed`` before anything else (the only seeding).
+
+    Every argument is used as given (the tests pass values other than the defaults).
 
     Returns:
         The ``History`` of ``model.fit``, with ``loss`` and ``val_loss`` per epoch. Training
@@ -785,7 +788,7 @@ def plot_feature_maps(
 # %% [markdown]
 # ## Train and evaluate
 #
-# Runs in a notebook or as a script (`python solutions/02_cnn.py`), never on import: about
+# Runs in a notebook or as a script (`python 02_cnn.py`), never on import: about
 # 20 seconds to generate the photos the first time, then about four minutes of training.
 
 # %%

@@ -528,7 +528,8 @@ def test_train_cnn_learns_with_early_stopping(sub):
     model = sub.build_cnn(image_size=32, num_classes=num_classes, block_filters=(8, 16))
     # The probe records the arguments of every keras.Model.fit call made by train_cnn.
     probe = library(sub, "course_lib.grading.probes.lecture_02")
-    history, calls = probe.record_fit_calls(
+    # Non-default values of every argument, so that a global constant used instead shows.
+    history, calls, seeds = probe.record_fit_calls(
         sub.train_cnn,
         model,
         train_ds,
@@ -537,9 +538,25 @@ def test_train_cnn_learns_with_early_stopping(sub):
         patience=2,
         learning_rate=3e-3,
         verbose=0,
-        seed=0,
+        seed=7,
     )
+    if seeds[:1] != [7]:
+        pytest.fail(
+            f"Expected keras.utils.set_random_seed(seed) with seed=7 first; received calls with "
+            f"{seeds}. Seed with the argument, not the global SEED."
+        )
     fit_kwargs = calls[-1]["kwargs"] if calls else {}
+    if fit_kwargs.get("epochs") != 3:
+        pytest.fail(
+            f"train_cnn(..., epochs=3) called fit with epochs={fit_kwargs.get('epochs')}: pass "
+            "epochs=epochs, not the global EPOCHS."
+        )
+    rate = probe.initial_learning_rate(model)
+    if rate is None or abs(rate - 3e-3) > 1e-9:
+        pytest.fail(
+            f"train_cnn(..., learning_rate=3e-3) compiled an optimizer starting at step size "
+            f"{rate}: use Adam(cosine_schedule(learning_rate, epochs, train_ds))."
+        )
     callbacks = fit_kwargs.get("callbacks")
     callbacks = [] if callbacks is None else list(callbacks)
     validation = fit_kwargs.get("validation_data") is not None
@@ -582,7 +599,11 @@ def test_evaluate_multilabel_matches_sklearn(sub):
     y_true = (rng.uniform(size=(40, 6)) < 0.3).astype(np.float32)
     y_true[:, 4] = 0  # A category with no positive photo has no average precision.
     y_true[0, :4] = 1
-    y_prob = np.clip(0.6 * y_true + rng.uniform(0, 0.6, size=y_true.shape), 0, 1)
+    # Overlapping scores, so that the categories rank imperfectly and differently (macro and
+    # micro AP differ); some sit exactly on each threshold, which counts as present.
+    y_prob = np.clip(0.3 * y_true + rng.uniform(0, 0.7, size=y_true.shape), 0, 1)
+    y_prob[1:7, :] = 0.5
+    y_prob[7:12, :] = 0.3
     present = [0, 1, 2, 3, 5]
     for threshold in (0.5, 0.3):
         scores = sub.evaluate_multilabel(y_true, y_prob, threshold)
@@ -594,6 +615,12 @@ def test_evaluate_multilabel_matches_sklearn(sub):
                 "Category 4 has no positive photo: its average precision is undefined. Average "
                 "over the categories with at least one positive only."
             )
+        micro_map = average_precision_score(y_true[:, present], y_prob[:, present], average="micro")
+        if abs(scores["mAP"] - expected_map) > 1e-9 and abs(scores["mAP"] - micro_map) < 1e-9:
+            pytest.fail(
+                "You pool every cell into one ranking (micro AP); mAP averages the average "
+                "precision of each category (average='macro')."
+            )
         assert scores["mAP"] == pytest.approx(expected_map, abs=1e-9)
         expected_f1 = f1_score(y_true, (y_prob >= threshold).astype(int), average="micro")
         macro_f1 = f1_score(
@@ -604,7 +631,18 @@ def test_evaluate_multilabel_matches_sklearn(sub):
             and abs(scores["micro_f1"] - macro_f1) < 1e-9
         ):
             pytest.fail("You compute the macro F1; micro-F1 counts TP, FP, FN over all cells.")
-        assert scores["micro_f1"] == pytest.approx(expected_f1, abs=1e-9)
+        strict_f1 = f1_score(y_true, (y_prob > threshold).astype(int), average="micro")
+        if (
+            abs(scores["micro_f1"] - expected_f1) > 1e-9
+            and abs(scores["micro_f1"] - strict_f1) < 1e-9
+        ):
+            pytest.fail(
+                f"A probability equal to the threshold ({threshold}) means present: compare with "
+                "y_prob >= threshold, not >."
+            )
+        assert scores["micro_f1"] == pytest.approx(expected_f1, abs=1e-9), (
+            f"threshold {threshold}: micro-F1 of y_prob >= threshold (the argument, not THRESHOLD)"
+        )
         assert scores["num_classes_scored"] == 5
 
 
