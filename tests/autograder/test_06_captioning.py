@@ -42,9 +42,9 @@ def _runner_dir(sub):
 def _number(value) -> float:
     """The float of a scalar from the student's code (a 0-d array or tensor, or a number)."""
     array = np.asarray(value)
-    if array.size != 1:
+    if array.shape != ():
         pytest.fail(f"Expected a scalar; received a value of shape {array.shape}.")
-    return float(array.reshape(()))
+    return float(array)
 
 
 def _rows(out) -> list[list[int]]:
@@ -52,9 +52,9 @@ def _rows(out) -> list[list[int]]:
     rows = []
     for row in out:
         ids = [np.asarray(token) for token in row]
-        if any(token.size != 1 for token in ids):
-            pytest.fail("Expected each caption to be a list of word ids (ints).")
-        rows.append([int(token.reshape(())) for token in ids])
+        if any(token.shape != () or token.dtype.kind not in "iu" for token in ids):
+            pytest.fail("Expected each caption to be a list of word ids (ints, not arrays).")
+        rows.append([int(token) for token in ids])
     return rows
 
 
@@ -89,12 +89,13 @@ GREEDY_TRAP = _table(
     }
 )
 
-# "A <end>" is the most likely caption (0.3); "B C <end>" (0.22) has the best per-word score.
+# "A <end>" is the most likely caption (0.3); "B C <end>" (0.24) has the best score per token,
+# <end> counted. Counting the words only, "A A A A A" (never ended) would win instead.
 LENGTH_TRAP = _table(
     {
         START: {A: 0.6, B: 0.4},
         A: {END: 0.5, A: 0.5},
-        B: {C: 0.55, END: 0.45},
+        B: {C: 0.6, END: 0.4},
         C: {END: 1.0},
         END: {END: 1.0},
     }
@@ -106,9 +107,13 @@ def _sequence_log_prob(table, words, end_included=True):
     return sum(table[a, b] for a, b in zip(tokens[:-1], tokens[1:], strict=True))
 
 
-def _second_order_tables(images=2, vocab=4, seed=0):
-    """Random (images, vocab, vocab, vocab) log-probabilities of next given (before, previous)."""
+def _second_order_tables(images=2, vocab=4, seed=0, end_bias=0.0):
+    """Random (images, vocab, vocab, vocab) log-probabilities of next given (before, previous).
+
+    ``end_bias`` is added to the logit of <end>, so that some best captions end early.
+    """
     logits = np.random.default_rng(seed).normal(scale=2.0, size=(images, vocab, vocab, vocab))
+    logits[..., END] += end_bias
     return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
 
 
@@ -119,6 +124,35 @@ def _second_order_step(tables):
         return tables[image, before, tokens], (image, tokens)
 
     return step_fn
+
+
+def _reference_beam(tables, image, beam_width, max_length, alpha, end=END, start=START):
+    """Beam search as the lecture describes it, one image at a time, with plain Python lists."""
+    vocab = tables.shape[-1]
+    # A hypothesis: (score, words written, <end> included, finished).
+    beam = [(0.0 if slot == 0 else -np.inf, [], False) for slot in range(beam_width)]
+    for _ in range(max_length):
+        candidates = []
+        for slot, (score, words, finished) in enumerate(beam):
+            before, previous = ([start, start] + words)[-2:]
+            for token in range(vocab):
+                if finished:
+                    gain = 0.0 if token == end else -np.inf
+                else:
+                    gain = tables[image, before, previous, token]
+                key = (-(score + gain), slot, token)  # Ties: the lower slot, then the lower id.
+                candidates.append((key, score + gain, words + [token], finished or token == end))
+        candidates.sort(key=lambda c: c[0])
+        beam = [(score, words, finished) for _, score, words, finished in candidates[:beam_width]]
+        if all(finished for _, _, finished in beam):
+            break
+    best, best_score = None, -np.inf
+    for score, words, _ in beam:
+        length = words.index(end) + 1 if end in words else len(words)
+        normalised = score / length**alpha
+        if best is None or normalised > best_score:
+            best, best_score = words[: length - (end in words)], normalised
+    return best
 
 
 def _brute_force_best(tables, image, max_length, alpha, end=END, start=START):
@@ -283,6 +317,13 @@ def test_encoder_cnn_grid_and_logits(sub):
             "or flattening in the grid model."
         )
     assert tuple(classifier.output_shape) == (None, 5)
+    configs = [layer.get_config() for layer in classifier.layers]
+    rates = [float(config["rate"]) for config in configs if "rate" in config]
+    if len(rates) != 1 or abs(rates[0] - 0.1) > 1e-9:
+        pytest.fail(
+            f"Expected one Dropout layer with the dropout_rate argument (0.1); found rates "
+            f"{rates}. Use the arguments, not the module's constants."
+        )
     identity = library(sub, "builtins").id  # Asked where the variables live.
     classifier_weights = {int(identity(v)) for v in classifier.weights}
     if not all(int(identity(v)) in classifier_weights for v in grid_model.weights):
@@ -421,6 +462,13 @@ def test_plot_attention_panels(sub):
             f"{len(figure.axes)}. Create only the panels you use."
         )
     assert [str(axes.get_title()) for axes in figure.axes] == ["image", *words]
+    for index, axes in enumerate(figure.axes[1:]):
+        shown = np.asarray(axes.images[-1].get_array(), float)
+        if shown.shape != (4, 4) or not np.allclose(shown, weights[index].reshape(4, 4)):
+            pytest.fail(
+                f"The panel of {words[index]!r} does not show its weights as the 4x4 grid "
+                "weights[i].reshape(side, side) (row by row, the word's own row of weights)."
+            )
 
 
 # Decoder and teacher forcing.
@@ -435,7 +483,7 @@ def test_plot_attention_panels(sub):
 def test_decoder_step_matches_its_layers(sub):
     _seed(sub)
     decoder = sub.CaptionDecoder(
-        vocab_size=11, embedding_dim=4, units=6, attention_units=5, dropout_rate=0.0
+        vocab_size=11, embedding_dim=4, units=6, attention_units=5, dropout_rate=0.5
     )
     rng = _rng(12)
     tokens = np.array([1, 4, 10], np.int32)
@@ -459,6 +507,16 @@ def test_decoder_step_matches_its_layers(sub):
             "attend with the *previous* state and put the embedding first."
         )
     np.testing.assert_allclose(np.asarray(logits), np.asarray(expected_logits), atol=1e-5)
+    quiet, _, _ = decoder(tokens, state, features, training=False)
+    if not np.allclose(np.asarray(quiet), np.asarray(expected_logits), atol=1e-5):
+        pytest.fail("With training=False the decoder must not apply dropout.")
+    noisy, noisy_state, _ = decoder(tokens, state, features, training=True)
+    np.testing.assert_allclose(np.asarray(noisy_state), np.asarray(expected_state), atol=1e-5)
+    if np.allclose(np.asarray(noisy), np.asarray(expected_logits), atol=1e-5):
+        pytest.fail(
+            "With training=True and dropout_rate=0.5 the logits did not change: apply "
+            "self.dropout(..., training=training) to [output, context] before the output layer."
+        )
 
 
 def _numpy_masked_loss(targets, logits, pad_id=0):
@@ -485,6 +543,13 @@ def test_masked_loss_matches_numpy(sub):
     if abs(value - unmasked) < 1e-4 and abs(expected - unmasked) > 1e-3:
         pytest.fail("Your loss also counts the padding tokens: mask targets equal to pad_id.")
     assert value == pytest.approx(expected, rel=1e-5)
+    ones = np.where(targets == 0, 1, targets)  # The same targets, padded with id 1.
+    value = _number(sub.masked_loss(ones, logits.astype("float32"), pad_id=1))
+    if value != pytest.approx(expected, rel=1e-5):
+        pytest.fail(
+            f"With pad_id=1 the loss is {value:.5f}, expected {expected:.5f}: mask the targets "
+            "equal to the pad_id argument, not 0."
+        )
 
 
 @pytest.mark.points(
@@ -506,12 +571,23 @@ def test_masked_loss_ignores_extra_padding(sub):
             "the real tokens only."
         )
     assert short == pytest.approx(_numpy_masked_loss(targets, logits), rel=1e-5)
+    empty = _number(sub.masked_loss(np.zeros((2, 3), np.int64), logits))
+    if empty != 0.0:
+        pytest.fail(
+            f"A batch of padding only must give loss 0; received {empty}: divide by "
+            "max(number of real tokens, 1)."
+        )
 
 
-def _tiny_captioner(sub, vocab=13):
+def _tiny_captioner(sub, vocab=13, dropout_rate=0.0):
     _seed(sub)
     return sub.Captioner(
-        vocab, projection_dim=6, embedding_dim=5, units=8, attention_units=4, dropout_rate=0.0
+        vocab,
+        projection_dim=6,
+        embedding_dim=5,
+        units=8,
+        attention_units=4,
+        dropout_rate=dropout_rate,
     )
 
 
@@ -542,6 +618,14 @@ def test_teacher_forcing_logits(sub):
                 f"Step {step} differs from a decoder fed the true tokens tokens[:, :{step + 1}] "
                 "(teacher forcing: never feed the model's own predictions while training)."
             )
+    noisy = _tiny_captioner(sub, dropout_rate=0.5)
+    quiet, _ = sub.teacher_forcing_logits(noisy, features, tokens, training=False)
+    dropped, _ = sub.teacher_forcing_logits(noisy, features, tokens, training=True)
+    if np.allclose(np.asarray(quiet), np.asarray(dropped), atol=1e-5):
+        pytest.fail(
+            "teacher_forcing_logits(..., training=True) gave the logits of training=False: "
+            "pass training on to the decoder so that dropout acts while training."
+        )
 
 
 def _toy_captions(images=8, steps=6):
@@ -583,6 +667,18 @@ def test_train_step_is_a_tf_function_that_learns(sub):
     )
     assert losses[0] == pytest.approx(first, rel=1e-4), "The first loss is not the masked loss."
     assert losses[-1] < 0.7 * losses[0], f"The loss did not fall: {losses}"
+    noisy = _tiny_captioner(sub, vocab=9, dropout_rate=0.5)
+    sub.teacher_forcing_logits(noisy, features[:1], tokens[:1])
+    weights = [np.array(v) for v in noisy.trainable_variables]
+    quiet = _numpy_masked_loss(
+        tokens[:, 1:], np.asarray(_reference_logits(noisy, weights, features, tokens))
+    )
+    step = sub.make_train_step(noisy, library(sub, "keras").optimizers.Adam(0.05))
+    if abs(_number(step(tf.constant(features), tf.constant(tokens))) - quiet) < 1e-6:
+        pytest.fail(
+            "With dropout_rate=0.5 the train step's loss equals the loss without dropout: "
+            "compute the logits with training=True."
+        )
 
 
 def _reference_logits(model, weights, features, tokens):
@@ -632,13 +728,41 @@ def test_train_captioner_logs_checkpoints_and_resumes(sub):
     events = list(logs.rglob("events.out.tfevents*"))
     if not events:
         pytest.fail("No TensorBoard event file in log_dir: use tf.summary.create_file_writer.")
-    tags = {
-        value.tag
-        for event in events
-        for record in _tfrecords(event.read_bytes())
-        for value in event_pb2.Event.FromString(record).summary.value
-    }
-    assert "loss" in tags, f"Expected a scalar named 'loss' in the logs; found {sorted(tags)}."
+    logged = {}
+    for event in events:
+        for record in _tfrecords(event.read_bytes()):
+            parsed = event_pb2.Event.FromString(record)
+            for value in parsed.summary.value:
+                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else 0
+                logged.setdefault(value.tag, {})[parsed.step] = number
+    assert "loss" in logged, f"Expected a scalar named 'loss' in the logs; found {sorted(logged)}."
+    if sorted(logged["loss"]) != [1, 2, 3]:
+        pytest.fail(
+            f"Expected the loss logged at steps 1, 2, 3 (the epoch numbers); found steps "
+            f"{sorted(logged['loss'])}."
+        )
+    logged_losses = [logged["loss"][epoch] for epoch in (1, 2, 3)]
+    np.testing.assert_allclose(logged_losses, losses, rtol=1e-5, err_msg="Logged loss values")
+    # Replays the first epoch with the student's own train step (graded on its own above), a
+    # model seeded as the trained one and Adam(learning_rate, global_clipnorm=CLIP_NORM).
+    replay = _tiny_captioner(sub, vocab=9)
+    features, tokens = _toy_captions()
+    sub.teacher_forcing_logits(replay, features[:1], tokens[:1])
+    optimizer = library(sub, "keras").optimizers.Adam(0.05, global_clipnorm=sub.CLIP_NORM)
+    step = sub.make_train_step(replay, optimizer)
+    first_epoch = np.mean(
+        [
+            _number(step(tf.constant(features[i : i + 2]), tf.constant(tokens[i : i + 2])))
+            for i in range(0, len(features), 2)
+        ]
+    )
+    if abs(losses[0] - first_epoch) > 1e-4 * first_epoch:
+        pytest.fail(
+            f"The first epoch's loss is {losses[0]:.5f}; Adam(learning_rate=0.05, "
+            f"global_clipnorm=CLIP_NORM) on the same model gives the mean batch loss "
+            f"{first_epoch:.5f}. Use the learning_rate argument and report the mean over "
+            "the epoch's batches."
+        )
     if library(sub, "tensorflow").train.latest_checkpoint(str(checkpoints)) is None:
         pytest.fail("No checkpoint in checkpoint_dir: save with a tf.train.CheckpointManager.")
     resumed = sub.train_captioner(
@@ -728,8 +852,9 @@ def test_sample_decode_temperature(sub):
     )
     cold = sub.sample_decode(_first_order_step(GREEDY_TRAP), np.zeros(4), START, END, 4, 1e-3)
     assert _rows(cold) == [[A, A, A, A]] * 4
-    with pytest.raises(ValueError):
-        sub.sample_decode(step_fn, np.zeros(2), START, END, 3, 0.0)
+    for temperature in (0.0, -1.0):
+        with pytest.raises(ValueError):
+            sub.sample_decode(step_fn, np.zeros(2), START, END, 3, temperature)
 
 
 @pytest.mark.points(
@@ -774,37 +899,58 @@ def test_beam_search_length_normalisation(sub):
 
 @pytest.mark.points(
     3,
-    hint="Repeat each image's state beam_width times (np.repeat, not np.tile) and reorder "
-    "every state array by the parent rows after each step.",
+    hint="Repeat each image's state beam_width times (np.repeat, not np.tile), offset each "
+    "image's parent rows by image * beam_width, reorder every state array, the words and the "
+    "lengths by the parents after each step, and let a finished hypothesis only add <end> at "
+    "log-probability 0.",
     section="beam_search",
 )
 def test_beam_search_exhaustive_batch_and_state(sub):
-    tables = _second_order_tables(images=2, vocab=4, seed=2)
+    # The best sequences of these images: two words and <end>, one word and <end>, and three
+    # words that never end.
+    tables = _second_order_tables(images=3, vocab=4, seed=4, end_bias=1.0)
     step_fn = _second_order_step(tables)
-    state = (np.arange(2), np.full(2, START))
+    state = (np.arange(3), np.full(3, START))
     max_length, alpha = 3, 0.7
     wide = _rows(sub.beam_search(step_fn, state, START, END, 4**max_length, max_length, alpha))
-    for image in range(2):
+    for image in range(3):
         expected = _brute_force_best(tables, image, max_length, alpha)
         if wide[image] != expected:
             pytest.fail(
                 f"With a beam as wide as the number of sequences, beam search must find the "
-                f"best normalised sequence {expected} of image {image}; received {wide[image]}."
+                f"best normalised sequence {expected} of image {image} (found by trying every "
+                f"sequence); received {wide[image]}."
             )
-    narrow = _rows(sub.beam_search(step_fn, state, START, END, 2, 5, alpha))
-    for image in range(2):
-        alone = _rows(
-            sub.beam_search(
-                step_fn, (np.array([image]), np.array([START])), START, END, 2, 5, alpha
+    # Narrow beams prune: the judge's own beam search (_reference_beam) is the reference.
+    # On these tables the width and the penalty change the captions, which end at various steps.
+    for seed, end_bias in ((0, 0.5), (34, 1.0)):
+        tables = _second_order_tables(images=4, vocab=4, seed=seed, end_bias=end_bias)
+        step_fn = _second_order_step(tables)
+        _beam_matches_reference(sub, tables, step_fn)
+
+
+def _beam_matches_reference(sub, tables, step_fn):
+    state = (np.arange(4), np.full(4, START))
+    for width, alpha in ((1, 0.7), (2, 0.0), (2, 1.0), (3, 0.7)):
+        out = _rows(sub.beam_search(step_fn, state, START, END, width, 6, alpha))
+        for image in range(4):
+            expected = _reference_beam(tables, image, width, 6, alpha)
+            if out[image] == expected:
+                continue
+            alone = _rows(
+                sub.beam_search(
+                    step_fn, (np.array([image]), np.array([START])), START, END, width, 6, alpha
+                )
             )
-        )
-        assert narrow[image] == alone[0], (
-            f"Image {image} got a different caption in a batch than alone: keep each image's "
-            "hypotheses (and states) in its own rows."
-        )
-    greedy = _rows(sub.greedy_decode(step_fn, state, START, END, 5))
-    single = _rows(sub.beam_search(step_fn, state, START, END, 1, 5, alpha))
-    assert single == greedy, "With beam_width 1, beam search must equal greedy decoding."
+            if alone[0] == expected:
+                pytest.fail(
+                    f"Image {image} got a different caption in a batch than alone (beam_width "
+                    f"{width}): keep each image's hypotheses (and states) in its own rows."
+                )
+            pytest.fail(
+                f"beam_width={width}, length_penalty={alpha}: expected {expected} for image "
+                f"{image}; received {out[image]}."
+            )
 
 
 # Metrics.
@@ -849,6 +995,10 @@ def test_corpus_bleu_matches_coco_evaluation(sub):
             "count and apply the brevity penalty."
         )
     np.testing.assert_allclose(received, expected, atol=1e-6)
+    two = [_number(x) for x in sub.corpus_bleu(candidates, references, max_n=2)]
+    if len(two) != 2:
+        pytest.fail(f"With max_n=2 expected [BLEU-1, BLEU-2]; received {len(two)} values.")
+    np.testing.assert_allclose(two, expected[:2], atol=1e-6)
 
 
 @pytest.mark.points(
@@ -864,3 +1014,10 @@ def test_cider_d_matches_coco_evaluation(sub):
     score, per_image = sub.cider_d(candidates, references)
     np.testing.assert_allclose(np.asarray(per_image, float), expected_per_image, atol=1e-6)
     assert _number(score) == pytest.approx(float(expected), abs=1e-6)
+    narrow, _ = sub.cider_d(candidates, references, sigma=2.0)
+    expected_narrow = _reference_cider(candidates, references, sigma=2.0)[0]
+    if _number(narrow) != pytest.approx(expected_narrow, abs=1e-6):
+        pytest.fail(
+            f"With sigma=2 expected CIDEr-D {expected_narrow:.6f}; received {_number(narrow):.6f}:"
+            " use the sigma argument in the length penalty."
+        )
