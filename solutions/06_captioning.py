@@ -474,7 +474,8 @@ class CaptionDecoder(keras.layers.Layer):
             tokens: (batch,) int ids of the previous words (``<start>`` at the first step).
             state: (batch, units) the GRU state.
             features: (batch, locations, feature_dim) projected grid features.
-            training: True applies dropout.
+            training: True applies dropout (to ``[output, context]``, just before the output
+                layer); False or None applies none.
 
         Returns:
             logits: (batch, vocab_size) scores of the next word (before the softmax).
@@ -612,7 +613,7 @@ def teacher_forcing_logits(model: Captioner, features, tokens, training=None):
         model: a ``Captioner``.
         features: (batch, locations, C) cached grid features (not yet projected).
         tokens: (batch, T) int ids ``<start> w1 ... <end> <pad>...``.
-        training: passed to the decoder (dropout).
+        training: passed to the decoder at every step (True: dropout on).
 
     Returns:
         logits: (batch, T - 1, vocab_size); ``logits[:, t]`` predicts ``tokens[:, t + 1]`` from
@@ -636,9 +637,9 @@ def teacher_forcing_logits(model: Captioner, features, tokens, training=None):
 def make_train_step(model: Captioner, optimizer: keras.optimizers.Optimizer):
     """Return a ``tf.function`` ``train_step(features, tokens) -> loss`` for ``model``.
 
-    One step: teacher-forced logits (dropout on), the masked loss against ``tokens[:, 1:]``, the
-    gradients of that loss for ``model.trainable_variables`` with a ``GradientTape``, and one
-    ``optimizer.apply_gradients``. Returns the scalar loss.
+    One step: teacher-forced logits (``training=True``: dropout on), the masked loss against
+    ``tokens[:, 1:]``, the gradients of that loss for ``model.trainable_variables`` with a
+    ``GradientTape``, and one ``optimizer.apply_gradients``. Returns the scalar loss.
     """
     ### BEGIN SOLUTION
 
@@ -691,12 +692,15 @@ def train_captioner(
         checkpoint_dir: folder for a ``tf.train.CheckpointManager`` of a ``tf.train.Checkpoint``
             holding ``model``, the optimizer and an ``epoch`` counter; restored at the start
             when it holds a checkpoint, saved after every epoch.
-        learning_rate: Adam's step size (gradients clipped to global norm ``CLIP_NORM``).
+        learning_rate: the step size of ``keras.optimizers.Adam(learning_rate,
+            global_clipnorm=CLIP_NORM)``, the optimizer the train step of
+            ``make_train_step`` uses.
         verbose: 1 shows a ``keras.utils.Progbar`` per epoch, 0 nothing.
         max_seconds: stop after the epoch during which this many seconds have passed.
 
     Returns:
-        The mean training loss of each epoch run by this call.
+        The mean training loss of each epoch run by this call: a list of floats, each the mean
+        of the epoch's batch losses.
     """
     ### BEGIN SOLUTION
     optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=CLIP_NORM)
@@ -1135,7 +1139,9 @@ def plot_attention(image, words: list[str], weights, path, columns: int = 4):
 
     Returns:
         The matplotlib Figure (already saved and closed): exactly ``len(words) + 1`` axes, the
-        first titled ``"image"``, the others titled with their word.
+        first titled ``"image"``, the others titled with their word; panel ``i + 1`` shows the
+        photo, then (its last image) word ``i``'s weights as a ``(side, side)`` grid laid out row
+        by row, ``weights[i].reshape(side, side)``, stretched over the photo.
     """
     ### BEGIN SOLUTION
     weights = np.asarray(weights, np.float64)
@@ -1179,7 +1185,7 @@ def attention_for_caption(model: Captioner, features, caption: str, vocabulary: 
 # %% [markdown]
 # ## Train and evaluate
 #
-# Runs in a notebook or as a script (`python solutions/06_captioning.py`), never on import: it
+# Runs in a notebook or as a script (`python 06_captioning.py`), never on import: it
 # generates the photos, pre-trains the encoder, caches the features, trains the captioner and
 # reports BLEU and CIDEr-D on the val split for greedy decoding and beam search. The course
 # ships a reference model trained this way (`scripts/train_captioner.py`, loaded by
