@@ -74,6 +74,7 @@ def setup_source(pip_spec: str | None = None) -> str:
         "# @title Setup: run this cell first",
         "# On Colab it installs the course; on your own machine it installs nothing. It also keeps",
         "# TensorFlow's start-up log lines out of the notebook.",
+        "import importlib",
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
@@ -82,6 +83,7 @@ def setup_source(pip_spec: str | None = None) -> str:
     if nodeps := _nodeps():
         spec = "install --quiet --no-deps " + " ".join(shlex.quote(p) for p in nodeps)
         lines.append(f'    get_ipython().run_line_magic("pip", {json.dumps(spec)})')
+    lines += ["    importlib.invalidate_caches()  # So that Python sees the new packages."]
     lines += ["", "from course_lib.checker import quiet_tensorflow", "", "quiet_tensorflow()"]
     return "\n".join(lines)
 

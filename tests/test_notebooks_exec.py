@@ -9,6 +9,8 @@ of every graded cell into the exercise notebook and runs the demos too.
 
 import os
 import re
+import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -18,7 +20,7 @@ from nbclient import NotebookClient
 from course_lib.check_map import graded_functions
 from course_lib.grading import judge as grader
 from course_lib.grading.screening import screen_file
-from course_lib.notebooks import release_notebook
+from course_lib.notebooks import release_notebook, setup_source
 from course_lib.paths import project_root
 
 LECTURE = "01"
@@ -91,6 +93,26 @@ def test_the_log_line_pattern_matches_what_tensorflow_prints():
     )
     assert len(TF_LOG.findall(printed)) == 2
     assert not TF_LOG.search("Epoch 1/30\nKeras MLP test accuracy: 0.972\n")
+
+
+def test_the_setup_cell_installs_the_course_on_colab_only(monkeypatch):
+    calls = []
+
+    class Shell:
+        def run_line_magic(self, magic, line):
+            calls.append((magic, line))
+
+    source = setup_source("camp @ https://example.org/camp.whl")
+    exec(source, {"get_ipython": Shell})
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(source, {"get_ipython": Shell})
+    lines = (project_root() / "requirements-nodeps.txt").read_text().splitlines()
+    nodeps = [line for line in lines if line.strip() and not line.startswith("#")]
+    assert calls == [
+        ("pip", "install --quiet 'camp @ https://example.org/camp.whl'"),
+        ("pip", "install --quiet --no-deps " + " ".join(nodeps)),
+    ]
 
 
 def test_every_graded_function_is_followed_by_its_check_cell():
