@@ -576,7 +576,8 @@ def evaluate_multilabel(
         ``{"mAP": ..., "micro_f1": ..., "num_classes_scored": ...}``: ``mAP`` is scikit-learn's
         ``average_precision_score`` averaged (macro) over the categories with at least one
         positive image, ``num_classes_scored`` is how many those are, and ``micro_f1`` is
-        ``f1_score(..., average="micro")`` of ``y_prob >= threshold``.
+        ``f1_score(..., average="micro")`` of ``y_prob >= threshold`` (a probability equal to the
+        threshold counts as present). mAP and micro_f1 are floats, num_classes_scored an int.
     """
     # YOUR CODE HERE
     raise NotImplementedError("evaluate_multilabel: fill in the region marked YOUR CODE HERE")

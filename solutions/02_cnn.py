@@ -647,7 +647,8 @@ def evaluate_multilabel(
         ``{"mAP": ..., "micro_f1": ..., "num_classes_scored": ...}``: ``mAP`` is scikit-learn's
         ``average_precision_score`` averaged (macro) over the categories with at least one
         positive image, ``num_classes_scored`` is how many those are, and ``micro_f1`` is
-        ``f1_score(..., average="micro")`` of ``y_prob >= threshold``.
+        ``f1_score(..., average="micro")`` of ``y_prob >= threshold`` (a probability equal to the
+        threshold counts as present). mAP and micro_f1 are floats, num_classes_scored an int.
     """
     ### BEGIN SOLUTION
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)

@@ -144,6 +144,8 @@ def test_conv_output_size_matches_keras(sub):
         layer = keras.layers.Conv2D(1, (kernel_size, 1), strides=(stride, 1), padding=padding)
         expected = layer.compute_output_shape((None, in_size, 1, 1))[1]
         received = sub.conv_output_size(in_size, kernel_size, stride, padding)
+        if not isinstance(received, int | np.integer):
+            pytest.fail(f"Return the size as an int; received {type(received).__name__}.")
         if padding == "same" and received == in_size // stride != expected:
             pytest.fail(
                 f"same padding, in {in_size}, stride {stride}: expected {expected}, received "
@@ -347,6 +349,11 @@ def test_pooling_keeps_channels(sub):
     ):
         received, expected = _check_pool(function, reference, x, (2, 2), None, "valid")
         np.testing.assert_allclose(received, expected, rtol=1e-10)
+    # The contract: float64 out, also for float32 feature maps.
+    for function in (sub.max_pool2d, sub.avg_pool2d):
+        dtype = np.asarray(function(x.astype(np.float32), 2)).dtype
+        if dtype != np.float64:
+            pytest.fail(f"Pooling returns float64 (also for float32 input); received {dtype}.")
 
 
 @pytest.mark.points(
@@ -574,7 +581,11 @@ def test_train_cnn_learns_with_early_stopping(sub):
             "EarlyStopping must watch monitor='val_loss' and restore_best_weights=True, so the "
             "model ends with the weights of its best validation epoch."
         )
-    assert stopping[0].patience == 2
+    if stopping[0].patience != 2:
+        pytest.fail(
+            f"train_cnn(..., patience=2) gave EarlyStopping patience={stopping[0].patience}: pass "
+            "patience=patience, not the global PATIENCE."
+        )
     name = _loss_name(sub, model.loss)
     if "categorical" in str(name):
         pytest.fail(
@@ -582,7 +593,16 @@ def test_train_cnn_learns_with_early_stopping(sub):
             "outputs use keras.losses.BinaryCrossentropy()."
         )
     assert "binary_crossentropy" in str(name), f"Expected binary cross-entropy; received {name}."
-    assert losses[-1] < losses[0], f"The training loss did not decrease: {losses}"
+    # Measured with the reference (3 epochs, seeds 0-4; 5 seeds, as each run takes ~10 s on a
+    # shared machine): last / first epoch loss min 0.870, mean 0.885, max 0.892. An untrained
+    # model (learning rate 1e-9, 2 seeds) keeps 0.993-0.994. Bar: 0.95, a margin of ~0.06 over
+    # the worst seed and ~0.04 under the untrained model.
+    if not losses[-1] < 0.95 * losses[0]:
+        pytest.fail(
+            f"The training loss fell from {losses[0]:.4f} to {losses[-1]:.4f} only (expected "
+            "below 95 % of the first epoch's): does fit train the model you compiled, with "
+            "Adam at learning_rate?"
+        )
 
 
 @pytest.mark.points(
@@ -644,6 +664,9 @@ def test_evaluate_multilabel_matches_sklearn(sub):
             f"threshold {threshold}: micro-F1 of y_prob >= threshold (the argument, not THRESHOLD)"
         )
         assert scores["num_classes_scored"] == 5
+        for key, kind in (("mAP", float), ("micro_f1", float), ("num_classes_scored", int)):
+            if not isinstance(scores[key], kind):
+                pytest.fail(f"Return {key} as a {kind.__name__}; received {type(scores[key])}.")
 
 
 def _small_conv_model(sub, filters=10):
