@@ -102,7 +102,8 @@ def normalize_text(texts) -> tf.Tensor:
         texts: (batch,) strings (a list or a string tensor).
 
     Returns:
-        (batch,) tf.string tensor, e.g. ``"A Dog, on the BEACH! "`` → ``"a dog on the beach"``.
+        (batch,) tf.string tensor, e.g. ``"A Dog, on the BEACH! "`` → ``"a dog on the beach"``;
+        an empty list gives an empty (0,) tensor.
     """
     # YOUR CODE HERE
     raise NotImplementedError("normalize_text: fill in the region marked YOUR CODE HERE")
@@ -115,7 +116,8 @@ def tokenize(texts) -> list[list[str]]:
         texts: (batch,) strings.
 
     Returns:
-        A list of ``batch`` lists of Python ``str`` words (decoded from UTF-8 bytes).
+        A list of ``batch`` lists of Python ``str`` words (decoded from UTF-8 bytes); ``[]`` for
+        no texts.
     """
     # YOUR CODE HERE
     raise NotImplementedError("tokenize: fill in the region marked YOUR CODE HERE")
@@ -192,7 +194,8 @@ def encode_tokens(
 
     Returns:
         int32 (len(token_lists), max_length) ids: unknown words get ``vocabulary.index("[UNK]")``
-        (1), positions after a text's end get 0 (``[PAD]``).
+        (1), positions after a text's end get 0 (``[PAD]``); a text longer than ``max_length``
+        keeps its first ``max_length`` words. No texts give shape (0, max_length).
     """
     # YOUR CODE HERE
     raise NotImplementedError("encode_tokens: fill in the region marked YOUR CODE HERE")
@@ -232,7 +235,8 @@ def bag_of_words(token_lists: list[list[str]], vocabulary: list[str]) -> np.ndar
         token_lists: (n,) tokenised texts; vocabulary: (vocab_size,) words.
 
     Returns:
-        float64 (n, vocab_size) counts, column ``j`` counting ``vocabulary[j]``.
+        float64 (n, vocab_size) counts, column ``j`` counting ``vocabulary[j]`` (shape
+        (0, vocab_size) for no texts).
     """
     # YOUR CODE HERE
     raise NotImplementedError("bag_of_words: fill in the region marked YOUR CODE HERE")
@@ -263,8 +267,8 @@ def tfidf(
         counts: (n, vocab_size) counts of the documents to transform.
         idf: (vocab_size,) from ``inverse_document_frequency``.
         sublinear_tf: replace each count c > 0 by ``1 + ln(c)``.
-        norm: ``"l2"`` or ``"l1"``: scale each row to unit norm (all-zero rows stay zero);
-            None: no scaling.
+        norm: ``"l2"`` or ``"l1"``: scale each row (document) to unit norm after weighting by
+            the IDF (all-zero rows stay zero); None: no scaling; anything else: ValueError.
 
     Returns:
         float64 (n, vocab_size).
@@ -295,7 +299,8 @@ def cosine_similarity_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a: (n, dim); b: (m, dim).
 
     Returns:
-        float (n, m); a pair involving an all-zero row has similarity 0.
+        float (n, m); a pair involving an all-zero row has similarity 0. With no rows in ``a``
+        (or ``b``), shape (0, m) (or (n, 0)).
     """
     # YOUR CODE HERE
     raise NotImplementedError("cosine_similarity_matrix: fill in the region marked YOUR CODE HERE")
@@ -310,7 +315,8 @@ def jaccard_similarity_matrix(
         token_lists_a: (n,) tokenised texts; token_lists_b: (m,) tokenised texts.
 
     Returns:
-        float64 (n, m); two empty texts have similarity 0.
+        float64 (n, m); a word repeated in a text counts once; two empty texts have similarity
+        0; no texts in ``token_lists_a`` give shape (0, m).
     """
     # YOUR CODE HERE
     raise NotImplementedError("jaccard_similarity_matrix: fill in the region marked YOUR CODE HERE")
@@ -320,8 +326,8 @@ def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
     """Recall@K of a query-by-gallery score matrix whose correct pairs are on the diagonal.
 
     Args:
-        scores: (n, n) similarities; row ``i`` scores the gallery for query ``i``, whose correct
-            item is gallery item ``i``.
+        scores: (n, n) similarities, n >= 1; row ``i`` scores the gallery for query ``i``, whose
+            correct item is gallery item ``i``. An empty or non-square matrix: ValueError.
         ks: the K values.
 
     Returns:
@@ -395,7 +401,8 @@ def skipgram_pairs(sequences, window_size: int = WINDOW_SIZE) -> np.ndarray:
 
     Returns:
         int64 (num_pairs, 2): ``[target, context]``, ordered by text, then target position, then
-        context position; a position is never its own context.
+        context position; a position is never its own context. Shape (0, 2) when there is no
+        pair.
     """
     # YOUR CODE HERE
     raise NotImplementedError("skipgram_pairs: fill in the region marked YOUR CODE HERE")
@@ -406,6 +413,7 @@ def negative_sampling_distribution(counts: np.ndarray, power: float = 0.75) -> n
 
     Args:
         counts: (vocab_size,) word counts (0 for ``[PAD]`` and ``[UNK]``, never drawn).
+        power: the exponent (word2vec's 0.75).
 
     Returns:
         float64 (vocab_size,) probabilities summing to 1.
@@ -427,7 +435,8 @@ def skipgram_training_data(
 
     Args:
         sequences: (num_texts, length) ids; distribution: (vocab_size,) negative probabilities.
-        window_size, num_negatives: as above; seed: seeds ``np.random.default_rng``.
+        window_size, num_negatives: as above; seed: seeds ``np.random.default_rng``, so the
+            same seed gives the same negatives and another seed other ones.
 
     Returns:
         targets: int64 (num_pairs,); contexts: int64 (num_pairs, 1 + num_negatives), column 0
@@ -465,13 +474,20 @@ def train_skipgram(
 ) -> tuple[keras.Model, list[float]]:
     """Train the skip-gram model with binary cross-entropy on logits (Adam, learning rate 1e-2).
 
+    The data come from one call of ``skipgram_training_data`` with the distribution of
+    ``negative_sampling_distribution(counts)`` and this function's ``window_size``,
+    ``num_negatives`` and ``seed``; the model from ``build_skipgram_model(len(counts),
+    embedding_dim)``, compiled with ``keras.optimizers.Adam(1e-2)`` and
+    ``keras.losses.BinaryCrossentropy(from_logits=True)``, then fitted with ``epochs`` and
+    ``batch_size``.
+
     Args:
         sequences: (num_texts, length) ids; counts: (vocab_size,) word counts (0 for specials).
         embedding_dim, window_size, num_negatives, epochs, batch_size: training settings.
         seed: passed to ``keras.utils.set_random_seed`` and to ``skipgram_training_data``.
 
     Returns:
-        The trained model and the mean training loss of each epoch.
+        The trained (compiled) model and the mean training loss of each epoch.
     """
     # YOUR CODE HERE
     raise NotImplementedError("train_skipgram: fill in the region marked YOUR CODE HERE")
@@ -505,7 +521,7 @@ def mean_word_vectors(
         vectors: (vocab_size, dim).
 
     Returns:
-        float32 (n, dim); a text without any known word gets zeros.
+        float32 (n, dim); a text without any known word gets zeros; no texts give (0, dim).
     """
     # YOUR CODE HERE
     raise NotImplementedError("mean_word_vectors: fill in the region marked YOUR CODE HERE")
@@ -531,7 +547,7 @@ def sif_embeddings(
         probabilities: word → p(w); a: the smoothing constant.
 
     Returns:
-        float64 (n, dim).
+        float64 (n, dim); no texts give (0, dim).
     """
     # YOUR CODE HERE
     raise NotImplementedError("sif_embeddings: fill in the region marked YOUR CODE HERE")
@@ -784,8 +800,8 @@ def build_char_lm(
         cell: ``"gru"`` or ``"lstm"`` (anything else: ValueError).
 
     Returns:
-        A ``keras.Model`` mapping int (batch, seq) ids to (batch, seq, vocab_size) logits of the
-        next character at each position; the recurrent layer returns sequences.
+        A ``keras.Model`` mapping int (batch, seq) ids to (batch, seq, vocab_size) logits (no
+        softmax) of the next character at each position; the recurrent layer returns sequences.
     """
     # YOUR CODE HERE
     raise NotImplementedError("build_char_lm: fill in the region marked YOUR CODE HERE")
@@ -804,7 +820,12 @@ def train_char_lm(
 
     Args:
         model: from ``build_char_lm``; inputs, targets: from ``char_windows``.
-        seed: passed to ``keras.utils.set_random_seed`` before fitting.
+        epochs, batch_size, verbose: passed to ``model.fit``.
+        seed: passed to ``keras.utils.set_random_seed`` before fitting, so the same initial
+            weights and seed give the same losses (the seed sets the order of the windows).
+
+    Returns:
+        The mean training loss of each epoch, as Python floats.
     """
     # YOUR CODE HERE
     raise NotImplementedError("train_char_lm: fill in the region marked YOUR CODE HERE")
@@ -876,7 +897,8 @@ def plot_cell_activation(model: keras.Model, vocabulary: list[str], text: str, u
 # %% [markdown]
 # ## Demo: tokenising the collection and the real COCO captions
 #
-# Runs in a notebook or as a script (`python solutions/04_text.py`), never on import.
+# Runs when this notebook runs, or when this file runs as a script (`python 04_text.py`), never
+# on import.
 
 # %%
 if should_run_demo(__name__):

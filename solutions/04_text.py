@@ -102,7 +102,8 @@ def normalize_text(texts) -> tf.Tensor:
         texts: (batch,) strings (a list or a string tensor).
 
     Returns:
-        (batch,) tf.string tensor, e.g. ``"A Dog, on the BEACH! "`` → ``"a dog on the beach"``.
+        (batch,) tf.string tensor, e.g. ``"A Dog, on the BEACH! "`` → ``"a dog on the beach"``;
+        an empty list gives an empty (0,) tensor.
     """
     ### BEGIN SOLUTION
     texts = tf_text.case_fold_utf8(tf.convert_to_tensor(texts, dtype=tf.string))
@@ -119,7 +120,8 @@ def tokenize(texts) -> list[list[str]]:
         texts: (batch,) strings.
 
     Returns:
-        A list of ``batch`` lists of Python ``str`` words (decoded from UTF-8 bytes).
+        A list of ``batch`` lists of Python ``str`` words (decoded from UTF-8 bytes); ``[]`` for
+        no texts.
     """
     ### BEGIN SOLUTION
     tokens = tf_text.WhitespaceTokenizer().tokenize(normalize_text(texts))  # (batch, (words))
@@ -219,7 +221,8 @@ def encode_tokens(
 
     Returns:
         int32 (len(token_lists), max_length) ids: unknown words get ``vocabulary.index("[UNK]")``
-        (1), positions after a text's end get 0 (``[PAD]``).
+        (1), positions after a text's end get 0 (``[PAD]``); a text longer than ``max_length``
+        keeps its first ``max_length`` words. No texts give shape (0, max_length).
     """
     ### BEGIN SOLUTION
     index = {word: i for i, word in enumerate(vocabulary)}
@@ -269,7 +272,8 @@ def bag_of_words(token_lists: list[list[str]], vocabulary: list[str]) -> np.ndar
         token_lists: (n,) tokenised texts; vocabulary: (vocab_size,) words.
 
     Returns:
-        float64 (n, vocab_size) counts, column ``j`` counting ``vocabulary[j]``.
+        float64 (n, vocab_size) counts, column ``j`` counting ``vocabulary[j]`` (shape
+        (0, vocab_size) for no texts).
     """
     ### BEGIN SOLUTION
     index = {word: i for i, word in enumerate(vocabulary)}
@@ -312,8 +316,8 @@ def tfidf(
         counts: (n, vocab_size) counts of the documents to transform.
         idf: (vocab_size,) from ``inverse_document_frequency``.
         sublinear_tf: replace each count c > 0 by ``1 + ln(c)``.
-        norm: ``"l2"`` or ``"l1"``: scale each row to unit norm (all-zero rows stay zero);
-            None: no scaling.
+        norm: ``"l2"`` or ``"l1"``: scale each row (document) to unit norm after weighting by
+            the IDF (all-zero rows stay zero); None: no scaling; anything else: ValueError.
 
     Returns:
         float64 (n, vocab_size).
@@ -357,7 +361,8 @@ def cosine_similarity_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a: (n, dim); b: (m, dim).
 
     Returns:
-        float (n, m); a pair involving an all-zero row has similarity 0.
+        float (n, m); a pair involving an all-zero row has similarity 0. With no rows in ``a``
+        (or ``b``), shape (0, m) (or (n, 0)).
     """
     ### BEGIN SOLUTION
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -378,7 +383,8 @@ def jaccard_similarity_matrix(
         token_lists_a: (n,) tokenised texts; token_lists_b: (m,) tokenised texts.
 
     Returns:
-        float64 (n, m); two empty texts have similarity 0.
+        float64 (n, m); a word repeated in a text counts once; two empty texts have similarity
+        0; no texts in ``token_lists_a`` give shape (0, m).
     """
     ### BEGIN SOLUTION
     words = sorted({w for tokens in token_lists_a + token_lists_b for w in tokens})
@@ -394,8 +400,8 @@ def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
     """Recall@K of a query-by-gallery score matrix whose correct pairs are on the diagonal.
 
     Args:
-        scores: (n, n) similarities; row ``i`` scores the gallery for query ``i``, whose correct
-            item is gallery item ``i``.
+        scores: (n, n) similarities, n >= 1; row ``i`` scores the gallery for query ``i``, whose
+            correct item is gallery item ``i``. An empty or non-square matrix: ValueError.
         ks: the K values.
 
     Returns:
@@ -404,6 +410,8 @@ def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
     """
     ### BEGIN SOLUTION
     scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[0] != scores.shape[1] or scores.size == 0:
+        raise ValueError(f"Expected a non-empty (n, n) score matrix; received {scores.shape}.")
     correct = np.diag(scores)[:, None]  # (n, 1)
     at_least = (scores >= correct).sum(axis=1) - 1  # Other items scoring >= the correct one.
     ranks = 1 + at_least  # (n,)
@@ -480,7 +488,8 @@ def skipgram_pairs(sequences, window_size: int = WINDOW_SIZE) -> np.ndarray:
 
     Returns:
         int64 (num_pairs, 2): ``[target, context]``, ordered by text, then target position, then
-        context position; a position is never its own context.
+        context position; a position is never its own context. Shape (0, 2) when there is no
+        pair.
     """
     ### BEGIN SOLUTION
     pairs = []
@@ -501,6 +510,7 @@ def negative_sampling_distribution(counts: np.ndarray, power: float = 0.75) -> n
 
     Args:
         counts: (vocab_size,) word counts (0 for ``[PAD]`` and ``[UNK]``, never drawn).
+        power: the exponent (word2vec's 0.75).
 
     Returns:
         float64 (vocab_size,) probabilities summing to 1.
@@ -522,7 +532,8 @@ def skipgram_training_data(
 
     Args:
         sequences: (num_texts, length) ids; distribution: (vocab_size,) negative probabilities.
-        window_size, num_negatives: as above; seed: seeds ``np.random.default_rng``.
+        window_size, num_negatives: as above; seed: seeds ``np.random.default_rng``, so the
+            same seed gives the same negatives and another seed other ones.
 
     Returns:
         targets: int64 (num_pairs,); contexts: int64 (num_pairs, 1 + num_negatives), column 0
@@ -577,13 +588,20 @@ def train_skipgram(
 ) -> tuple[keras.Model, list[float]]:
     """Train the skip-gram model with binary cross-entropy on logits (Adam, learning rate 1e-2).
 
+    The data come from one call of ``skipgram_training_data`` with the distribution of
+    ``negative_sampling_distribution(counts)`` and this function's ``window_size``,
+    ``num_negatives`` and ``seed``; the model from ``build_skipgram_model(len(counts),
+    embedding_dim)``, compiled with ``keras.optimizers.Adam(1e-2)`` and
+    ``keras.losses.BinaryCrossentropy(from_logits=True)``, then fitted with ``epochs`` and
+    ``batch_size``.
+
     Args:
         sequences: (num_texts, length) ids; counts: (vocab_size,) word counts (0 for specials).
         embedding_dim, window_size, num_negatives, epochs, batch_size: training settings.
         seed: passed to ``keras.utils.set_random_seed`` and to ``skipgram_training_data``.
 
     Returns:
-        The trained model and the mean training loss of each epoch.
+        The trained (compiled) model and the mean training loss of each epoch.
     """
     ### BEGIN SOLUTION
     keras.utils.set_random_seed(seed)
@@ -631,7 +649,7 @@ def mean_word_vectors(
         vectors: (vocab_size, dim).
 
     Returns:
-        float32 (n, dim); a text without any known word gets zeros.
+        float32 (n, dim); a text without any known word gets zeros; no texts give (0, dim).
     """
     ### BEGIN SOLUTION
     out = np.zeros((len(token_lists), vectors.shape[1]), dtype=np.float32)
@@ -663,7 +681,7 @@ def sif_embeddings(
         probabilities: word → p(w); a: the smoothing constant.
 
     Returns:
-        float64 (n, dim).
+        float64 (n, dim); no texts give (0, dim).
     """
     ### BEGIN SOLUTION
     embeddings = np.zeros((len(token_lists), vectors.shape[1]))
@@ -674,6 +692,8 @@ def sif_embeddings(
         weights = np.array([a / (a + probabilities.get(w, 0.0)) for w in known])  # (words,)
         rows = np.asarray(vectors[[word_index[w] for w in known]], dtype=np.float64)
         embeddings[row] = weights @ rows / len(known)
+    if len(token_lists) == 0:
+        return embeddings  # (0, dim): no common component to remove.
     _, _, vt = np.linalg.svd(embeddings, full_matrices=False)
     u = vt[0]  # (dim,)
     return embeddings - np.outer(embeddings @ u, u)
@@ -1076,8 +1096,8 @@ def build_char_lm(
         cell: ``"gru"`` or ``"lstm"`` (anything else: ValueError).
 
     Returns:
-        A ``keras.Model`` mapping int (batch, seq) ids to (batch, seq, vocab_size) logits of the
-        next character at each position; the recurrent layer returns sequences.
+        A ``keras.Model`` mapping int (batch, seq) ids to (batch, seq, vocab_size) logits (no
+        softmax) of the next character at each position; the recurrent layer returns sequences.
     """
     ### BEGIN SOLUTION
     layers = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -1104,7 +1124,12 @@ def train_char_lm(
 
     Args:
         model: from ``build_char_lm``; inputs, targets: from ``char_windows``.
-        seed: passed to ``keras.utils.set_random_seed`` before fitting.
+        epochs, batch_size, verbose: passed to ``model.fit``.
+        seed: passed to ``keras.utils.set_random_seed`` before fitting, so the same initial
+            weights and seed give the same losses (the seed sets the order of the windows).
+
+    Returns:
+        The mean training loss of each epoch, as Python floats.
     """
     ### BEGIN SOLUTION
     keras.utils.set_random_seed(seed)
@@ -1192,7 +1217,8 @@ def plot_cell_activation(model: keras.Model, vocabulary: list[str], text: str, u
 # %% [markdown]
 # ## Demo: tokenising the collection and the real COCO captions
 #
-# Runs in a notebook or as a script (`python solutions/04_text.py`), never on import.
+# Runs when this notebook runs, or when this file runs as a script (`python 04_text.py`), never
+# on import.
 
 # %%
 if should_run_demo(__name__):
