@@ -2,10 +2,12 @@
 
 ``camp search "a cup of coffee" --photos DIR`` indexes the folder with Lecture 03's
 EfficientNet-Lite0 (real ImageNet weights; class-score vectors cached on disk) and ranks the photos
-with Lecture 05's Dropbox-style classifier engine over real GloVe vectors. Both lectures come
-through ``lecture_module``: the student's own code once it passed ``camp check``, otherwise the
-reference solutions. ``camp demo`` runs it on real photos that ship with scikit-image and
-scikit-learn, plus a slice of the course's photo collection.
+with a Lecture 05 search engine whose query side comes from :mod:`course_lib.query_matching`: the
+whole query embedded by Lecture 04's MiniLM (real weights) against every ImageNet class lemma, or,
+without MiniLM, GloVe word by word; ``matcher="dropbox"`` is Lecture 05's own Dropbox engine. The
+lectures come through ``lecture_module``: the student's own code once it passed ``camp check``,
+otherwise the reference solutions. ``camp demo`` runs it on real photos that ship with
+scikit-image and scikit-learn, plus a slice of the course's photo collection.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from course_lib.errors import CourseError
 
 DEMO_QUERIES = ["a cat", "a cup of coffee", "a rocket", "a flower", "a dog on a bike"]
 DEMO_COLLECTION_IMAGES = 12  # Pictures of the course's photo collection added to the demo.
-TOP_CATEGORIES = 5  # ImageNet classes kept per query word (1000 classes, many near-synonyms).
+TOP_CATEGORIES = 5  # Dropbox baseline: ImageNet classes kept per query word.
 
 
 def imagenet_category_labels() -> list[str]:
@@ -42,16 +44,31 @@ def default_cache(folder: Path) -> Path:
     return home_dir() / "index" / f"{key}.npz"
 
 
-def build_engine(folder: Path, cache: Path | None = None, progress=None, on_unreadable=None):
+MATCHERS = ("auto", "minilm", "glove", "dropbox")
+
+
+def build_engine(
+    folder: Path,
+    cache: Path | None = None,
+    progress=None,
+    on_unreadable=None,
+    matcher: str = "auto",
+):
     """Index ``folder`` and return (paths, engine) ready for ``engine.search(query, k)``.
+
+    ``matcher`` is one of ``MATCHERS``: ``"auto"`` takes MiniLM where it is installed, else
+    GloVe; ``"dropbox"`` is Lecture 05's ``ClassifierEngine`` (the course's baseline).
 
     A photo that cannot be read (corrupt, truncated, not an image) is left out and its message,
     which names the file, goes to ``on_unreadable`` (default: a CourseError, which stops).
     """
+    from course_lib import query_matching
     from course_lib.imagenet import encode_folder, image_files
     from course_lib.lectures import lecture_module
     from course_lib.pretrained import load_glove_50d
 
+    if matcher not in MATCHERS:
+        raise ValueError(f"Expected matcher in {MATCHERS}; received {matcher!r}.")
     files = image_files(folder)
     if not files:
         raise CourseError(f"{folder}: no image files (.jpg, .png...) to search.")
@@ -66,9 +83,17 @@ def build_engine(folder: Path, cache: Path | None = None, progress=None, on_unre
     if not paths:
         raise CourseError(f"{folder}: none of its {len(files)} image files could be read.")
     search = lecture_module("05", quiet=progress is None)
-    engine = search.ClassifierEngine(
-        load_glove_50d(), categories=imagenet_category_labels(), top=TOP_CATEGORIES
-    )
+    if matcher == "dropbox":
+        engine = search.ClassifierEngine(
+            load_glove_50d(), categories=imagenet_category_labels(), top=TOP_CATEGORIES
+        )
+    else:
+        matching = {
+            "auto": query_matching.default_matcher,
+            "minilm": query_matching.MiniLMMatcher,
+            "glove": lambda: query_matching.GloveMatcher(load_glove_50d()),
+        }[matcher]()
+        engine = query_matching.make_engine(search, matching)
     engine.index(
         [{"id": p, "category_scores": s} for p, s in zip(paths, class_scores, strict=True)]
     )
