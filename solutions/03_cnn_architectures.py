@@ -82,12 +82,17 @@ def _check_positive(name: str, value) -> int:
 # - `build(input_shape)` creates the sublayers, because their shapes depend on the number of
 #   input channels, which is known only then;
 # - `call(inputs, training=None)` only *uses* the sublayers (it never creates one) and passes
-#   `training` to batch normalisation;
+#   `training` on to every batch normalisation (with `training=True` batch norm normalises with
+#   the batch's own statistics and updates its moving averages, with `training=False` it uses
+#   the moving averages: never fix it to one or the other);
 # - `get_config()` returns exactly the arguments of `__init__`, so that
 #   `Block.from_config(block.get_config())` rebuilds the same block.
 #
 # The sublayers' attribute names are part of each block's contract (the autograder copies
 # weights into them, and Lecture 05 loads ImageNet weights into your MBConv blocks by name).
+# Blocks take float32 image batches and return float32 feature maps; every argument of
+# `__init__` counts (the autograder also builds blocks with non-default kernel sizes, strides
+# and epsilons).
 # All convolutions use `padding="same"`: with stride 1 the output keeps the input's size, with
 # stride 2 it is `ceil(size / 2)`.
 #
@@ -438,14 +443,20 @@ class InvertedResidual(keras.layers.Layer):
 
 # %%
 def conv2d_params(kernel_size: int, in_channels: int, filters: int, use_bias: bool = True) -> int:
-    """Number of weights of a Conv2D: ``kernel_size² · in_channels · filters`` (+ ``filters``)."""
+    """Number of weights of a Conv2D, as a Python int.
+
+    ``kernel_size² · in_channels · filters``, plus ``filters`` biases when ``use_bias``.
+    """
     ### BEGIN SOLUTION
     return kernel_size * kernel_size * in_channels * filters + (filters if use_bias else 0)
     ### END SOLUTION
 
 
 def separable_conv_params(kernel_size: int, in_channels: int, filters: int) -> int:
-    """Number of weights of ``DepthwiseSeparableConv`` (depthwise no bias, pointwise with bias)."""
+    """Number of weights of ``DepthwiseSeparableConv``, as a Python int.
+
+    The depthwise part has no bias, the pointwise part has one.
+    """
     ### BEGIN SOLUTION
     return kernel_size * kernel_size * in_channels + conv2d_params(1, in_channels, filters)
     ### END SOLUTION
@@ -537,6 +548,8 @@ def layer_multiply_adds(layer: keras.layers.Layer, input_shape: tuple, output_sh
         layer: the layer (read its ``kernel_size``, ``units``, ``depth_multiplier``...).
         input_shape, output_shape: one example's shapes, without the batch axis, e.g.
             (32, 32, 16) and (16, 16, 64) for a conv, (1280,) and (1000,) for a dense layer.
+            A Dense layer applied to a map, e.g. (4, 5, 12) to (4, 5, 7), counts once per
+            position (4 · 5 · 12 · 7).
 
     Returns:
         The multiply-adds as a Python int (biases not counted); 0 for any other layer.
@@ -568,7 +581,8 @@ def count_flops(model: keras.Model, input_shape: tuple) -> int:
         model: a Keras model; input_shape: (height, width, channels), no batch axis.
 
     Returns:
-        The sum of ``layer_multiply_adds`` over every call recorded by ``layer_shapes``.
+        The sum of ``layer_multiply_adds`` over every call recorded by ``layer_shapes``, as a
+        Python int; nested layers (inside your blocks or a sub-model) count.
     """
     ### BEGIN SOLUTION
     return sum(
@@ -836,7 +850,7 @@ def build_efficientnet_lite0(
     Args:
         input_shape: (height, width, 3); 224×224 for the ImageNet weights, any size divisible
             by 32 works.
-        num_classes: units of the classifier; dropout_rate: dropout before it.
+        num_classes: units of the classifier; dropout_rate: rate of the Dropout layer before it.
 
     Returns:
         A ``keras.Model`` mapping (batch, *input_shape) images to (batch, num_classes) logits.

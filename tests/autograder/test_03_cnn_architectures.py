@@ -83,10 +83,17 @@ def _sublayer(block, name, what):
     return layer
 
 
-def _bn(x, bn):
-    """Inference-mode batch norm from a Keras BatchNormalization layer's variables."""
-    mean, variance = _np(bn.moving_mean), _np(bn.moving_variance)
-    return (x - mean) / np.sqrt(variance + EPS) * _np(bn.gamma) + _np(bn.beta)
+def _bn(x, bn, eps=EPS, batch=False):
+    """Batch norm with a Keras BatchNormalization layer's variables.
+
+    Inference mode (moving statistics) by default; ``batch=True`` normalises with the statistics
+    of ``x`` over batch and positions, as in training mode.
+    """
+    if batch:
+        mean, variance = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    else:
+        mean, variance = _np(bn.moving_mean), _np(bn.moving_variance)
+    return (x - mean) / np.sqrt(variance + eps) * _np(bn.gamma) + _np(bn.beta)
 
 
 def _conv(x, kernel, strides=1):
@@ -99,6 +106,10 @@ def _depthwise(x, kernel, strides=1):
 
 def _relu6(x):
     return np.clip(x, 0.0, 6.0)
+
+
+def _relu(x):
+    return np.maximum(x, 0.0)
 
 
 def _bn_params(channels):
@@ -168,6 +179,12 @@ def _round_trip(sub, layer, inputs):
 # VGG ------------------------------------------------------------------------------------------
 
 
+def _vgg_params(kernel_size, in_channels, filters, num_convs):
+    """Weights of a VGG block: k·k·C·F + F per convolution."""
+    widths = [in_channels] + [filters] * num_convs
+    return sum(kernel_size**2 * c * filters + filters for c in widths[:-1])
+
+
 @pytest.mark.points(
     2,
     hint="num_convs × Conv2D(filters, kernel_size, padding='same', activation='relu') "
@@ -176,23 +193,52 @@ def _round_trip(sub, layer, inputs):
 )
 def test_vgg_block_matches_keras_layers(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    x = _images((2, 12, 12, 3))
-    block = sub.VGGBlock(8, num_convs=3)
-    out = _np(block(x))
-    if out.shape != (2, 6, 6, 8):
-        pytest.fail(f"Expected (batch, h/2, w/2, filters) = (2, 6, 6, 8); received {out.shape}.")
-    expected_params = (27 * 8 + 8) + 2 * (72 * 8 + 8)
-    assert block.count_params() == expected_params, "3 convs: 3·3·C·F + F weights each."
-    _randomize(block)
-    convs = _sublayer(block, "convs", "the list of Conv2D layers")
-    reference = keras.Sequential(
-        [keras.layers.Conv2D(8, 3, padding="same", activation="relu") for _ in range(3)]
-        + [keras.layers.MaxPooling2D(2)]
-    )
-    reference(x)
-    for ours, theirs in zip(reference.layers[:3], convs, strict=True):
-        ours.set_weights(theirs.get_weights())
-    np.testing.assert_allclose(_np(block(x)), _np(reference(x)), atol=1e-5)
+    # The second case has a non-default kernel size and an odd side (pooling rounds down).
+    for filters, num_convs, kernel_size, shape in [
+        (8, 3, 3, (2, 12, 12, 3)),
+        (6, 1, 5, (2, 9, 9, 4)),
+    ]:
+        x = _images(shape)
+        settings = f"VGGBlock({filters}, num_convs={num_convs}, kernel_size={kernel_size})"
+        block = sub.VGGBlock(filters, num_convs=num_convs, kernel_size=kernel_size)
+        try:
+            out = _np(block(x))
+        except (ValueError, tf.errors.OpError) as error:
+            pytest.fail(
+                f"{settings} on {shape} failed ({type(error).__name__}): the convolutions keep "
+                "the size ('same' padding) and the block pools once, after the last one."
+            )
+        expected_shape = (shape[0], shape[1] // 2, shape[2] // 2, filters)
+        if out.shape != expected_shape:
+            pytest.fail(
+                f"{settings} on {shape}: expected (batch, h // 2, w // 2, filters) = "
+                f"{expected_shape}; received {out.shape}."
+            )
+        expected = _vgg_params(kernel_size, shape[-1], filters, num_convs)
+        if block.count_params() != expected:
+            if block.count_params() == _vgg_params(3, shape[-1], filters, num_convs):
+                pytest.fail(f"{settings} has 3×3 convolutions: use kernel_size.")
+            pytest.fail(
+                f"{settings} on {shape[-1]} channels: expected {expected} weights "
+                f"(k·k·C·F + F per convolution); received {block.count_params()}."
+            )
+        _randomize(block)
+        convs = _sublayer(block, "convs", "the list of Conv2D layers")
+        reference = [
+            keras.layers.Conv2D(filters, kernel_size, padding="same", activation="relu")
+            for _ in range(num_convs)
+        ]
+        h = x
+        for ours, theirs in zip(reference, convs, strict=True):
+            ours.build(h.shape)
+            ours.set_weights(theirs.get_weights())
+            h = _np(ours(h))
+        out = _np(block(x))
+        expected = _np(tf.nn.max_pool2d(h, 2, 2, "VALID"))
+        if not np.allclose(out, expected, atol=1e-5):
+            if np.allclose(out, _np(tf.nn.avg_pool2d(h, 2, 2, "VALID")), atol=1e-5):
+                pytest.fail("VGG pools with the maximum (MaxPooling2D), not the average.")
+            np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
 @pytest.mark.points(
@@ -215,12 +261,16 @@ def test_vgg_block_config_round_trip(sub):
 # ResNet ---------------------------------------------------------------------------------------
 
 
-def _residual_reference(block, x):
-    """Return the correct output and a few wrong variants, for targeted hints."""
-    h = np.maximum(_bn(_conv(x, block.conv1.kernel, block.strides), block.bn1), 0)
-    f = _bn(_conv(h, block.conv2.kernel), block.bn2)
+def _residual_reference(block, x, batch=False):
+    """Return the correct output and a few wrong variants, for targeted hints.
+
+    ``batch=True``: batch norm in training mode (the statistics of the batch).
+    """
+    h = np.maximum(_bn(_conv(x, block.conv1.kernel, block.strides), block.bn1, batch=batch), 0)
+    f = _bn(_conv(h, block.conv2.kernel), block.bn2, batch=batch)
     if block.shortcut_conv is not None:
-        shortcut = _bn(_conv(x, block.shortcut_conv.kernel, block.strides), block.shortcut_bn)
+        projected = _conv(x, block.shortcut_conv.kernel, block.strides)
+        shortcut = _bn(projected, block.shortcut_bn, batch=batch)
     else:
         shortcut = x
     bn_after_relu = _bn(np.maximum(_conv(x, block.conv1.kernel, block.strides), 0), block.bn1)
@@ -326,12 +376,24 @@ def test_inception_module_matches_keras_layers(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
     x = _images((2, 7, 7, 6), 4)
     block = sub.InceptionModule(4, 3, 5, 2, 3, 2)
-    out = _np(block(x))
+    try:
+        out = _np(block(x))
+    except (ValueError, tf.errors.OpError) as error:
+        pytest.fail(
+            f"InceptionModule(4, 3, 5, 2, 3, 2) on {x.shape} failed ({type(error).__name__}): "
+            "every branch must keep the height and width ('same' padding; the pooling has "
+            "strides=1) so that the branches can be concatenated."
+        )
     if out.shape != (2, 7, 7, 14):
         pytest.fail(f"Expected (2, 7, 7, 4 + 5 + 3 + 2) = (2, 7, 7, 14); received {out.shape}.")
     expected_params = (6 * 4 + 4) + (6 * 3 + 3 + 9 * 3 * 5 + 5) + (6 * 2 + 2 + 25 * 2 * 3 + 3)
     expected_params += 6 * 2 + 2
-    assert block.count_params() == expected_params
+    if block.count_params() != expected_params:
+        pytest.fail(
+            f"InceptionModule(4, 3, 5, 2, 3, 2) on 6 channels has {expected_params} weights; "
+            f"yours has {block.count_params()}. Each argument sets the width of its own "
+            "convolution (filters_3x3_reduce feeds the 3×3, filters_5x5_reduce the 5×5)."
+        )
     _randomize(block, 4)
 
     def conv(layer, inputs):
@@ -353,6 +415,9 @@ def test_inception_module_matches_keras_layers(sub):
             for order in (branches[::-1], [branches[1], branches[0], *branches[2:]])
         ):
             pytest.fail("Concatenate the branches in the order 1×1, 3×3, 5×5, pool.")
+        unpooled = conv(block.pool_proj, x)
+        if np.allclose(out, np.concatenate([*branches[:3], unpooled], -1), atol=1e-4):
+            pytest.fail("The pool branch projects the max-pooled input (pool, then pool_proj).")
         np.testing.assert_allclose(out, np.concatenate(branches, -1), atol=1e-4)
     _round_trip(sub, block, x)
 
@@ -368,17 +433,20 @@ def test_inception_module_matches_keras_layers(sub):
 )
 def test_depthwise_separable_matches_separable_conv2d(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    for strides in (1, 2):
-        x = _images((2, 9, 9, 5), 5)
-        block = sub.DepthwiseSeparableConv(7, kernel_size=3, strides=strides)
+    # Even sides with stride 2: "same" padding then centres the windows elsewhere than a
+    # stride-1 convolution followed by subsampling would.
+    for kernel_size, strides, side in [(3, 1, 9), (3, 2, 8), (5, 2, 10)]:
+        x = _images((2, side, side, 5), 5)
+        settings = f"DepthwiseSeparableConv(7, kernel_size={kernel_size}, strides={strides})"
+        block = sub.DepthwiseSeparableConv(7, kernel_size=kernel_size, strides=strides)
         out = _np(block(x))
-        keras_layer = keras.layers.SeparableConv2D(7, 3, strides=strides, padding="same")
+        keras_layer = keras.layers.SeparableConv2D(7, kernel_size, strides=strides, padding="same")
         expected_shape = tuple(keras_layer(x).shape)
         if out.shape != expected_shape:
-            pytest.fail(f"Expected {expected_shape} for strides={strides}; received {out.shape}.")
+            pytest.fail(f"{settings}: expected {expected_shape}; received {out.shape}.")
         if block.count_params() != keras_layer.count_params():
             pytest.fail(
-                f"{block.count_params()} weights; keras.layers.SeparableConv2D has "
+                f"{settings}: {block.count_params()} weights; keras.layers.SeparableConv2D has "
                 f"{keras_layer.count_params()} (depthwise k·k·C without bias, pointwise C·F + F)."
             )
         _randomize(keras_layer, 5)
@@ -387,24 +455,45 @@ def test_depthwise_separable_matches_separable_conv2d(sub):
         pointwise = _sublayer(block, "pointwise", "the 1×1 Conv2D")
         pointwise.kernel.assign(pointwise_kernel)
         pointwise.bias.assign(bias)
-        np.testing.assert_allclose(_np(block(x)), _np(keras_layer(x)), atol=1e-5)
+        out, expected = _np(block(x)), _np(keras_layer(x))
+        if not np.allclose(out, expected, atol=1e-5):
+            unstrided = _conv(_depthwise(x, depthwise_kernel), pointwise_kernel) + bias
+            if strides > 1 and np.allclose(out, unstrided[:, ::strides, ::strides], atol=1e-5):
+                pytest.fail(f"{settings}: the depthwise convolution strides, not the pointwise.")
+            np.testing.assert_allclose(out, expected, atol=1e-5)
         _round_trip(sub, block, x)
 
 
 def _mbconv_reference(
-    block, x, activation=_relu6, residual=None, project_activation=False, bn_first=True
+    block,
+    x,
+    activation=_relu6,
+    residual=None,
+    project_activation=False,
+    bn_first=True,
+    eps=EPS,
+    batch=False,
+    depthwise_activation=None,
 ):
-    """The block's output computed with tf.nn; the keyword arguments give common mistakes."""
+    """The block's output computed with tf.nn; the keyword arguments give common mistakes.
 
-    def conv_bn_act(h, pre, bn):
-        return activation(_bn(pre, bn)) if bn_first else _bn(activation(pre), bn)
+    ``activation``: after the expansion (and the depthwise convolution, unless
+    ``depthwise_activation`` is given); ``eps``: the batch norms' epsilon; ``batch=True``: batch
+    norm in training mode.
+    """
+
+    def norm(h, bn):
+        return _bn(h, bn, eps=eps, batch=batch)
+
+    def conv_bn_act(pre, bn, act):
+        return act(norm(pre, bn)) if bn_first else norm(act(pre), bn)
 
     h = x
     if block.expand_conv is not None:
-        h = conv_bn_act(h, _conv(h, block.expand_conv.kernel), block.expand_bn)
+        h = conv_bn_act(_conv(h, block.expand_conv.kernel), block.expand_bn, activation)
     depthwise = _depthwise(h, block.depthwise_conv.kernel, block.strides)
-    h = conv_bn_act(h, depthwise, block.depthwise_bn)
-    p = _bn(_conv(h, block.project_conv.kernel), block.project_bn)
+    h = conv_bn_act(depthwise, block.depthwise_bn, depthwise_activation or activation)
+    p = norm(_conv(h, block.project_conv.kernel), block.project_bn)
     if project_activation:
         p = activation(p)
     if residual is None:
@@ -456,33 +545,91 @@ def test_inverted_residual_shapes_and_params(sub):
 )
 def test_inverted_residual_matches_tf_nn(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    for in_channels, filters, expand_ratio, kernel_size, strides in [
-        (8, 8, 6, 3, 1),
-        (8, 12, 4, 5, 2),
-        (6, 6, 1, 3, 1),
+    for in_channels, filters, expand_ratio, kernel_size, strides, eps in [
+        (8, 8, 6, 3, 1, EPS),
+        (8, 12, 4, 5, 2, EPS),
+        (6, 6, 1, 3, 1, EPS),
+        (8, 8, 3, 5, 1, 0.1),  # A non-default epsilon, large enough to change the output.
     ]:
         x = _images((2, 7, 7, in_channels), 7) * 3
-        block = sub.InvertedResidual(filters, expand_ratio, kernel_size, strides)
+        options = {} if eps == EPS else {"batch_norm_epsilon": eps}
+        block = sub.InvertedResidual(filters, expand_ratio, kernel_size, strides, **options)
+        settings = f"InvertedResidual({filters}, {expand_ratio}, {kernel_size}, {strides}"
+        settings += f", batch_norm_epsilon={eps})" if options else ")"
         block(x)
         for name in ["depthwise_conv", "depthwise_bn", "project_conv", "project_bn"]:
             _sublayer(block, name, "that sublayer")
         _sublayer(block, "expand_conv", "the expansion Conv2D (or None)")
         _randomize(block, 7, scale=0.6)
         out = _np(block(x, training=False))
-        expected = _mbconv_reference(block, x)
+        expected = _mbconv_reference(block, x, eps=eps)
         if np.allclose(out, expected, atol=1e-3, rtol=1e-4):
             continue
-        mistakes = {
-            "the residual is missing: add the input when strides == 1 and in_channels == "
-            "filters.": dict(residual=False),
-            "the projection is linear: no ReLU6 after its BN.": dict(project_activation=True),
-            "apply BN before the activation (conv → BN → ReLU6).": dict(bn_first=False),
-            "use ReLU6, min(max(x, 0), 6), not ReLU.": dict(activation=lambda v: np.maximum(v, 0)),
-        }
-        for message, mistake in mistakes.items():
-            if np.allclose(out, _mbconv_reference(block, x, **mistake), atol=1e-3, rtol=1e-4):
-                pytest.fail(f"InvertedResidual({filters}, {expand_ratio}, ...): {message}")
+        relu6_message = (
+            "use ReLU6, min(max(x, 0), 6), not ReLU, after the expansion and the depthwise."
+        )
+        residual_message = (
+            "the residual is missing: add the input when strides == 1 and in_channels == filters."
+        )
+        training_message = (
+            "in inference (training=False) batch norm uses its moving statistics: pass training "
+            "on, never hard-code training=True."
+        )
+        mistakes = [
+            (residual_message, dict(residual=False)),
+            ("the projection is linear: no ReLU6 after its BN.", dict(project_activation=True)),
+            ("apply BN before the activation (conv → BN → ReLU6).", dict(bn_first=False)),
+            (relu6_message, dict(activation=_relu)),
+            (relu6_message, dict(depthwise_activation=_relu)),
+            (relu6_message, dict(activation=_relu, depthwise_activation=_relu6)),
+            (training_message, dict(batch=True)),
+        ]
+        if eps != EPS:
+            mistakes.append(
+                ("build every batch norm with epsilon=batch_norm_epsilon.", {"eps": EPS})
+            )
+        for message, mistake in mistakes:
+            variant = _mbconv_reference(block, x, **{"eps": eps, **mistake})
+            if np.allclose(out, variant, atol=1e-3, rtol=1e-4):
+                pytest.fail(f"{settings}: {message}")
         np.testing.assert_allclose(out, expected, atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.points(
+    2,
+    hint="call(inputs, training) passes training to every batch norm: in training mode they "
+    "normalise with the batch's statistics and update their moving averages.",
+    section="resnet",
+)
+def test_blocks_batch_norm_follows_training(sub):
+    _seed(sub)  # Seeded before the student's code builds anything.
+    x = _images((4, 6, 6, 8), 9)
+    cases = [
+        (
+            sub.ResidualBlock(16, strides=2),
+            ["bn1", "bn2", "shortcut_bn"],
+            lambda block: _residual_reference(block, x, batch=True)[0],
+        ),
+        (
+            sub.InvertedResidual(8, expand_ratio=3),
+            ["expand_bn", "depthwise_bn", "project_bn"],
+            lambda block: _mbconv_reference(block, x, batch=True),
+        ),
+    ]
+    for offset, (block, names, reference) in enumerate(cases):
+        block(x)
+        _randomize(block, 20 + offset)
+        norms = {name: _sublayer(block, name, "that batch norm") for name in names}
+        before = {name: _np(bn.moving_mean) for name, bn in norms.items()}
+        out = _np(block(x, training=True))
+        for name, bn in norms.items():
+            if np.allclose(_np(bn.moving_mean), before[name]):
+                pytest.fail(
+                    f"{type_name(block)}: {name}'s moving mean did not change in a call with "
+                    f"training=True: pass training to {name} (never a fixed True or False)."
+                )
+        # The moving statistics changed since the call, but its output did not use them.
+        np.testing.assert_allclose(out, reference(block), atol=1e-3, rtol=1e-3)
 
 
 @pytest.mark.points(
@@ -509,6 +656,12 @@ def test_blocks_config_round_trip(sub):
 # Counting -------------------------------------------------------------------------------------
 
 
+def _expect_int(call, value):
+    """The counting functions return Python ints (not floats, numpy scalars or tensors)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        pytest.fail(f"{call} returned a {type_name(value)}; return a Python int (int(...)).")
+
+
 @pytest.mark.points(
     2,
     hint="Conv2D: k²·C·F (+F bias); separable: k²·C + C·F + F; batch norm stores 4 numbers "
@@ -519,11 +672,15 @@ def test_parameter_formulas_match_keras(sub):
     for k, c, f, bias in [(3, 3, 16, True), (5, 7, 2, False), (1, 32, 64, True)]:
         layer = keras.layers.Conv2D(f, k, use_bias=bias)
         layer.build((None, 9, 9, c))
-        assert sub.conv2d_params(k, c, f, use_bias=bias) == layer.count_params()
+        received = sub.conv2d_params(k, c, f, use_bias=bias)
+        _expect_int(f"conv2d_params({k}, {c}, {f}, use_bias={bias})", received)
+        assert received == layer.count_params(), "k·k·C·F weights, plus F biases when use_bias."
     for k, c, f in [(3, 8, 16), (5, 3, 7)]:
         layer = keras.layers.SeparableConv2D(f, k)
         layer.build((None, 9, 9, c))
-        assert sub.separable_conv_params(k, c, f) == layer.count_params()
+        received = sub.separable_conv_params(k, c, f)
+        _expect_int(f"separable_conv_params({k}, {c}, {f})", received)
+        assert received == layer.count_params(), "k·k·C (depthwise) + C·F + F (pointwise)."
     for c, f, t, k in [(16, 24, 6, 3), (24, 24, 6, 5), (32, 16, 1, 3)]:
         hidden = c * t
         layers = [keras.layers.Conv2D(hidden, 1, use_bias=False), keras.layers.BatchNormalization()]
@@ -537,6 +694,7 @@ def test_parameter_formulas_match_keras(sub):
         reference = keras.Sequential(layers)
         reference.build((None, 8, 8, c))
         received = sub.inverted_residual_params(c, f, t, k)
+        _expect_int(f"inverted_residual_params({c}, {f}, {t}, {k})", received)
         if received != reference.count_params():
             pytest.fail(
                 f"inverted_residual_params({c}, {f}, {t}, {k}) = {received}; Keras counts "
@@ -551,7 +709,10 @@ def _counted_layers(k):
         (k.layers.Conv2D(8, (3, 5), padding="valid"), (10, 12, 6)),
         (k.layers.DepthwiseConv2D(5, padding="same", depth_multiplier=2), (8, 8, 3)),
         (k.layers.SeparableConv2D(10, 3, padding="same"), (6, 6, 4)),
+        (k.layers.SeparableConv2D(6, 3, strides=2, padding="same", depth_multiplier=2), (8, 8, 3)),
         (k.layers.Dense(7), (12,)),
+        (k.layers.Dense(7), (4, 5, 12)),  # Applied at each of the 4·5 positions of a map.
+        (k.layers.BatchNormalization(), (6, 6, 4)),  # Not counted: 0.
     ]
 
 
@@ -568,7 +729,8 @@ def _flops_model(k):
 @pytest.mark.points(
     2,
     hint="Output positions H'·W' × output channels × k_h·k_w·C_in for Conv2D; "
-    "× k_h·k_w for depthwise; inputs × units for Dense.",
+    "× k_h·k_w for depthwise (mind the depth multiplier); inputs × units per position for "
+    "Dense; 0 for any other layer.",
     section="flops",
 )
 def test_layer_multiply_adds(sub):
@@ -583,6 +745,7 @@ def test_layer_multiply_adds(sub):
         expected = _graph_multiply_adds(model, shape)
         output_shape = tuple(layer.compute_output_shape((None, *shape))[1:])
         received = sub.layer_multiply_adds(student_layer, shape, output_shape)
+        _expect_int(f"layer_multiply_adds({type(layer).__name__}, ...)", received)
         if received != expected:
             pytest.fail(
                 f"{type(layer).__name__} from {shape} to {output_shape}: expected {expected} "
@@ -599,13 +762,39 @@ def test_count_flops_matches_graph(sub):
     # The student's function counts a model built where it runs; its twin here is the reference.
     model = _flops_model(library(sub, "keras"))
     expected = _graph_multiply_adds(_flops_model(keras), (16, 16, 3))
-    assert sub.count_flops(model, (16, 16, 3)) == expected
+    received = sub.count_flops(model, (16, 16, 3))
+    _expect_int("count_flops(model, (16, 16, 3))", received)
+    assert received == expected, "Nested layers (inside a sub-model) count too."
+
+
+def _family_params(family, in_channels, classes, width, stages):
+    """Weights of a family model as the lecture's table describes it, from the formulas."""
+
+    def conv(k, c, f, bias=True):
+        return k * k * c * f + (f if bias else 0)
+
+    total, c_in = conv(3, in_channels, width), width  # The stem.
+    for stage in range(stages):
+        c = width * 2**stage
+        if family == "vgg":
+            total += conv(3, c_in, c) + conv(3, c, c)
+        elif family == "resnet":  # Strided block with a projection, then an identity block.
+            total += conv(3, c_in, c, False) + conv(1, c_in, c, False) + 3 * conv(3, c, c, False)
+            total += 5 * _bn_params(c)
+        elif family == "inception":
+            total += conv(1, c_in, c // 4) + conv(1, c_in, c // 4) + conv(3, c // 4, c // 2)
+            total += conv(1, c_in, c // 8) + conv(5, c // 8, c // 8) + conv(1, c_in, c // 8)
+        else:
+            total += _mbconv_params(c_in, c, 6, 3) + _mbconv_params(c, c, 6, 3)
+        c_in = c
+    return total + conv(1, c_in, classes)  # The Dense layer of logits.
 
 
 @pytest.mark.points(
     3,
     hint="One row per family in FAMILIES order with params = model.count_params() and "
-    "flops = count_flops(model, input_shape); build the stages as the lecture's table says.",
+    "flops = count_flops(model, input_shape); build the stages as the lecture's table says "
+    "(stem, stages, global average pooling, Dense logits without activation).",
     section="flops",
 )
 def test_family_table(sub):
@@ -613,6 +802,12 @@ def test_family_table(sub):
     shape, classes, width, stages = (16, 16, 3), 5, 8, 2
     rows = sub.family_table(shape, classes, width, stages)
     assert [row["family"] for row in rows] == ["vgg", "resnet", "inception", "mobilenet"]
+    try:
+        sub.build_family_model("alexnet", shape, classes, width, stages)
+    except ValueError:
+        pass
+    else:
+        pytest.fail("build_family_model('alexnet', ...) should raise ValueError (unknown family).")
     block_types = {
         "vgg": sub.VGGBlock,
         "resnet": sub.ResidualBlock,
@@ -633,7 +828,19 @@ def test_family_table(sub):
                 f"{row['family']}: the last stage should output ({size}, {size}, {width * 2}) on "
                 f"a 16×16 input (every stage halves the resolution); received {last}."
             )
-        assert row["params"] == model.count_params(), row
+        expected_params = _family_params(row["family"], shape[-1], classes, width, stages)
+        if model.count_params() != expected_params:
+            pytest.fail(
+                f"{row['family']}: the lecture's model (stem, {stages} stages as in the table, "
+                f"Dense) has {expected_params} weights here; yours has {model.count_params()}."
+            )
+        if model.layers[-1].get_config().get("activation") != "linear":
+            pytest.fail(f"{row['family']}: the last Dense layer returns logits: no activation.")
+        if row["params"] != model.count_params():
+            pytest.fail(
+                f"{row['family']}: params should be model.count_params() = "
+                f"{model.count_params()} (batch-norm statistics included); received {row}."
+            )
         expected = _student_graph_multiply_adds(sub, model, shape)
         if row["flops"] != expected:
             pytest.fail(
@@ -645,14 +852,14 @@ def test_family_table(sub):
 # EfficientNet-Lite0 and encodings -------------------------------------------------------------
 
 
-def _lite0_params():
+def _lite0_params(num_classes=1000):
     total = 27 * 32 + _bn_params(32)
     in_channels = 32
     for expand_ratio, kernel_size, _, filters, repeats in LITE0_STAGES:
         for _ in range(repeats):
             total += _mbconv_params(in_channels, filters, expand_ratio, kernel_size)
             in_channels = filters
-    return total + 320 * 1280 + _bn_params(1280) + 1280 * 1000 + 1000
+    return total + 320 * 1280 + _bn_params(1280) + 1280 * num_classes + num_classes
 
 
 @pytest.mark.points(
@@ -664,13 +871,24 @@ def _lite0_params():
 )
 def test_efficientnet_lite0_structure(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    model = sub.build_efficientnet_lite0((64, 64, 3), 1000)
-    assert model.output_shape == (None, 1000)
+    # Not ImageNet's defaults: every argument must be used.
+    classes, rate = 10, 0.35
+    model = sub.build_efficientnet_lite0((64, 64, 3), classes, dropout_rate=rate)
+    if model.output_shape != (None, classes):
+        pytest.fail(
+            f"build_efficientnet_lite0((64, 64, 3), {classes}) should output (None, {classes}) "
+            f"logits; received {model.output_shape}. Use num_classes."
+        )
     names = {layer.name for layer in model.layers}
-    required = {"stem_conv", "stem_bn", "head_conv", "head_bn", "avg_pool", "classifier"}
-    required |= {f"block_{i}" for i in range(16)}
+    required = {"stem_conv", "stem_bn", "stem_relu", "head_conv", "head_bn", "head_relu"}
+    required |= {"avg_pool", "dropout", "classifier"} | {f"block_{i}" for i in range(16)}
     if not required <= names:
         pytest.fail(f"Missing layer names: {sorted(required - names)}.")
+    if model.get_layer("dropout").rate != pytest.approx(rate):
+        pytest.fail(
+            f"Dropout(dropout_rate): the layer 'dropout' should drop {rate} with "
+            f"dropout_rate={rate}; it drops {model.get_layer('dropout').rate}."
+        )
     index = 0
     for expand_ratio, kernel_size, stride, filters, repeats in LITE0_STAGES:
         for repeat in range(repeats):
@@ -683,10 +901,10 @@ def test_efficientnet_lite0_structure(sub):
                     f"kernel_size, strides) = {expected}; received {settings}."
                 )
             index += 1
-    if model.count_params() != _lite0_params():
+    if model.count_params() != _lite0_params(classes):
         pytest.fail(
-            f"EfficientNet-Lite0 has {_lite0_params():,} weights (with BN statistics); yours "
-            f"has {model.count_params():,}."
+            f"EfficientNet-Lite0 with {classes} classes has {_lite0_params(classes):,} weights "
+            f"(with BN statistics); yours has {model.count_params():,}."
         )
 
 
@@ -705,14 +923,15 @@ def test_efficientnet_lite0_computes_the_reference(sub):
         shape = (out_channels, 1 if depthwise else in_channels, k, k)
         state[f"{name}.weight"] = (rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32)
 
-    def bn(name, channels):
+    def bn(name, channels, shift=0.1):
         state[f"{name}.weight"] = rng.uniform(0.5, 1.5, channels).astype(np.float32)
-        state[f"{name}.bias"] = rng.normal(scale=0.1, size=channels).astype(np.float32)
+        state[f"{name}.bias"] = rng.normal(scale=shift, size=channels).astype(np.float32)
         state[f"{name}.running_mean"] = rng.normal(scale=0.1, size=channels).astype(np.float32)
         state[f"{name}.running_var"] = rng.uniform(0.5, 2.0, channels).astype(np.float32)
 
+    # The stem's and the head's batch norms shift some channels above 6, where ReLU6 clips.
     conv("_conv_stem", 32, 3, 3)
-    bn("_bn0", 32)
+    bn("_bn0", 32, shift=4.0)
     blocks, in_channels, index = [], 32, 0
     for expand_ratio, kernel_size, stride, filters, repeats in LITE0_STAGES:
         for repeat in range(repeats):
@@ -727,7 +946,7 @@ def test_efficientnet_lite0_computes_the_reference(sub):
             blocks.append((p, expand_ratio, stride if repeat == 0 else 1, in_channels, filters))
             in_channels, index = filters, index + 1
     conv("_conv_head", 1280, 320, 1)
-    bn("_bn1", 1280)
+    bn("_bn1", 1280, shift=4.0)
     state["_fc.weight"] = (rng.normal(size=(1000, 1280)) / 36).astype(np.float32)
     state["_fc.bias"] = rng.normal(scale=0.1, size=1000).astype(np.float32)
 
@@ -739,7 +958,7 @@ def test_efficientnet_lite0_computes_the_reference(sub):
         return (x - s["running_mean"]) / np.sqrt(s["running_var"] + EPS) * s["weight"] + s["bias"]
 
     x = _images((2, 64, 64, 3), 21)
-    h = _relu6(norm(_conv(x, kernel("_conv_stem"), 2), "_bn0"))
+    h = stem = _relu6(norm(_conv(x, kernel("_conv_stem"), 2), "_bn0"))
     for p, expand_ratio, stride, in_channels, filters in blocks:
         y = h
         if expand_ratio != 1:
@@ -748,13 +967,33 @@ def test_efficientnet_lite0_computes_the_reference(sub):
         y = _relu6(norm(_depthwise(y, dw, stride), p + "_bn1"))
         y = norm(_conv(y, kernel(p + "_project_conv")), p + "_bn2")
         h = y + h if stride == 1 and in_channels == filters else y
-    h = _relu6(norm(_conv(h, kernel("_conv_head")), "_bn1")).mean(axis=(1, 2))
-    expected = h @ state["_fc.weight"].T + state["_fc.bias"]
+    head = _relu6(norm(_conv(h, kernel("_conv_head")), "_bn1"))
+    expected = head.mean(axis=(1, 2)) @ state["_fc.weight"].T + state["_fc.bias"]
 
     _seed(sub)  # Seeded before the student's code builds anything.
     model = sub.build_efficientnet_lite0((64, 64, 3), 1000)
     # course_lib's loader copies the weights where the model lives; the reference is computed here.
     library(sub, "course_lib.imagenet").assign_lite0_weights(model, state)
+    # The stem's and the head's outputs too: ReLU6's clipping at the stem fades in the logits.
+    names = ("stem_relu", "head_relu")
+    inside = library(sub, "keras").Model(model.input, [model.get_layer(n).output for n in names])
+    stem_out, head_out = (_np(t) for t in inside(x, training=False))
+    for name, out, ref in [("stem_relu", stem_out, stem), ("head_relu", head_out, head)]:
+        if out.shape != ref.shape:
+            pytest.fail(
+                f"{name} outputs {out.shape[1:]} on a 64×64 image; expected {ref.shape[1:]} "
+                "(the stem and the first block of a stage with stride 2 halve the size)."
+            )
+    if not np.allclose(stem_out, stem, atol=1e-3, rtol=1e-3):
+        pytest.fail(
+            "The output of stem_relu differs from Conv2D 3×3 (stride 2, 'same', no bias) → "
+            "BN (epsilon 1e-3) → ReLU6."
+        )
+    if not np.allclose(head_out, head, atol=2e-3, rtol=1e-3):
+        pytest.fail(
+            "The stem is right but the output of head_relu differs: check the blocks (stages, "
+            "strides, residuals) and the head, Conv2D 1×1 (no bias) → BN → ReLU6."
+        )
     np.testing.assert_allclose(_np(model(x, training=False)), expected, atol=2e-3, rtol=1e-3)
 
 
@@ -788,4 +1027,6 @@ def test_image_encoder(sub):
     logits = _np(reference(x))
     if np.allclose(scores, logits, atol=1e-5):
         pytest.fail("class_scores are the logits: apply a softmax.")
+    if np.allclose(scores, _np(tf.nn.softmax(logits, axis=0)), atol=1e-5):
+        pytest.fail("The softmax runs over the batch axis: normalise each image's row of scores.")
     np.testing.assert_allclose(scores, _np(tf.nn.softmax(logits)), atol=1e-5)
