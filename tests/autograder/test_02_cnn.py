@@ -207,6 +207,9 @@ def test_pad_input(sub):
                 f"Expected the padded shape {expected.shape}; received {received.shape}. Pad "
                 "axes 1 and 2 (height and width) only, never the batch or channel axis."
             )
+        zeros = np.pad(x, ((0, 0), rows, cols, (0, 0)))
+        if constant != 0 and np.array_equal(received, zeros):
+            pytest.fail(f"Pad with constant={constant} (np.pad's constant_values), not zeros.")
         np.testing.assert_array_equal(received, expected)
 
 
@@ -299,6 +302,11 @@ def test_max_pool2d_matches_tf(sub):
                 "Some maxima are 0, a padded value: pad with -inf (constant=-np.inf in "
                 "pad_input) so that padding never wins, as TensorFlow does."
             )
+        steps = strides or pool_size
+        if not np.allclose(received, expected) and np.allclose(
+            received, tf.nn.avg_pool2d(x, pool_size, steps, padding.upper()).numpy()
+        ):
+            pytest.fail("max_pool2d averages each window; max pooling keeps its largest value.")
         np.testing.assert_allclose(received, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -329,6 +337,11 @@ def test_avg_pool2d_matches_tf(sub):
                     "With same padding you divide every sum by the full window size; TensorFlow "
                     "averages over the real pixels only: divide by the count of unpadded pixels."
                 )
+        steps = strides or pool_size
+        if not np.allclose(received, expected) and np.allclose(
+            received, tf.nn.max_pool2d(x, pool_size, steps, padding.upper()).numpy()
+        ):
+            pytest.fail("avg_pool2d keeps each window's maximum; average pooling takes its mean.")
         np.testing.assert_allclose(received, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -373,6 +386,13 @@ def test_conv_param_count_matches_keras(sub):
         layer = keras.layers.Conv2D(filters, kernel_size, use_bias=use_bias)
         layer.build((None, 16, 16, c_in))
         received = sub.conv_param_count(kernel_size, c_in, filters, use_bias)
+        weights = layer.count_params() - (filters if use_bias else 0)
+        if received != layer.count_params() and received in (weights, weights + filters):
+            pytest.fail(
+                f"kernel {kernel_size}, {c_in} in, {filters} filters, use_bias={use_bias}: "
+                f"expected {layer.count_params()}; received {received}. Add one bias per filter "
+                "when use_bias is True, none when it is False."
+            )
         assert received == layer.count_params(), (kernel_size, c_in, filters, use_bias)
 
 
@@ -396,6 +416,8 @@ def test_conv_output_shape_matches_keras(sub):
         layer = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding)
         expected = tuple(layer.compute_output_shape(input_shape))
         received = tuple(sub.conv_output_shape(input_shape, filters, kernel_size, strides, padding))
+        if received[:3] == expected[:3] and received[3] != filters:
+            pytest.fail("The last axis holds one channel per filter: filters, not the input's.")
         assert received == expected, (input_shape, filters, kernel_size, strides, padding)
 
 
@@ -436,6 +458,16 @@ def test_receptive_field_matches_gradient(sub):
                 "k - 1 steps of the layer below, and each step is `jump` input pixels (the "
                 "product of the strides before it)."
             )
+        jump_first, jump = 1, 1
+        for kernel_size, stride in layers:
+            jump *= stride
+            jump_first += (kernel_size - 1) * jump
+        if received != expected and received == jump_first:
+            pytest.fail(
+                f"For {layers} you return {received}; expected {expected}. Grow the field with "
+                "the jump of the layer below first (r += (k - 1) * jump), then multiply the jump "
+                "by this layer's stride."
+            )
         assert received == expected, layers
     assert sub.receptive_field([]) == 1
 
@@ -456,6 +488,14 @@ def test_conv_block(sub):
         pytest.fail(f"Expected output shape {expected.shape}; received {received.shape}.")
     if np.any(received < 0):
         pytest.fail("The block's output has negative values: apply ReLU before pooling.")
+    if not np.allclose(received, expected, rtol=1e-5, atol=1e-6):
+        # Only on failure: a training-mode call would update the block's moving statistics.
+        batch_stats = block.pool(tf.nn.relu(block.norm(block.conv(x), training=True))).numpy()
+        if np.allclose(received, batch_stats, rtol=1e-5, atol=1e-6):
+            pytest.fail(
+                "With training=False the block normalised with the batch's statistics: pass "
+                "training=training to self.norm, so inference uses the moving averages."
+            )
     np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
     assert block.compute_output_shape((None, 10, 9, 3)) == (None, 5, 5, 6)
     clone = sub.ConvBlock.from_config(block.get_config())
@@ -484,10 +524,18 @@ def test_build_cnn(sub):
         )
     assert activation == "sigmoid", f"Expected a sigmoid output layer; received {activation}."
     blocks = [layer for layer in layers if _isinstance(sub, layer, sub.ConvBlock)]
-    assert [block.filters for block in blocks] == [4, 8]
+    assert [block.filters for block in blocks] == [4, 8], (
+        "Expected one ConvBlock per entry of block_filters=(4, 8), the argument, not BLOCK_FILTERS."
+    )
     dropout = [layer for layer in layers if _isinstance(sub, layer, "keras.layers.Dropout")]
-    assert dropout and dropout[0].rate == pytest.approx(0.25)
-    assert any(_isinstance(sub, layer, "keras.layers.GlobalAveragePooling2D") for layer in layers)
+    assert dropout and dropout[0].rate == pytest.approx(0.25), (
+        "Expected Dropout(dropout_rate) with dropout_rate=0.25 (the argument, not DROPOUT_RATE)."
+    )
+    if not any(_isinstance(sub, layer, "keras.layers.GlobalAveragePooling2D") for layer in layers):
+        pytest.fail(
+            "Expected GlobalAveragePooling2D after the last block: one number per channel, "
+            "whatever the image size (Flatten would give a weight per position)."
+        )
     # Reference count: conv kernels (no bias) + 4 batch-norm values per channel + the dense head.
     expected = (3 * 3 * 3 * 4 + 4 * 4) + (3 * 3 * 4 * 8 + 4 * 8) + (8 * 7 + 7)
     assert model.count_params() == expected
@@ -730,6 +778,13 @@ def test_plot_filters_png(sub):
     expected = np.moveaxis(kernel, 3, 0).astype(np.float64)
     low = expected.min(axis=(1, 2, 3), keepdims=True)
     expected = (expected - low) / (expected.max(axis=(1, 2, 3), keepdims=True) - low)
+    raw = np.moveaxis(kernel, 3, 0).astype(np.float64)
+    globally = (raw - raw.min()) / (raw.max() - raw.min())
+    if pictures.shape == expected.shape and np.allclose(pictures, globally, atol=1e-6):
+        pytest.fail(
+            "You scale all filters by the global minimum and maximum; scale each filter by its "
+            "own (min and max over its height, width and colour)."
+        )
     np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
     with _read_png(path) as image:
         assert image.format == "PNG"
