@@ -6,7 +6,7 @@ misses much: "kitchen" is no ImageNet class, "cat" is only a word inside "tabby 
 "sitting", "two" weigh as much as "pizza". The matchers here use every lemma of every class
 (``"tabby, tabby cat"`` → two names) and a class's similarity to a query is its best lemma's;
 the similarities become class weights through a softmax with a temperature, and a photo's score
-is its whole class-probability vector ``p`` against them: ``log(p · a)``.
+is its whole class-probability vector ``p`` against them: ``p · a``.
 
 - :class:`MiniLMMatcher` embeds the whole query and every lemma with all-MiniLM-L6-v2
   (Lecture 04's encoder, real weights; lemma embeddings cached on disk).
@@ -116,9 +116,8 @@ class MiniLMMatcher:
         return softmax(similarity, MINILM_TEMPERATURE)
 
     def score(self, queries: list[str], class_scores: np.ndarray) -> np.ndarray:
-        """float64 (Q, N): ``log(p_n · a_q + EPSILON)`` for photos' class probabilities p."""
-        relevance = self.class_weights(queries) @ np.asarray(class_scores, np.float64).T
-        return np.log(relevance + EPSILON)
+        """float64 (Q, N): ``p_n · a_q``, the photo's probability mass on the query's classes."""
+        return self.class_weights(queries) @ np.asarray(class_scores, np.float64).T
 
 
 class GloveMatcher:
