@@ -544,7 +544,7 @@ def search(
         Path | None, typer.Option(help="Index cache file (default: in the user data folder).")
     ] = None,
 ) -> None:
-    """Rank a folder of your photos for a text query (EfficientNet-Lite0 + GloVe, Dropbox style)."""
+    """Rank a folder of your photos for a text query (EfficientNet-Lite0 classes + MiniLM)."""
     from course_lib.photo_search import search_photos, write_html
 
     engine = _index_photos(photos, cache)
