@@ -46,12 +46,15 @@ def choose_lecture_file(submission: Path, lecture: str) -> tuple[Path, list[Path
                 f"Expected a .py or .ipynb file for lecture {lecture}; received {submission}."
             )
         return submission, []
+    inside = submission.resolve()
     for folder in (submission, submission / "exercises"):
+        if folder.is_symlink():  # A linked folder could point at a classmate's work.
+            continue
         matches = [
             p
             for suffix in (".py", ".ipynb")
             for p in folder.glob(f"{lecture}_*{suffix}")
-            if p.is_file() and not p.is_symlink()
+            if p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(inside)
         ]
         if matches:
             matches.sort(key=lambda p: (-p.stat().st_mtime_ns, p.name))

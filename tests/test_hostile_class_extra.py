@@ -126,8 +126,9 @@ def _autograde(submissions, out, camp_home, *extra, jobs=2):
 
 
 def _rows(out):
+    # Keyed by the folder name: the gradebook prefixes a cell that starts like a formula with '.
     with out.open(newline="") as handle:
-        return {row["student"]: row for row in csv.DictReader(handle)}
+        return {row["student"].removeprefix("'"): row for row in csv.DictReader(handle)}
 
 
 def _passed(root: Path, student: str) -> list[str]:
@@ -151,7 +152,6 @@ def extra_class(tmp_path_factory):
     submissions, hidden = root / "submissions", root / "hidden"
     out = root / "grades" / "grades.csv"
     hidden.mkdir()
-    (hidden / "conftest.py").write_text(f"CONFTEST_SECRET = {CONFTEST_SECRET!r}\n")
     (hidden / "test_01_hidden.py").write_text(
         "import numpy as np\nimport pytest\n\n\n"
         f"@pytest.mark.points({HIDDEN_POINTS}, hint='ReLU of a positive number.')\n"
@@ -205,11 +205,6 @@ def test_donor_and_plain_attackers_get_their_honest_score(extra_class):
         assert float(rows[name]["points"]) == 0, (name, rows[name])
 
 
-@pytest.mark.xfail(
-    reason="choose_lecture_file follows a symlinked exercises/ folder: a classmate's file is "
-    "graded as the student's own",
-    strict=True,
-)
 def test_a_symlinked_exercises_folder_is_not_graded(extra_class):
     root, _, _ = extra_class
     assert _passed(root, "symlinked_exercises") == []
@@ -224,25 +219,25 @@ def test_a_model_that_looks_up_the_labels_scores_nothing(extra_class):
     assert _passed(root, "digits_lookup") == []
 
 
-@pytest.mark.xfail(
-    reason="the runner reads the grader's initial environment from its own stack "
-    "(/proc/self/stat env_start..env_end)",
-    strict=True,
-)
 def test_the_instructors_environment_does_not_leak(extra_class):
     root, _, result = extra_class
     for where, text in _shown_texts(root, result).items():
         assert GRADER_TOKEN not in text, where
 
 
-@pytest.mark.xfail(
-    reason="a conftest.py next to the hidden tests is imported before the zygote forks",
-    strict=True,
-)
-def test_a_hidden_conftest_does_not_leak(extra_class):
-    root, _, result = extra_class
-    for where, text in _shown_texts(root, result).items():
-        assert CONFTEST_SECRET not in text, where
+def test_a_hidden_conftest_is_refused(tmp_path):
+    # Its code would load in the judge before the runners are forked: refused in one line.
+    hidden, submissions = tmp_path / "hidden", tmp_path / "submissions"
+    hidden.mkdir()
+    (hidden / "conftest.py").write_text(f"CONFTEST_SECRET = {CONFTEST_SECRET!r}\n")
+    _write(submissions / "alice", EXERCISE)
+    out = tmp_path / "grades" / "grades.csv"
+    result = _autograde(submissions, out, tmp_path / "camp-home", "--hidden-tests", str(hidden))
+    assert result.exit_code == 1
+    assert (
+        result.output.strip().startswith("error: ") and "cannot hold a conftest.py" in result.output
+    )
+    assert not out.exists()
 
 
 @pytest.mark.xfail(
@@ -256,10 +251,6 @@ def test_a_hidden_input_does_not_reach_a_classmates_public_test(extra_class):
         assert f"relu({HIDDEN_INPUT})" not in text, where
 
 
-@pytest.mark.xfail(
-    reason="the gradebook names the exit code of a runner that died in the hidden tests",
-    strict=True,
-)
 def test_the_hidden_runners_exit_code_is_not_shown(extra_class):
     root, out, result = extra_class
     code = str(int(HIDDEN_INPUT * 4))
@@ -268,18 +259,12 @@ def test_the_hidden_runners_exit_code_is_not_shown(extra_class):
     assert f"code {code}" not in results.read_text()
 
 
-@pytest.mark.xfail(
-    reason="control characters of student text reach the CSV and the console table", strict=True
-)
 def test_no_terminal_escapes_reach_the_instructor(extra_class):
     root, _, result = extra_class
     for where, text in _shown_texts(root, result).items():
         assert "\x1b" not in text and "\x07" not in text, where
 
 
-@pytest.mark.xfail(
-    reason="a student folder name starting with '=' is a formula in a spreadsheet", strict=True
-)
 def test_no_gradebook_cell_is_a_spreadsheet_formula(extra_class):
     _, out, _ = extra_class
     with out.open(newline="") as handle:
@@ -310,11 +295,6 @@ def concurrent_batches(tmp_path_factory):
     return root, result
 
 
-@pytest.mark.xfail(
-    reason="a lone surrogate in an import error, or a folder name that is not UTF-8, makes the "
-    "CSV write raise UnicodeEncodeError: no gradebook for anyone, again on every re-run",
-    strict=True,
-)
 def test_text_that_is_not_utf8_does_not_stop_the_class(concurrent_batches):
     root, result = concurrent_batches
     assert result.exception is None, repr(result.exception)
@@ -322,21 +302,12 @@ def test_text_that_is_not_utf8_does_not_stop_the_class(concurrent_batches):
     assert len(rows) == 2 and "surrogate" in rows
 
 
-@pytest.mark.xfail(
-    reason="runner uids are FIRST_UID + slot in every batch: another batch's kill_uid ends this "
-    "batch's runner of the same slot",
-    strict=True,
-)
 def test_another_batch_does_not_kill_this_batchs_runner(concurrent_batches):
     root, _ = concurrent_batches
     row = _rows(root / "a-grades" / "grades.csv")["slow"]
     assert (row["status"], float(row["points"])) == ("graded", 1.0), row
 
 
-@pytest.mark.xfail(
-    reason="provenance() reads the whole submission into memory: MemoryError before grading",
-    strict=True,
-)
 def test_a_sparse_terabyte_file_does_not_stop_the_class(tmp_path):
     submissions = tmp_path / "submissions"
     (submissions / "sparse").mkdir(parents=True)
@@ -348,11 +319,6 @@ def test_a_sparse_terabyte_file_does_not_stop_the_class(tmp_path):
     assert float(_rows(out)["sparse"]["points"]) == 0
 
 
-@pytest.mark.xfail(
-    reason="with --out inside the submissions folder, a student named 'results' owns the results "
-    "folder, and a symlink there makes root write into any directory",
-    strict=True,
-)
 def test_a_student_named_results_cannot_redirect_the_results(extra_class):
     root, _, _ = extra_class
     assert list((root / "redirect" / "target").iterdir()) == []

@@ -28,6 +28,7 @@ from pathlib import Path
 from course_lib.errors import CourseError
 from course_lib.grading import judge
 from course_lib.grading.forkserver import ForkServer
+from course_lib.grading.sandbox import claim_slots, release_slots
 from course_lib.grading.screening import screen_file
 from course_lib.submission import SubmissionError, choose_lecture_file
 
@@ -36,10 +37,20 @@ CSV_FIELDS += ["isolation"]
 
 
 def _digest(paths: list[Path]) -> str:
+    """Hash of the files' names and contents; at most the first 64 MB of each (plus its size)."""
     sha = hashlib.sha256()
     for path in paths:
-        sha.update(path.name.encode())
-        sha.update(path.read_bytes() if path.is_file() else b"<missing>")
+        sha.update(os.fsencode(path.name))
+        if not path.is_file():
+            sha.update(b"<missing>")
+            continue
+        sha.update(str(path.stat().st_size).encode())
+        with path.open("rb") as handle:
+            for _ in range(64):
+                chunk = handle.read(1 << 20)
+                if not chunk:
+                    break
+                sha.update(chunk)
     return sha.hexdigest()[:16]
 
 
@@ -73,7 +84,9 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(descriptor, "w", newline="") as handle:
+    with os.fdopen(
+        descriptor, "w", newline="", encoding="utf-8", errors="backslashreplace"
+    ) as handle:
         handle.write(text)
     os.replace(temporary, path)
 
@@ -156,6 +169,11 @@ def autograde(
             "are needed). Grade on Linux as root or with user namespaces, or pass --no-sandbox "
             "to grade without isolation (the gradebook will show it)."
         )
+    if out_csv.resolve().parent.is_relative_to(submissions.resolve()):
+        raise CourseError(
+            f"--out {out_csv} lies inside the submissions folder {submissions}: students could "
+            "plant files there; write the gradebook elsewhere."
+        )
     results_dir = out_csv.parent / "results"
     limits = {"timeout_s": timeout_s, "memory_mb": memory_mb, "sandbox": sandbox_required}
     key, jobs = signing_key(), jobs or os.cpu_count() or 1
@@ -177,7 +195,8 @@ def autograde(
                 pending.append((student_dir, lecture, stamp, stored))
 
     slots: queue.Queue = queue.Queue()
-    for slot in range(jobs):
+    claimed = claim_slots(jobs)  # Slots (runner uids) no other grading on this machine uses.
+    for slot in claimed:
         slots.put([slot, None])
 
     def run(job):
@@ -196,7 +215,8 @@ def autograde(
             slots.put(slot)
         record = {**result.to_dict(), "provenance": stamp}
         graded = Path(result.submission)
-        record["file"] = graded.name if graded.is_file() else ""
+        record["file"] = judge.clean_text(graded.name) if graded.is_file() else ""
+        record["submission"] = judge.clean_text(record["submission"])
         record["flags"] = screen_file(graded) if graded.is_file() else []
         # A judge killed at its time limit reports nothing: its runner had the machine's level.
         record["isolation"] = result.isolation or level
@@ -224,6 +244,7 @@ def autograde(
             server = slots.get()[1]
             if server:
                 server.close()
+        release_slots(claimed)
 
     rows = [
         _row(name, lecture, record, cached) for (name, lecture), (record, cached) in results.items()
@@ -236,17 +257,23 @@ def autograde(
     return rows
 
 
+def _cell(text: str) -> str:
+    """A gradebook cell a spreadsheet shows as text: clean, and never read as a formula."""
+    text = judge.clean_text(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def _row(name: str, lecture: str, record: dict, cached: bool) -> dict:
     detail = " ".join(x for x in (record.get("detail", ""), record.get("warning", "")) if x)
     return {
-        "student": name,
+        "student": _cell(name),
         "lecture": lecture,
         "cached": cached,
         "points": record["points"],
         "max_points": record["max_points"],
         "status": record["status"],
-        "detail": detail,
-        "file": record.get("file", ""),
+        "detail": _cell(detail),
+        "file": _cell(record.get("file", "")),
         "flags": "; ".join(record.get("flags", [])),
         "isolation": record.get("isolation") or "",
     }

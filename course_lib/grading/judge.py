@@ -23,7 +23,7 @@ from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
-from course_lib.grading.sandbox import FIRST_UID, kill_uid
+from course_lib.grading.sandbox import FIRST_UID, claim_slots, kill_uid, release_slots
 from course_lib.paths import project_root
 from course_lib.submission import SubmissionError, choose_lecture_file
 
@@ -80,6 +80,12 @@ def hidden_test_files(hidden_dir: Path | None, lecture: str) -> list[Path]:
         return []
     if not hidden_dir.is_dir():
         raise CourseError(f"Hidden tests folder not found: {hidden_dir}.")
+    if (hidden_dir / "conftest.py").exists():
+        raise CourseError(
+            f"{hidden_dir / 'conftest.py'}: a hidden tests folder cannot hold a conftest.py "
+            "(pytest loads it before the runners start, so student code could read it); move "
+            "its fixtures or helpers into the test files."
+        )
     return sorted(hidden_dir.glob(f"test_{lecture}_*.py"))
 
 
@@ -103,9 +109,18 @@ def _failed(lecture, submission, status, detail, max_points, tests=()) -> Lectur
     return LectureResult(lecture, str(submission), status, 0.0, max_points, detail, list(tests))
 
 
+KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+KEPT_ENV += ("CAMP_ROOT", "CAMP_SHARED", "CAMP_SKIP_DEMOS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def grading_env() -> dict[str, str]:
-    """The environment of every grading process: fixed seeds, quiet TensorFlow, no windows."""
-    env = dict(os.environ, CAMP_SEED=str(SEED), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    """The environment of every grading process: fixed seeds, quiet TensorFlow, no windows.
+
+    Only the variables in ``KEPT_ENV`` pass: the judge's memory, which its runners inherit, must
+    not hold the instructor's tokens or keys.
+    """
+    env = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
+    env.update(CAMP_SEED=str(SEED), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
     env["PYTHONHASHSEED"] = str(SEED)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
@@ -133,7 +148,15 @@ def grade_lecture(
     try:
         target, others = choose_lecture_file(Path(submission), lecture)
     except SubmissionError as error:
-        return _failed(lecture, submission, "missing", str(error), max_points)
+        return _failed(lecture, submission, "missing", clean_text(str(error)), max_points)
+    if slot is None:
+        claimed = claim_slots(1)
+        try:
+            return grade_lecture(
+                lecture, submission, hidden_dir, timeout_s, memory_mb, server, claimed[0]
+            )
+        finally:
+            release_slots(claimed)
 
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         os.chmod(scratch, 0o700)
@@ -204,8 +227,21 @@ def _run_process(args: list[str], cwd: str, timeout_s: float):
 _MEMORY_WORDS = re.compile(r"MemoryError|std::bad_alloc|Cannot allocate memory|OOM")
 
 
+def clean_text(text: str) -> str:
+    """Student-controlled text made safe to store and show: valid UTF-8, no control codes."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _death(death: dict, memory_mb: int) -> tuple[str, str]:
     """Status and detail of a runner that ended or broke its channel before grading ended."""
+    if death.get("hidden"):  # Nothing about a hidden-test runner's end reaches the student.
+        code = death.get("code")
+        status = "protocol-error" if code is None else "crashed" if code > 128 else "exited"
+        return status, "The student's code stopped during the hidden tests."
     code, output = death.get("code"), str(death.get("output", ""))
     tail = f" Last output: {output.strip()[-300:]}" if output.strip() else ""
     if code is None:
@@ -250,9 +286,11 @@ def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -
         detail = f"The judge ended with code {returncode} and no report: {text.strip()[-300:]}"
         return _failed(lecture, target, "crashed", detail, max_points)
     tests = _clamp(report.get("tests", []), declared)
+    for test in tests:
+        test["message"] = clean_text(test.get("message", ""))
     isolation = report.get("isolation")
     if report.get("import_error"):
-        error = str(report["import_error"])
+        error = clean_text(report["import_error"])
         status = "memory-limit" if "MemoryError" in error else "import-error"
         result = _failed(lecture, target, status, error, max_points, tests)
         result.isolation = isolation
@@ -261,6 +299,7 @@ def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -
     deaths = public_deaths or report.get("deaths", [])
     if deaths:
         status, detail = _death(deaths[0], memory_mb)
+        detail = clean_text(detail)
         result = _failed(lecture, target, status, detail, max_points, tests)
         result.isolation = isolation
         return result

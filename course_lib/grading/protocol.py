@@ -24,8 +24,8 @@ import time
 
 import numpy as np
 
-MAX_HEADER_BYTES = 64 * 1024 * 1024  # A JSON header larger than this is a protocol error.
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # Arrays of one message, in bytes, at most.
+MAX_HEADER_BYTES = 8 * 1024 * 1024  # A JSON header larger than this is a protocol error.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Arrays of one message, in bytes, at most.
 MAX_DEPTH = 64  # Nesting depth of containers in one value.
 ALLOWED_KINDS = "biufcUS"  # numpy dtype kinds that may cross: numbers, bools and strings.
 

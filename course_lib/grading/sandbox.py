@@ -247,3 +247,47 @@ def probe_level(slot: int = 999) -> str:
     os.waitpid(pid, 0)
     os.rmdir(root)
     return level if level in LEVELS else "limits"
+
+
+_CLAIMS: dict[int, int] = {}  # Slot -> descriptor of its held lock file.
+SLOTS = 4000  # Runner uids FIRST_UID .. FIRST_UID + SLOTS - 1.
+
+
+def claim_slots(count: int) -> list[int]:
+    """Claim ``count`` grading slots no other grading process on this machine holds.
+
+    Each slot is a lock file held with ``flock`` until ``release_slots``, so two batches (or a
+    batch and a ``camp check``) never share a runner uid, and one batch's cleanup never kills
+    another's runners.
+    """
+    import fcntl
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"camp-slots-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    claimed = []
+    for slot in range(SLOTS):
+        if len(claimed) == count:
+            break
+        if slot in _CLAIMS:
+            continue
+        descriptor = os.open(folder / f"{slot}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            continue
+        _CLAIMS[slot] = descriptor
+        claimed.append(slot)
+    if len(claimed) < count:
+        release_slots(claimed)
+        raise RuntimeError(f"Only {len(claimed)} of {count} grading slots are free.")
+    return claimed
+
+
+def release_slots(slots: list[int]) -> None:
+    """Give claimed slots back."""
+    for slot in slots:
+        descriptor = _CLAIMS.pop(slot, None)
+        if descriptor is not None:
+            os.close(descriptor)

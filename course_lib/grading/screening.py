@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+MAX_SCREENED_BYTES = 2_000_000  # Larger files are flagged for review instead of parsed.
 FLAGGED_MODULES = {
     "pytest": "imports pytest",
     "_pytest": "imports _pytest",
@@ -87,6 +88,8 @@ def screen_source(source: str) -> list[str]:
 def screen_file(path: Path) -> list[str]:
     """Flags of a ``.py`` or ``.ipynb`` submission; unreadable files give no flags."""
     try:
+        if path.stat().st_size > MAX_SCREENED_BYTES:
+            return [f"not screened: larger than {MAX_SCREENED_BYTES // 1_000_000} MB"]
         if path.suffix == ".ipynb":
             from course_lib.submission import notebook_to_python
 
