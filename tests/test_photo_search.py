@@ -1,4 +1,4 @@
-"""Real search on real photos: EfficientNet-Lite0 (real ImageNet weights) + GloVe, Dropbox style."""
+"""Real search on real photos: EfficientNet-Lite0 (real ImageNet weights), MiniLM or GloVe."""
 
 import importlib.util
 import io
@@ -190,3 +190,21 @@ def test_search_skips_unreadable_photos_with_one_warning_each_and_ranks_the_rest
         "huge.png",
     ]
     assert (tmp_path / "r.html").read_text().count("data:image/jpeg;base64,") == 3
+
+
+def test_class_weights_take_each_class_best_lemma_then_a_softmax():
+    from scipy.special import softmax
+
+    from course_lib import query_matching
+
+    lemmas, owners = query_matching.class_lemmas()
+    assert len(lemmas) == len(owners) and sorted(set(owners.tolist())) == list(range(1000))
+    assert {"tabby", "tabby cat"} <= {
+        lem for lem, c in zip(lemmas, owners, strict=True) if c == 281
+    }
+    similarity = np.array([[0.1, 0.9, 0.3, -0.2], [0.5, 0.4, 0.0, 0.7]])
+    best = query_matching.best_lemma_per_class(similarity, np.array([0, 0, 2, 1]), classes=3)
+    np.testing.assert_array_equal(best, [[0.9, -0.2, 0.3], [0.5, 0.7, 0.0]])
+    np.testing.assert_allclose(
+        query_matching.softmax(best, 0.05), softmax(best / 0.05, axis=1), rtol=1e-12
+    )
