@@ -210,10 +210,6 @@ def test_a_symlinked_exercises_folder_is_not_graded(extra_class):
     assert _passed(root, "symlinked_exercises") == []
 
 
-@pytest.mark.xfail(
-    reason="the fake model's predict() looks the judge's test images up in load_digits()",
-    strict=True,
-)
 def test_a_model_that_looks_up_the_labels_scores_nothing(extra_class):
     root, _, _ = extra_class
     assert _passed(root, "digits_lookup") == []
