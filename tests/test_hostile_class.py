@@ -44,6 +44,7 @@ GRADED = [
     "train_sgd",
     "build_keras_mlp",
     "train_keras_mlp",
+    "gradient_check",
 ]
 
 ATTACKS = {
