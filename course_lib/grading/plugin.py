@@ -177,11 +177,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             if code is not None or client.dead is not None:
                 tail = "" if hidden else client.output.decode("utf-8", "replace")[-300:]
                 state["deaths"].append({"code": code, "output": tail, "hidden": hidden})
-        sandbox.kill_uid(sandbox.FIRST_UID + _slot(session.config))
         try:
             os.rmdir(root)
         except OSError:
             pass
+    if state["runners"]:  # After every runner was polled: whatever they left behind.
+        sandbox.kill_uid(sandbox.FIRST_UID + _slot(session.config))
     if state["zygote"] is not None:
         state["zygote"].close()
     path = session.config.getoption("--camp-report")
