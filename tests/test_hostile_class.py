@@ -217,7 +217,9 @@ for path in ["/scratch/big", "/tmp/big", MARKER + "/big"]:
         pass
 """,
 }
-SOLVED_ATTACKS = ("forge_report", "patch_pytest", "patch_numpy", "settrace")
+# Attacks that leave the student's own functions alone: on a solution they must cost nothing.
+# (patch_numpy and settrace also change how the student's own code runs in its process.)
+SOLVED_ATTACKS = ("forge_report", "patch_pytest", "replace_tests", "write_outside")
 
 
 def _half_done(source: str, keep: int) -> str:
