@@ -666,6 +666,11 @@ def test_train_step_is_a_tf_function_that_learns(sub):
         tokens[:, 1:], np.asarray(_reference_logits(model, before, features, tokens))
     )
     assert losses[0] == pytest.approx(first, rel=1e-4), "The first loss is not the masked loss."
+    # Measured with the reference on these captions over 20 seeds (the model seeded with s,
+    # s = 0-19; s = 0 is this test): last / first of 15 steps min 0.236, mean 0.310, max 0.407.
+    # Adam(0.005), a tenth of the step size, ends at 0.740-0.847 (20 seeds), and a model with
+    # no step keeps 1. Bar: 0.7, a margin of 0.29 over the worst seed and of 0.04 under the
+    # tenth step size (a model stopped after 8 of the 15 steps, 0.459-0.663, still passes).
     assert losses[-1] < 0.7 * losses[0], f"The loss did not fall: {losses}"
     noisy = _tiny_captioner(sub, vocab=9, dropout_rate=0.5)
     sub.teacher_forcing_logits(noisy, features[:1], tokens[:1])
@@ -724,7 +729,16 @@ def test_train_captioner_logs_checkpoints_and_resumes(sub):
     )
     losses = [_number(loss) for loss in losses]
     assert len(losses) == 3, f"Expected one mean loss per epoch (3); received {len(losses)}."
-    assert losses[-1] < losses[0], f"The loss did not fall: {losses}"
+    # Measured with the reference on these captions over 20 seeds (the model seeded with s,
+    # s = 0-19; s = 0 is this test): last / first epoch min 0.587, mean 0.635, max 0.749. With
+    # learning_rate=0.005 (a tenth, 20 seeds) it ends at 0.871-0.926, and with 0 at 1 exactly.
+    # Bar: 0.85 (it was "below the first", which a model barely trained passed), a margin of
+    # 0.10 over the worst seed and of 0.02 under the tenth learning rate.
+    if not losses[-1] < 0.85 * losses[0]:
+        pytest.fail(
+            f"The epoch losses {losses} fell by less than 15 %: does each step apply the "
+            "gradients with Adam at learning_rate?"
+        )
     events = list(logs.rglob("events.out.tfevents*"))
     if not events:
         pytest.fail("No TensorBoard event file in log_dir: use tf.summary.create_file_writer.")
