@@ -1,13 +1,13 @@
 """More hostile students: attacks on ``camp autograde`` that tests/test_hostile_class.py lacks.
 
-Found by a red-team pass (notes in /work/notes/redteam.md). Every attacker starts from the
-untouched Lecture 01 exercise, so its honest score is known: 0 for the exercise, plus the points of
-anything it honestly solves (a correct ``relu``). Each case asserts the honest outcome; a case that
-the engine does not meet yet is marked ``xfail(strict=True)`` with the reason, so fixing it turns
-the mark into a failure that asks for its removal.
+Found by an independent red-team pass; every attack here once succeeded and is now met. Every
+attacker starts from the untouched Lecture 01 exercise, so its honest score is known: 0 for the
+exercise, plus the points of anything it honestly solves (a correct ``relu``). Each case asserts
+the honest outcome.
 
 Five batches run: the main class (one ``camp autograde`` with hidden tests, ``--jobs 2``) and,
-beside it, a class whose gradebook is written inside the submissions folder; then a class with
+beside it, a class whose gradebook would be written inside the submissions folder (refused); then
+a class with
 text that is not UTF-8 graded while another batch runs; then a class with a 1 TB sparse file.
 """
 
@@ -236,11 +236,6 @@ def test_a_hidden_conftest_is_refused(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(
-    reason="runners graded at the same time share the inodes of the read-only system files, "
-    "so a POSIX lock range carries a hidden input to a classmate's public test",
-    strict=True,
-)
 def test_a_hidden_input_does_not_reach_a_classmates_public_test(extra_class):
     root, _, result = extra_class
     for where, text in _shown_texts(root, result).items():

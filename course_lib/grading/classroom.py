@@ -199,8 +199,8 @@ def autograde(
     for slot in claimed:
         slots.put([slot, None])
 
-    def run(job):
-        student_dir, lecture, stamp, stored = job
+    def grade(job, parts):
+        student_dir, lecture, _, _ = job
         slot = slots.get()
         try:
             if slot[1] is None:
@@ -208,11 +208,21 @@ def autograde(
                     slot[1] = ForkServer(judge.grading_env())
                 except (OSError, RuntimeError):  # No warm server: fresh judge processes.
                     slot[1] = False
-            result = judge.grade_lecture(
-                lecture, student_dir, hidden_dir, timeout_s, memory_mb, slot[1] or None, slot[0]
+            return judge.grade_lecture(
+                lecture,
+                student_dir,
+                hidden_dir,
+                timeout_s,
+                memory_mb,
+                slot[1] or None,
+                slot[0],
+                parts,
             )
         finally:
             slots.put(slot)
+
+    def store(job, result):
+        student_dir, lecture, stamp, stored = job
         record = {**result.to_dict(), "provenance": stamp}
         graded = Path(result.submission)
         record["file"] = judge.clean_text(graded.name) if graded.is_file() else ""
@@ -229,16 +239,32 @@ def autograde(
             record["detail"] = f"{record['detail']} (result not stored: {error})".strip()
         return student_dir.name, lecture, record
 
+    # With hidden tests, every public test of the class is graded before any hidden one: no
+    # runner that saw a hidden input is ever alive beside a runner whose messages students read.
+    two_passes = [job for job in pending if judge.hidden_test_files(hidden_dir, job[1])]
+    passes = [("public",), ("hidden",)] if two_passes else [("public", "hidden")]
+    total = len(pending) + len(two_passes)
     if progress is not None:
-        progress(0, len(pending))
+        progress(0, total)
+    done, first = 0, {}
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run, job) for job in pending]
-            for done, future in enumerate(as_completed(futures), start=1):
-                name, lecture, record = future.result()
-                results[(name, lecture)] = (record, False)
-                if progress is not None:
-                    progress(done, len(pending))
+            for parts in passes:
+                jobs_now = pending if parts != ("hidden",) else two_passes
+                futures = {pool.submit(grade, job, parts): job for job in jobs_now}
+                for future in as_completed(futures):
+                    job, result = futures[future], future.result()
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                    key_ = (job[0].name, job[1])
+                    if parts == ("public",) and job in two_passes:
+                        first[key_] = result
+                        continue
+                    if parts == ("hidden",):
+                        result = judge.merge_parts(first.pop(key_), result)
+                    name, lecture, record = store(job, result)
+                    results[(name, lecture)] = (record, False)
     finally:
         while not slots.empty():
             server = slots.get()[1]

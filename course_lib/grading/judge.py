@@ -23,7 +23,7 @@ from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
-from course_lib.grading.sandbox import FIRST_UID, claim_slots, kill_uid, release_slots
+from course_lib.grading.sandbox import FIRST_UID, LEVELS, claim_slots, kill_uid, release_slots
 from course_lib.paths import project_root
 from course_lib.submission import SubmissionError, choose_lecture_file
 
@@ -134,6 +134,7 @@ def grade_lecture(
     memory_mb: int = DEFAULT_MEMORY_MB,
     server=None,
     slot: int | None = None,
+    parts: tuple[str, ...] = ("public", "hidden"),
 ) -> LectureResult:
     """Grade ``lecture`` of ``submission`` (a file, folder or ``.ipynb``) and return the result.
 
@@ -141,8 +142,11 @@ def grade_lecture(
         server: a ``course_lib.grading.forkserver.ForkServer`` to fork the judge from (a class
             at a time: it saves the TensorFlow import); None starts a fresh process.
         slot: the grading slot, which picks the runner's uid (distinct per parallel slot).
+        parts: which tests to run, ``"public"`` and/or ``"hidden"`` (a class grades them in
+            two passes; see ``merge_parts``).
     """
-    files = test_files(lecture) + hidden_test_files(hidden_dir, lecture)
+    files = test_files(lecture) if "public" in parts else []
+    files += hidden_test_files(hidden_dir, lecture) if "hidden" in parts else []
     declared = {name: pts for f in files for name, pts in declared_points(f).items()}
     max_points = sum(declared.values())
     try:
@@ -153,7 +157,7 @@ def grade_lecture(
         claimed = claim_slots(1)
         try:
             return grade_lecture(
-                lecture, submission, hidden_dir, timeout_s, memory_mb, server, claimed[0]
+                lecture, submission, hidden_dir, timeout_s, memory_mb, server, claimed[0], parts
             )
         finally:
             release_slots(claimed)
@@ -314,3 +318,47 @@ def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -
     else:
         status, detail = "graded", ""
     return LectureResult(lecture, str(target), status, points, max_points, detail, tests, isolation)
+
+
+FAILED_AS_A_WHOLE = ("missing", "timeout", "import-error", "crashed", "exited", "protocol-error")
+
+
+def merge_parts(public: LectureResult, hidden: LectureResult) -> LectureResult:
+    """One lecture's result from its public and its hidden pass (graded at different times).
+
+    A pass that failed as a whole (a timeout, a crash...) costs the lecture its points, as in one
+    pass; the public pass's status and detail come first, since the hidden one says little.
+    """
+    tests = public.tests + hidden.tests
+    maximum = public.max_points + hidden.max_points
+    levels = [r.isolation for r in (public, hidden) if r.isolation]
+    isolation = min(levels, key=LEVELS.index) if levels else None
+    for part in (public, hidden):
+        if part.status in FAILED_AS_A_WHOLE:
+            return LectureResult(
+                public.lecture,
+                public.submission,
+                part.status,
+                0.0,
+                maximum,
+                part.detail,
+                tests,
+                isolation,
+                public.warning,
+            )
+    points = public.points + hidden.points
+    statuses = {public.status, hidden.status}
+    status = "full-marks" if statuses == {"full-marks"} else "graded"
+    status = "memory-limit" if "memory-limit" in statuses else status
+    detail = " ".join(r.detail for r in (public, hidden) if r.detail)
+    return LectureResult(
+        public.lecture,
+        public.submission,
+        status,
+        points,
+        maximum,
+        detail,
+        tests,
+        isolation,
+        public.warning,
+    )
