@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from course_lib.cli import app
-from course_lib.generate import BEGIN, END, strip_solutions
+from course_lib.generate import partly_solved, strip_solutions
 from course_lib.grading.judge import grade_lecture
 from course_lib.paths import project_root
 
@@ -22,22 +22,11 @@ SOLUTION = project_root() / "solutions" / "01_nn_recap.py"
 TIMEOUT = "40"  # Seconds: a good submission needs about 10 on two busy cores.
 
 
-def half_done(source: str, keep: int) -> str:
-    """Keep the first ``keep`` solution regions and stub out the rest."""
-    lines, seen, out = source.splitlines(keepends=True), 0, []
-    for line in lines:
-        if line.strip() in (BEGIN, END) and seen < keep * 2:
-            seen += 1
-            continue
-        out.append(line)
-    return strip_solutions("".join(out))
-
-
 def write_class(root):
     source = SOLUTION.read_text()
     students = {
         "good": source,
-        "half": half_done(source, keep=6),
+        "half": partly_solved(source, keep=6),
         "loop": source + "\nwhile True:\n    pass\n",
         "bomb": source.replace(
             "    return np.maximum(z, 0.0)", "    return np.ones(20 * 1024**3 // 8) + z"

@@ -2,21 +2,11 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from course_lib.generate import BEGIN, END, strip_solutions
+from course_lib.generate import partly_solved
 from course_lib.grading.judge import grade_lecture
 from course_lib.paths import project_root
 
 SOLUTION = project_root() / "solutions" / "01_nn_recap.py"
-
-
-def _half_done(source: str, keep: int) -> str:
-    lines, seen, out = source.splitlines(keepends=True), 0, []
-    for line in lines:
-        if line.strip() in (BEGIN, END) and seen < keep * 2:
-            seen += 1
-            continue
-        out.append(line)
-    return strip_solutions("".join(out))
 
 
 def _outcome(result) -> dict:
@@ -32,7 +22,7 @@ def test_the_reference_gets_the_same_grade_three_times_in_a_row():
 
 def test_a_partial_solution_gets_the_same_grade_three_times_in_parallel(tmp_path):
     partial = tmp_path / "01_nn_recap.py"
-    partial.write_text(_half_done(SOLUTION.read_text(), keep=7))
+    partial.write_text(partly_solved(SOLUTION.read_text(), keep=7))
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [pool.submit(grade_lecture, "01", partial) for _ in range(3)]
         outcomes = [_outcome(future.result()) for future in futures]

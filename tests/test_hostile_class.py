@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from course_lib.cli import app
-from course_lib.generate import BEGIN, END, strip_solutions
+from course_lib.generate import partly_solved
 from course_lib.grading import judge
 from course_lib.grading.sandbox import FIRST_UID, probe_level
 from course_lib.paths import project_root
@@ -222,16 +222,6 @@ for path in ["/scratch/big", "/tmp/big", MARKER + "/big"]:
 SOLVED_ATTACKS = ("forge_report", "patch_pytest", "replace_tests", "write_outside")
 
 
-def _half_done(source: str, keep: int) -> str:
-    lines, seen, out = source.splitlines(keepends=True), 0, []
-    for line in lines:
-        if line.strip() in (BEGIN, END) and seen < keep * 2:
-            seen += 1
-            continue
-        out.append(line)
-    return strip_solutions("".join(out))
-
-
 @pytest.fixture(scope="module")
 def hostile_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
@@ -263,7 +253,7 @@ def hostile_class(tmp_path_factory):
         "GRADED": GRADED,
     }
     header = "\n".join(f"{name} = {value!r}" for name, value in constants.items())
-    students = {"victim": SOLUTION, "half": _half_done(SOLUTION, keep=6)}
+    students = {"victim": SOLUTION, "half": partly_solved(SOLUTION, keep=6)}
     for name, attack in ATTACKS.items():
         students[name] = f"{EXERCISE}\n{header}\n{attack}"
     students["solved_attacker"] = "\n".join(

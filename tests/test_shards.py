@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from course_lib.cli import app
 from course_lib.errors import CourseError
-from course_lib.generate import BEGIN, END, strip_solutions
+from course_lib.generate import partly_solved
 from course_lib.grading import judge
 from course_lib.grading.classroom import CSV_FIELDS, signing_key
 from course_lib.grading.gradebook import parse_shard, select_shard
@@ -136,17 +136,6 @@ def test_merge_without_submissions_sorts_rows(tmp_path):
     assert [(r["student"], r["points"]) for r in rows] == [("ada", "3"), ("bob", "5"), ("cy", "1")]
 
 
-def half_done(source: str, keep: int) -> str:
-    """Keep the first ``keep`` solution regions and stub out the rest."""
-    out, seen = [], 0
-    for line in source.splitlines(keepends=True):
-        if line.strip() in (BEGIN, END) and seen < keep * 2:
-            seen += 1
-            continue
-        out.append(line)
-    return strip_solutions("".join(out))
-
-
 def autograde(submissions: Path, out: Path, *extra: str):
     args = ["autograde", str(submissions), "--out", str(out), "--lecture", "01", *extra]
     result = CliRunner().invoke(app, args)
@@ -161,7 +150,7 @@ def sharded_class(tmp_path_factory):
     solution = (ROOT / "solutions" / "01_nn_recap.py").read_text()
     students = {
         "solved": solution,
-        "half": half_done(solution, keep=6),
+        "half": partly_solved(solution, keep=6),
         "untouched": (ROOT / "exercises" / "01_nn_recap.py").read_text(),
     }
     submissions = root / "submissions"
