@@ -243,6 +243,7 @@ def autograde(
     # runner that saw a hidden input is ever alive beside a runner whose messages students read.
     two_passes = [job for job in pending if judge.hidden_test_files(hidden_dir, job[1])]
     passes = [("public",), ("hidden",)] if two_passes else [("public", "hidden")]
+    split = {(job[0].name, job[1]) for job in two_passes}  # Graded in both passes.
     total = len(pending) + len(two_passes)
     if progress is not None:
         progress(0, total)
@@ -258,7 +259,7 @@ def autograde(
                     if progress is not None:
                         progress(done, total)
                     key_ = (job[0].name, job[1])
-                    if parts == ("public",) and job in two_passes:
+                    if parts == ("public",) and key_ in split:
                         first[key_] = result
                         continue
                     if parts == ("hidden",):

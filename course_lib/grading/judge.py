@@ -145,14 +145,6 @@ def grade_lecture(
         parts: which tests to run, ``"public"`` and/or ``"hidden"`` (a class grades them in
             two passes; see ``merge_parts``).
     """
-    files = test_files(lecture) if "public" in parts else []
-    files += hidden_test_files(hidden_dir, lecture) if "hidden" in parts else []
-    declared = {name: pts for f in files for name, pts in declared_points(f).items()}
-    max_points = sum(declared.values())
-    try:
-        target, others = choose_lecture_file(Path(submission), lecture)
-    except SubmissionError as error:
-        return _failed(lecture, submission, "missing", clean_text(str(error)), max_points)
     if slot is None:
         claimed = claim_slots(1)
         try:
@@ -161,6 +153,14 @@ def grade_lecture(
             )
         finally:
             release_slots(claimed)
+    files = test_files(lecture) if "public" in parts else []
+    files += hidden_test_files(hidden_dir, lecture) if "hidden" in parts else []
+    declared = {name: pts for f in files for name, pts in declared_points(f).items()}
+    max_points = sum(declared.values())
+    try:
+        target, others = choose_lecture_file(Path(submission), lecture)
+    except SubmissionError as error:
+        return _failed(lecture, submission, "missing", clean_text(str(error)), max_points)
 
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         os.chmod(scratch, 0o700)
