@@ -27,6 +27,7 @@ def attempt(name, action):
         report[name] = type(error).__name__
 attempt("network", lambda: socket.create_connection(("127.0.0.1", PORT), timeout=1))
 attempt("read_repo", lambda: open(README).read())
+attempt("read_host_tmp", lambda: open(HOST_TMP_FILE).read())
 attempt("write_usr", lambda: open("/usr/camp-test", "w"))
 attempt("write_scratch", lambda: open("/scratch/ok", "w").write("ok"))
 attempt("big_file", lambda: open("/scratch/big", "wb").write(b"x" * (300 << 20)))
@@ -39,9 +40,14 @@ print(json.dumps(report), flush=True)
 
 def _observe(python: list[str], env: dict | None = None) -> dict:
     server = __import__("socket").create_server(("127.0.0.1", 0))
+    # A world-readable file in the host's temporary folder (where a checkout may live too).
+    descriptor, host_file = tempfile.mkstemp(prefix="camp-host-")
+    os.close(descriptor)
+    os.chmod(host_file, 0o644)
     code = (
         f"PORT = {server.getsockname()[1]}\nREADME = {str(PACKAGE_DIR.parent / 'README.md')!r}\n"
-        f"PARENT = {os.getpid()}\nPACKAGE = {str(PACKAGE_DIR)!r}\n" + INSIDE
+        f"PARENT = {os.getpid()}\nPACKAGE = {str(PACKAGE_DIR)!r}\n"
+        f"HOST_TMP_FILE = {host_file!r}\n" + INSIDE
     )
     launcher = (
         "import os, sys, tempfile\n"
@@ -54,6 +60,7 @@ def _observe(python: list[str], env: dict | None = None) -> dict:
         [*python, "-c", launcher], capture_output=True, text=True, timeout=60, env=env
     )
     server.close()
+    os.remove(host_file)
     lines = completed.stdout.strip().splitlines()
     assert len(lines) == 2, completed.stdout + completed.stderr
     return {"level": lines[0], **json.loads(lines[1])}
@@ -62,7 +69,8 @@ def _observe(python: list[str], env: dict | None = None) -> dict:
 def _check(report: dict) -> None:
     assert report["level"] == "namespaces"
     assert report["pid"] == 1  # PID 1 of its own namespace: what it starts dies with it.
-    assert "home" not in report["root"] and "tmp" not in report["root"]
+    assert "home" not in report["root"]
+    assert report["read_host_tmp"] == "FileNotFoundError"  # The host's /tmp is not there.
     assert report["in_root_home"] in ([], [".pyenv"])  # At most the Python installation.
     assert report["network"] != "allowed"
     assert report["read_repo"] == "FileNotFoundError"  # solutions/, tests/, README: not there.
