@@ -485,7 +485,7 @@ def classify(
     top: Annotated[int, typer.Option(help="Labels to show per image.")] = 5,
 ) -> None:
     """Top ImageNet labels of photos, from EfficientNet-Lite0 built with Lecture 03's blocks."""
-    from course_lib.imagenet import classify_files
+    from course_lib.models.imagenet import classify_files
 
     for path, labels in zip(paths, classify_files(paths, top=top), strict=True):
         console.print(f"[bold]{escape(str(path))}[/]", highlight=False, soft_wrap=True)
@@ -514,7 +514,7 @@ def _print_hits(query: str, hits: list[tuple[str, float]], root: Path) -> None:
 
 def _index_photos(folder: Path, cache: Path | None = None):
     """Index ``folder`` behind a spinner; one warning line per photo that could not be read."""
-    from course_lib.photo_search import build_engine
+    from course_lib.search.photos import build_engine
 
     skipped: list[str] = []
     with console.status("Indexing photos (cached after the first run)..."):
@@ -545,7 +545,7 @@ def search(
     ] = None,
 ) -> None:
     """Rank a folder of your photos for a text query (EfficientNet-Lite0 classes + MiniLM)."""
-    from course_lib.photo_search import search_photos, write_html
+    from course_lib.search.photos import search_photos, write_html
 
     engine = _index_photos(photos, cache)
     hits = search_photos(query, engine, top)
@@ -559,7 +559,7 @@ def demo(
     html: Annotated[Path | None, typer.Option(help="Also write a results page here.")] = None,
 ) -> None:
     """Search real sample photos (scikit-image, scikit-learn) and a slice of the collection."""
-    from course_lib.photo_search import DEMO_QUERIES, demo_folder, search_photos, write_html
+    from course_lib.search.photos import DEMO_QUERIES, demo_folder, search_photos, write_html
 
     folder = demo_folder()
     console.print(f"Demo photos: {escape(str(folder))}", highlight=False, soft_wrap=True)
@@ -583,7 +583,7 @@ def caption(
     beam_width: Annotated[int, typer.Option(help="Beam width; 1 decodes greedily.")] = 3,
 ) -> None:
     """Caption every image of a folder with the shipped Lecture 06 reference captioner."""
-    from course_lib.captioner import caption_folder, write_captions_json
+    from course_lib.models.captioner import caption_folder, write_captions_json
 
     captions = caption_folder(folder, beam_width=beam_width)
     for stem, text in captions.items():
@@ -606,7 +606,7 @@ def text_table(
 ) -> None:
     """Lecture 04's caption-retrieval table: Jaccard, BoW, TF-IDF, GloVe, SIF, MiniLM."""
     from course_lib.lectures import lecture_module
-    from course_lib.text_retrieval import format_table, retrieval_table
+    from course_lib.search.text_retrieval import format_table, retrieval_table
 
     module = lecture_module("04", prefer_student=not reference)
     rows = retrieval_table(source, num_images, seed, module, use_minilm=minilm)

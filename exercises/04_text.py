@@ -77,7 +77,7 @@ def load_captions(split: str = "train", num_images: int = NUM_TRAIN_IMAGES, seed
     Returns:
         A list of ``num_images`` lists of caption strings.
     """
-    from course_lib.text_retrieval import collection_captions
+    from course_lib.search.text_retrieval import collection_captions
 
     return collection_captions(split, num_images, seed)
 
@@ -342,7 +342,7 @@ def recall_at_k(scores: np.ndarray, ks=KS) -> dict[int, float]:
 # ## Real word vectors
 #
 # GloVe learned 50 numbers per word from 6 billion words of Wikipedia and news; words used in
-# similar contexts get similar vectors. `course_lib.pretrained.load_glove_50d()` loads them
+# similar contexts get similar vectors. `course_lib.models.pretrained.load_glove_50d()` loads them
 # (400,000 words) from a package, no download. Write the search on raw arrays: nearest
 # neighbours by cosine, and analogies "a is to b as c is to ?" answered by the word nearest to
 # $\hat b - \hat a + \hat c$ (unit vectors; a, b and c themselves excluded).
@@ -569,7 +569,7 @@ def sif_embeddings(
 # 3. Feed-forward: `intermediate_dense` (to `intermediate_size`, exact GELU) then `output_dense`
 #    (back to `hidden_size`); again $x \leftarrow \mathrm{LN}(x + \mathrm{dropout}(\mathrm{ff}))$.
 #
-# The sublayer attribute names below are a contract: `course_lib.minilm` copies the real
+# The sublayer attribute names below are a contract: `course_lib.models.minilm` copies the real
 # weights of all-MiniLM-L6-v2 into them.
 
 
@@ -638,8 +638,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
 # dropout. Then come `num_layers` encoder blocks. A sentence embedding is the mean of the final
 # token vectors over real tokens (padding excluded), scaled to unit length: that is what
 # all-MiniLM-L6-v2 was trained to produce (6 layers, hidden size 384, 12 heads, 1536
-# feed-forward units, 22.7M parameters). `course_lib.minilm.load_minilm()` builds it with your
-# `build_text_encoder` and copies the real weights into your layers.
+# feed-forward units, 22.7M parameters). `course_lib.models.minilm.load_minilm()` builds it with
+# your `build_text_encoder` and copies the real weights into your layers.
 
 
 # %%
@@ -744,7 +744,7 @@ def export_text_encoder(model: keras.Model, tokenizer, export_dir) -> Path:
         model: from ``build_text_encoder``.
         tokenizer: a ``tf.Module`` callable inside a ``tf.function``: (batch,) strings →
             ``(input_ids, attention_mask)``, both int32 (batch, seq), e.g.
-            ``course_lib.minilm.tokenizer()``.
+            ``course_lib.models.minilm.tokenizer()``.
         export_dir: the folder to write.
 
     Returns:
@@ -902,9 +902,9 @@ def plot_cell_activation(model: keras.Model, vocabulary: list[str], text: str, u
 
 # %%
 if should_run_demo(__name__):
-    from course_lib import minilm
+    from course_lib.models import minilm
     from course_lib.paths import coco_mini_dir, user_dir
-    from course_lib.text_retrieval import folder_captions
+    from course_lib.search.text_retrieval import folder_captions
 
     train_groups = load_captions("train", NUM_TRAIN_IMAGES)
     train_captions = [c for group in train_groups for c in group]
@@ -934,7 +934,7 @@ if should_run_demo(__name__):
 
 # %%
 if should_run_demo(__name__):
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     glove = load_glove_50d()
     top = np.asarray(glove.vectors[:100_000])
@@ -964,7 +964,7 @@ if should_run_demo(__name__):
 if should_run_demo(__name__):
     import sys
 
-    from course_lib.text_retrieval import format_table, retrieval_table
+    from course_lib.search.text_retrieval import format_table, retrieval_table
 
     this = sys.modules[__name__]
     print(format_table(retrieval_table("val", NUM_VAL_IMAGES, module=this), "val split"))

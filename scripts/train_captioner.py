@@ -6,7 +6,8 @@ Uses the classes and functions of Lecture 06's reference solution (``solutions/0
 through ``lecture_module("06", prefer_student=False)``): generates the photo collection (8,000
 train and 1,000 val photos, reused when present), pre-trains the encoder CNN on the object labels,
 caches the grid features, trains the attention decoder with teacher forcing for what is left of
-the time budget, saves the weights (float16), reloads them through ``course_lib.captioner`` and
+the time budget, saves the weights (float16), reloads them through
+``course_lib.models.captioner`` and
 prints BLEU-1..4 and CIDEr-D on the val split for greedy decoding and beam search (and METEOR
 where Java is installed). The numbers and the wall time go into ``config.json``.
 """
@@ -42,13 +43,13 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from course_lib.captioner import (
+    from course_lib.lectures import lecture_module
+    from course_lib.models.captioner import (
         CAPTIONER_DIR,
         ReferenceCaptioner,
         meteor,
         save_reference_captioner,
     )
-    from course_lib.lectures import lecture_module
 
     lecture = lecture_module("06", prefer_student=False)
     out = args.out or CAPTIONER_DIR

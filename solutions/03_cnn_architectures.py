@@ -356,7 +356,8 @@ class DepthwiseSeparableConv(keras.layers.Layer):
 class InvertedResidual(keras.layers.Layer):
     """MobileNetV2's inverted-residual block (MBConv without squeeze-excitation), ReLU6.
 
-    Sublayers (created in ``build``; ``course_lib.imagenet`` loads weights into them by name):
+    Sublayers (created in ``build``; ``course_lib.models.imagenet`` loads weights into them by
+    name):
     ``expand_conv``, ``expand_bn`` (both None when ``expand_ratio == 1``), ``depthwise_conv``,
     ``depthwise_bn``, ``project_conv``, ``project_bn``; and ``use_residual`` (bool).
 
@@ -830,7 +831,7 @@ if should_run_demo(__name__):
 # 4. global average pooling → Dropout(`dropout_rate`) → Dense(`num_classes`) logits.
 #
 # All batch norms use epsilon 1e-3. Name the layers (the `name=` argument) as the function's
-# docstring says: `course_lib.imagenet` finds them by name to load the real weights, which
+# docstring says: `course_lib.models.imagenet` finds them by name to load the real weights, which
 # were trained by Google on ImageNet's 1.28 million photos (1000 classes) and ship as a PyTorch
 # checkpoint that the course reads without PyTorch.
 
@@ -889,7 +890,7 @@ def build_efficientnet_lite0(
 # A trained classifier gives two useful descriptions of a photo: the **pooled features** (the
 # 1280 averages of the head's feature maps, what the network "sees") and the **class scores**
 # (the softmax of the logits over the 1000 ImageNet classes, what it "thinks it is"). Lecture 05
-# ranks photos with both; `course_lib.imagenet.encode_folder` computes them for a folder with
+# ranks photos with both; `course_lib.models.imagenet.encode_folder` computes them for a folder with
 # your encoder and caches them on disk.
 
 
@@ -916,7 +917,7 @@ def image_encoder(model: keras.Model) -> keras.Model:
 if should_run_demo(__name__):
     import sys
 
-    from course_lib import imagenet
+    from course_lib.models import imagenet
 
     # Your own blocks (this module), with the real ImageNet weights.
     lite0 = imagenet.load_efficientnet_lite0(sys.modules[__name__])

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from course_lib.demo import should_run_demo
-from course_lib.search_helpers import (
+from course_lib.search.helpers import (
     EXAMPLE_QUERIES,
     category_names,
     oracle_category_scores,
@@ -872,7 +872,7 @@ def evaluate_engine(
 
 # %%
 if should_run_demo(__name__):
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     images = load_collection()
     glove = load_glove_50d()

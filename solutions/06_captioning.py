@@ -1189,7 +1189,7 @@ def attention_for_caption(model: Captioner, features, caption: str, vocabulary: 
 # generates the photos, pre-trains the encoder, caches the features, trains the captioner and
 # reports BLEU and CIDEr-D on the val split for greedy decoding and beam search. The course
 # ships a reference model trained this way (`scripts/train_captioner.py`, loaded by
-# `course_lib.captioner.load_reference_captioner()`), so the search engine can caption photos
+# `course_lib.models.captioner.load_reference_captioner()`), so the search engine can caption photos
 # without training.
 
 # %%

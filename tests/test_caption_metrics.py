@@ -136,7 +136,7 @@ def test_autograder_fallback_references_equal_pycocoevalcap(lecture, autograder)
 def test_meteor_through_pycocoevalcap(lecture):
     if shutil.which("java") is None:
         pytest.skip("METEOR needs Java (apt-get install default-jre-headless).")
-    from course_lib.captioner import meteor
+    from course_lib.models.captioner import meteor
 
     captions = [generate_item(11, "val", i, 64)[2] for i in range(20)]
     candidates, references = _corpus(lecture, captions, seed=5)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import captioner as cap
 from course_lib.data import generate_item, make_split
 from course_lib.errors import CourseError
+from course_lib.models import captioner as cap
 from course_lib.paths import project_root
 from course_lib.submission import import_lecture
 

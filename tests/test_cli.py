@@ -59,8 +59,8 @@ def test_generate_check_reports_in_sync():
 
 
 def test_caption_writes_the_competition_captions_json(tmp_path):
-    from course_lib.captioner import caption_images
     from course_lib.data import make_split
+    from course_lib.models.captioner import caption_images
 
     make_split(tmp_path / "coco", "val", 2, seed=3, image_size=128)
     out = tmp_path / "captions.json"
@@ -74,7 +74,7 @@ def test_caption_writes_the_competition_captions_json(tmp_path):
 
 def test_text_table_prints_every_method():
     from course_lib.lectures import lecture_module
-    from course_lib.text_retrieval import retrieval_table
+    from course_lib.search.text_retrieval import retrieval_table
 
     args = ["text-table", "--num-images", "20", "--no-minilm", "--reference"]
     result = runner.invoke(app, args)

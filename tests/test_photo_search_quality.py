@@ -27,8 +27,8 @@ REPORTED_CAPTIONS = (2, 3, 4)  # Captions 0 and 1 of each photo tuned the temper
 @pytest.fixture(scope="module")
 def coco(tmp_path_factory):
     """Queries (captions 2-4), their photos, and the photos' class scores (encoded once)."""
-    from course_lib.imagenet import encode_folder
     from course_lib.lectures import lecture_module
+    from course_lib.models.imagenet import encode_folder
 
     root = coco_mini_dir()
     captions = json.loads((root / "annotations" / "captions_train2017.json").read_text())
@@ -81,8 +81,8 @@ def _search_module():
 @pytest.fixture(scope="module")
 def dropbox(coco):
     """Lecture 05's Dropbox engine (the search before this matcher): R@5 0.392, MRR 0.314."""
-    from course_lib.photo_search import TOP_CATEGORIES, imagenet_category_labels
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
+    from course_lib.search.photos import TOP_CATEGORIES, imagenet_category_labels
 
     engine = _search_module().ClassifierEngine(
         load_glove_50d(), categories=imagenet_category_labels(), top=TOP_CATEGORIES
@@ -96,8 +96,8 @@ def test_dropbox_baseline_beats_chance(coco, dropbox):
 
 
 def test_glove_matcher_reaches_half_the_captions_in_its_top_5(coco, dropbox):
-    from course_lib.pretrained import load_glove_50d
-    from course_lib.query_matching import GloveMatcher, make_engine
+    from course_lib.models.pretrained import load_glove_50d
+    from course_lib.search.query_matching import GloveMatcher, make_engine
 
     metrics = _metrics(make_engine(_search_module(), GloveMatcher(load_glove_50d())), coco)
     # Measured: R@1 0.275, R@5 0.571, R@10 0.688, MRR 0.414 (margins 0.05 to 0.07).
@@ -113,7 +113,7 @@ def test_glove_matcher_reaches_half_the_captions_in_its_top_5(coco, dropbox):
 )
 def test_minilm_matcher_reaches_70_percent_in_its_top_5(coco, dropbox):
     from course_lib.lectures import lecture_module
-    from course_lib.query_matching import MiniLMMatcher, make_engine
+    from course_lib.search.query_matching import MiniLMMatcher, make_engine
 
     matcher = MiniLMMatcher(
         coco["folder"] / "lemmas.npz", lecture_module("04", prefer_student=False, quiet=True)

@@ -1,4 +1,4 @@
-"""Tests of course_lib.pretrained: real GloVe 6B 50d, the GloVe text reader, offline backbones."""
+"""course_lib.models.pretrained: real GloVe 6B 50d, the GloVe text reader, offline backbones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.pretrained import WordVectors, load_backbone, load_glove_50d, load_glove_text
+from course_lib.models.pretrained import WordVectors, load_backbone, load_glove_50d, load_glove_text
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,15 @@
-"""course_lib.text_retrieval: the caption-retrieval table of Lecture 04."""
+"""course_lib.search.text_retrieval: the caption-retrieval table of Lecture 04."""
 
 import json
 
 import numpy as np
 import pytest
 
-from course_lib import minilm, text_retrieval
 from course_lib.errors import CourseError
 from course_lib.lectures import lecture_module
+from course_lib.models import minilm
 from course_lib.paths import coco_mini_dir
+from course_lib.search import text_retrieval
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""course_lib.torch_checkpoint: PyTorch checkpoints read without PyTorch, and safely.
+"""course_lib.models.checkpoints: PyTorch checkpoints read without PyTorch, and safely.
 
 The checkpoints are written here the way ``torch.save`` writes them (legacy and zip format),
 with stand-ins for the few torch globals they name; the real EfficientNet-Lite0 file is read when
@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from course_lib.torch_checkpoint import MAGIC_NUMBER, load_checkpoint, load_state_dict
+from course_lib.models.checkpoints import MAGIC_NUMBER, load_checkpoint, load_state_dict
 
 STORAGE_NAMES = {np.dtype("<f4"): "FloatStorage", np.dtype("<i8"): "LongStorage"}
 

@@ -132,7 +132,7 @@ def tfidf_scores(queries: list[str], captions: list[list[str]]) -> np.ndarray:
 
 def glove_scores(queries: list[str], captions: list[list[str]]) -> np.ndarray:
     """Return cosine of mean GloVe vectors (stop words left out) with each best caption."""
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     glove = load_glove_50d()
 

@@ -910,7 +910,7 @@ def test_efficientnet_lite0_structure(sub):
 
 @pytest.mark.points(
     3,
-    hint="With ImageNet-shaped weights loaded by course_lib.imagenet, the network must "
+    hint="With ImageNet-shaped weights loaded by course_lib.models.imagenet, the network must "
     "compute stem → blocks → head → average → dense exactly (TF 'same' padding, BN eps 1e-3).",
     section="efficientnet",
 )
@@ -973,7 +973,7 @@ def test_efficientnet_lite0_computes_the_reference(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
     model = sub.build_efficientnet_lite0((64, 64, 3), 1000)
     # course_lib's loader copies the weights where the model lives; the reference is computed here.
-    library(sub, "course_lib.imagenet").assign_lite0_weights(model, state)
+    library(sub, "course_lib.models.imagenet").assign_lite0_weights(model, state)
     # The stem's and the head's outputs too: ReLU6's clipping at the stem fades in the logits.
     names = ("stem_relu", "head_relu")
     inside = library(sub, "keras").Model(model.input, [model.get_layer(n).output for n in names])

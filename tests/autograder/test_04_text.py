@@ -363,7 +363,7 @@ def test_recall_at_k(sub):
 
 
 def _glove_top(n=50000):
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     glove = load_glove_50d()
     return glove, np.asarray(glove.vectors[:n], dtype=np.float32)
@@ -1006,7 +1006,8 @@ def test_export_round_trip_with_tensorflow_hub(sub):
     folder = library(sub, "pathlib").Path(library(sub, "tempfile").mkdtemp())
     vocab_file = folder.joinpath("vocab.txt")
     vocab_file.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    tokenizer = library(sub, "course_lib.minilm").BertTextTokenizer(vocab_file, max_length=16)
+    minilm = library(sub, "course_lib.models.minilm")
+    tokenizer = minilm.BertTextTokenizer(vocab_file, max_length=16)
     model = _tiny_encoder(sub, vocab_size=len(TINY_VOCAB))
     texts = ["A dog on the beach.", "Red cars in the SNOW, a cat", "zebra"]
     expected = np.asarray(model(tokenizer.encode(texts), training=False))

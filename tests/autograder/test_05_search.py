@@ -633,7 +633,7 @@ def test_dropbox_scores_match_reference(sub):
     section="dropbox",
 )
 def test_classifier_engine_with_real_glove(sub):
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     glove = load_glove_50d()
     categories = ["dog", "bicycle", "cat", "car", "pizza", "teddy bear"]
@@ -644,7 +644,7 @@ def test_classifier_engine_with_real_glove(sub):
     images = [{"id": 100 + i, "category_scores": scores[i]} for i in range(6)]
     _use_reference_text_lecture(sub)
     # The student's engine gets the same vectors, loaded where its code runs.
-    runner_glove = library(sub, "course_lib.pretrained").load_glove_50d()
+    runner_glove = library(sub, "course_lib.models.pretrained").load_glove_50d()
     engine = sub.ClassifierEngine(runner_glove, categories=categories, top=3).index(images)
     query_vectors = np.stack([glove["puppy"], glove["bike"]])
     category_vectors = np.stack([np.mean([glove[w] for w in c.split()], 0) for c in categories])

@@ -5,8 +5,8 @@ item to find; every other image's caption is a distractor. ``retrieval_table`` r
 for every query with Jaccard overlap, bag-of-words cosine, TF-IDF cosine, mean GloVe vectors,
 SIF-weighted GloVe vectors and the real all-MiniLM-L6-v2 encoder, and reports Recall@1/5/10::
 
-    python -m course_lib.text_retrieval --source val           # the photo collection's val split
-    python -m course_lib.text_retrieval --source coco-mini     # 80 real COCO images
+    python -m course_lib.search.text_retrieval --source val        # the collection's val split
+    python -m course_lib.search.text_retrieval --source coco-mini  # 80 real COCO images
 
 All methods use the lecture's functions from ``lecture_module("04")`` (the student's own code
 once it passed ``camp check``, else the reference solutions). Corpus statistics (the vocabulary,
@@ -92,7 +92,7 @@ def query_gallery(groups: list[list[str]]) -> tuple[list[str], list[str]]:
 
 def method_scores(module: ModuleType, queries: list[str], gallery: list[str], minilm=None):
     """Yield ``(method, scores)``: (len(queries), len(gallery)) similarity matrices."""
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     q_tokens, g_tokens = module.tokenize(queries), module.tokenize(gallery)
     yield "Jaccard", module.jaccard_similarity_matrix(q_tokens, g_tokens)
@@ -116,7 +116,7 @@ def method_scores(module: ModuleType, queries: list[str], gallery: list[str], mi
     both = module.sif_embeddings(q_tokens + g_tokens, index, vectors, probabilities)
     yield "SIF GloVe", module.cosine_similarity_matrix(both[: len(queries)], both[len(queries) :])
     if minilm is not None:
-        from course_lib import minilm as minilm_lib
+        from course_lib.models import minilm as minilm_lib
 
         model, text_tokenizer = minilm
         q_emb = minilm_lib.embed(model, text_tokenizer, queries)
@@ -154,7 +154,7 @@ def retrieval_table(
         raise CourseError(f"{source}: no image with at least two captions.")
     minilm = None
     if use_minilm:
-        from course_lib import minilm as minilm_lib
+        from course_lib.models import minilm as minilm_lib
 
         if minilm_lib.is_available():
             minilm = minilm_lib.load_minilm(module)
@@ -182,7 +182,7 @@ def format_table(rows: list[dict], title: str = "") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the retrieval table; ``python -m course_lib.text_retrieval --help`` for options."""
+    """Print the retrieval table (``python -m course_lib.search.text_retrieval --help``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--source", default="val", help="val, train, test, coco-mini, or a COCO-format folder."

@@ -3,7 +3,7 @@
 Loads the weights in ``course_lib/assets/captioner/`` (trained by ``scripts/train_captioner.py``)
 into the classes of Lecture 06's reference solution, so photos can be captioned without training::
 
-    from course_lib.captioner import caption_images, caption_folder, write_captions_json
+    from course_lib.models.captioner import caption_images, caption_folder, write_captions_json
     caption_images(["photo.jpg"], beam_width=3)        # ["a dog and a frisbee in a park"]
     captions = caption_folder("data/val/images")        # {file stem: caption}
     write_captions_json(captions, "captions.json")      # {image_id: [caption]}

@@ -15,7 +15,7 @@ writes with a *restricted* unpickler:
 Only the globals a state dict needs are resolved (``collections.OrderedDict``, the tensor
 rebuild functions and the storage types); any other global raises ``pickle.UnpicklingError``.
 
-    from course_lib.torch_checkpoint import load_state_dict
+    from course_lib.models.checkpoints import load_state_dict
     weights = load_state_dict("efficientnet-lite0.pth")  # {"_conv_stem.weight": ndarray, ...}
 """
 

