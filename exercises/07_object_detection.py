@@ -1,0 +1,942 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lecture 07: Object detection
+#
+# **Builds on:** Lecture 02 (convolutions, batch normalisation, the photo collection and its
+# COCO files), Lecture 03 (ResNet blocks as Keras layers: the detector's backbone is made of
+# yours), Lecture 05 (search engines, scene-graph queries, ranking).
+# **You will build:** intersection over union and box formats; the targets of an anchor-free,
+# CenterNet-style detector (a Gaussian peak per object on a class heatmap, plus the box size and
+# the sub-cell offset of its centre) and their decoding with 3×3 max-pool peak extraction; the
+# detection head as a Keras layer on a backbone of Lecture 03 blocks; CenterNet's penalty-reduced
+# focal loss and the L1 box losses; non-maximum suppression, plain and per class; training on the
+# photo collection with a `tf.data` pipeline; COCO's mean average precision computed exactly as
+# `pycocotools` computes it; and the step from boxes to meaning: spatial relations (on, in, next
+# to, wearing, under) that turn detections into a scene graph, and a soft graph match that tells
+# "a dog in a basket on a bike" from a dog next to a basket.
+#
+# A detector gives the search engine of Lecture 05 its second representation from pixels alone:
+# which objects are in a photo, where, and how they relate.
+#
+# Fill in the regions marked `# YOUR CODE HERE`, then run `camp check 07`.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_lib.data.cache import cached_collection
+from course_lib.data.coco import load_coco
+from course_lib.data.pipelines import box_dataset, load_image
+from course_lib.data.relevance import ALIASES, parse_query
+from course_lib.data.sprites import BY_NAME, CATEGORIES
+from course_lib.demo import should_run_demo
+
+SEED = 0  # Fixes data generation, shuffling and weight initialisation.
+IMAGE_SIZE = 64  # Pixels per side of the photos the detector sees.
+STRIDE = 4  # Input pixels per cell of the output maps (CenterNet's output stride).
+TRAIN_IMAGES = 4000  # Photos generated for training.
+VAL_IMAGES = 500  # Photos generated for validation (the reported COCO mAP).
+BACKBONE_WIDTHS = (16, 32, 64, 96)  # Channels of the stem and of the stages at strides 4, 8, 16.
+NECK_CHANNELS = 48  # Channels of the feature map at stride 4 that the head reads.
+HEAD_CHANNELS = 48  # Channels of the 3×3 convolution of each head branch.
+BATCH_NORM_MOMENTUM = 0.9  # Momentum of every batch norm's moving statistics.
+HEATMAP_PRIOR = 0.1  # Initial probability of every heatmap cell (sets the output bias).
+SIZE_WEIGHT = 0.1  # Weight of the size loss in the total loss (CenterNet's 0.1).
+OFFSET_WEIGHT = 1.0  # Weight of the offset loss in the total loss.
+MIN_OVERLAP = 0.7  # IoU a box shifted by the Gaussian radius still reaches (CenterNet's 0.7).
+LEARNING_RATE = 2e-3  # Adam's step size at the first step (cosine decay to 0).
+EPOCHS = 12  # Passes over the training photos.
+BATCH_SIZE = 32  # Photos per gradient step.
+MAX_DETECTIONS = 100  # Most detections kept per photo.
+SCORE_THRESHOLD = 0.05  # Detections below this heatmap score are dropped.
+NMS_IOU = 0.6  # Class-wise NMS removes a box overlapping a better one of its class above this.
+GRAPH_SCORE = 0.3  # Detections below this score stay out of a predicted scene graph.
+WEARABLES = ("glasses", "hat")  # Categories that are worn.
+WEARERS = ("dog", "cat", "person", "bear", "teddy bear", "sheep", "horse")  # Who wears them.
+CONTAINERS = ("basket", "bowl")  # Categories that things are in.
+CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)  # Class index → name, the collection's order.
+
+
+# %% [markdown]
+# ## Boxes and intersection over union
+#
+# A detector answers *what* and *where*: a class, a score and a box per object. We store boxes
+# as `[x_min, y_min, x_max, y_max]` in pixels (float32); COCO files store `[x, y, w, h]` (top-left
+# corner, width, height). Two boxes are compared by their **intersection over union**,
+#
+# $$\mathrm{IoU}(A, B) = \frac{|A \cap B|}{|A| + |B| - |A \cap B|},$$
+#
+# 1 for identical boxes, 0 for disjoint ones. A box without area overlaps nothing: its IoU is 0.
+
+
+# %%
+def xywh_to_xyxy(boxes) -> np.ndarray:
+    """COCO ``[x, y, w, h]`` boxes → ``[x_min, y_min, x_max, y_max]``.
+
+    Args:
+        boxes: (N, 4) array-like of numbers.
+
+    Returns:
+        (N, 4) float32: ``[x, y, x + w, y + h]``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    # YOUR CODE HERE
+    raise NotImplementedError("xywh_to_xyxy: fill in the region marked YOUR CODE HERE")
+
+
+def xyxy_to_xywh(boxes) -> np.ndarray:
+    """``[x_min, y_min, x_max, y_max]`` boxes → COCO ``[x, y, w, h]``.
+
+    Args:
+        boxes: (N, 4) array-like of numbers.
+
+    Returns:
+        (N, 4) float32: ``[x_min, y_min, x_max - x_min, y_max - y_min]``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    # YOUR CODE HERE
+    raise NotImplementedError("xyxy_to_xywh: fill in the region marked YOUR CODE HERE")
+
+
+def box_iou(boxes_a, boxes_b) -> np.ndarray:
+    """IoU of every box of ``boxes_a`` with every box of ``boxes_b``.
+
+    Args:
+        boxes_a: (N, 4) ``[x_min, y_min, x_max, y_max]`` in pixels.
+        boxes_b: (M, 4) the same.
+
+    Returns:
+        (N, M) float32; 0 where the union has no area. No loops: broadcast (N, 1) against (1, M).
+    """
+    a = np.asarray(boxes_a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float32).reshape(-1, 4)
+    # YOUR CODE HERE
+    raise NotImplementedError("box_iou: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## Encoding boxes as targets
+#
+# Older detectors (Faster R-CNN, SSD, RetinaNet) slide thousands of *anchor* boxes over the image
+# and learn to correct them. **CenterNet** (Zhou et al., *Objects as Points*, 2019) needs none: an
+# object is the point at its box centre. The network outputs three maps at output stride
+# $R = 4$ (one cell per 4 × 4 input pixels):
+#
+# - a **heatmap** with one channel per class, 1 at each object's centre cell;
+# - the **size** $(w, h)$ of the box, in cells ($w_{\text{pixels}} / R$), at the centre cell;
+# - the **offset** of the exact centre from its cell's corner, $c / R - \lfloor c / R \rfloor$,
+#   which the rounding down to a cell loses.
+#
+# A cell next to a centre is *almost* right, so the heatmap target is not a single 1 but a
+# Gaussian peak $\exp(-(x^2 + y^2) / 2\sigma^2)$ with $\sigma = (2r + 1) / 6$, where the radius
+# $r$ is the largest shift of the box corners that keeps its IoU with the true box above
+# `MIN_OVERLAP` (CenterNet's `gaussian_radius`, three quadratic equations for the three ways
+# two shifted corners can sit; we keep its formulas exactly, including their well-known
+# approximation). Peaks of the same class combine by element-wise maximum.
+
+
+# %%
+def gaussian_radius(height: float, width: float, min_overlap: float = MIN_OVERLAP) -> float:
+    """CenterNet's Gaussian radius of a box of ``height`` × ``width`` cells.
+
+    With ``a1 = 1, b1 = h + w, c1 = w h (1 - o) / (1 + o)``, ``a2 = 4, b2 = 2 (h + w),
+    c2 = (1 - o) w h`` and ``a3 = 4 o, b3 = -2 o (h + w), c3 = (o - 1) w h`` (``o`` the
+    minimum overlap), returns ``min(r1, r2, r3)`` with ``r_i = (b_i + sqrt(b_i² - 4 a_i c_i))
+    / 2`` (CenterNet's code divides by 2, not by 2 a_i; keep it so).
+
+    Returns:
+        A float (not rounded).
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("gaussian_radius: fill in the region marked YOUR CODE HERE")
+
+
+def draw_gaussian(heatmap: np.ndarray, center, radius: int) -> np.ndarray:
+    """Draw a Gaussian peak into one channel of a heatmap, in place, by element-wise maximum.
+
+    Args:
+        heatmap: (height, width) float32, modified in place.
+        center: (x, y) integer cell of the peak.
+        radius: int >= 0; the peak spans (2 radius + 1)² cells, cut at the borders.
+
+    Returns:
+        ``heatmap``. The value at cell (x + i, y + j) is at least ``exp(-(i² + j²) / (2 σ²))``
+        with ``σ = (2 radius + 1) / 6``, for ``|i|, |j| <= radius``; values below
+        ``np.finfo(np.float64).eps`` times the peak's maximum count as 0 (as in CenterNet).
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("draw_gaussian: fill in the region marked YOUR CODE HERE")
+
+
+def encode_targets(
+    boxes, classes, image_size: int, num_classes: int, stride: int = STRIDE
+) -> dict[str, np.ndarray]:
+    """The training targets of one image.
+
+    Args:
+        boxes: (N, 4) ``[x_min, y_min, x_max, y_max]`` in input pixels (float32); N may be 0.
+        classes: (N,) int class indices in ``[0, num_classes)``.
+        image_size: input side in pixels, a multiple of ``stride``.
+        num_classes: heatmap channels; stride: input pixels per output cell.
+
+    Returns:
+        ``{"heatmap": (S, S, num_classes), "sizes": (S, S, 2), "offsets": (S, S, 2),
+        "mask": (S, S)}``, all float32, ``S = image_size // stride``. Boxes are first clipped to
+        the image; boxes without width or height are skipped. For each box, in order: its centre
+        in cells ``c = ((x_min + x_max) / 2 / stride, (y_min + y_max) / 2 / stride)``, its cell
+        ``(min(floor(c_x), S - 1), min(floor(c_y), S - 1))``, the radius
+        ``max(0, int(gaussian_radius(ceil(h / stride), ceil(w / stride))))`` of its peak on
+        channel ``class``; at its cell, ``sizes = (w / stride, h / stride)``, ``offsets = c -
+        cell`` and ``mask = 1`` (a later box at the same cell overwrites an earlier one).
+    """
+    if image_size % stride:
+        raise ValueError(f"Expected image_size a multiple of {stride}; received {image_size}.")
+    cells = image_size // stride
+    boxes = np.clip(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), 0, image_size)
+    classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+    heatmap = np.zeros((cells, cells, num_classes), np.float32)
+    sizes = np.zeros((cells, cells, 2), np.float32)
+    offsets = np.zeros((cells, cells, 2), np.float32)
+    mask = np.zeros((cells, cells), np.float32)
+    # YOUR CODE HERE
+    raise NotImplementedError("encode_targets: fill in the region marked YOUR CODE HERE")
+    return {"heatmap": heatmap, "sizes": sizes, "offsets": offsets, "mask": mask}
+
+
+# %% [markdown]
+# ## Decoding: from maps to boxes
+#
+# At test time, a detection is a heatmap cell that is a local maximum: a 3 × 3 max pooling with
+# stride 1 and "same" padding leaves a cell unchanged exactly when no neighbour beats it, so
+# `heat * (maxpool(heat) == heat)` keeps the peaks and zeroes the rest: CenterNet's cheap
+# replacement for non-maximum suppression. The `max_detections` highest peaks over all cells and
+# classes become boxes: centre `((x + offset_x) R, (y + offset_y) R)`, size `(w R, h R)`.
+
+
+# %%
+def decode_detections(
+    heatmap,
+    sizes,
+    offsets,
+    stride: int = STRIDE,
+    max_detections: int = MAX_DETECTIONS,
+    score_threshold: float = SCORE_THRESHOLD,
+) -> list[dict[str, np.ndarray]]:
+    """Turn a batch of output maps into boxes, scores and classes.
+
+    Args:
+        heatmap: (B, S, S, C) probabilities; sizes, offsets: (B, S, S, 2) (w, h) and (dx, dy)
+            in cells. Numpy arrays or tensors.
+        stride: input pixels per cell; max_detections: most peaks kept per image;
+        score_threshold: peaks with a lower score are dropped.
+
+    Returns:
+        One dict per image: ``"boxes"`` (K, 4) float32 ``[x_min, y_min, x_max, y_max]`` in
+        input pixels, ``"scores"`` (K,) float32, best first, and ``"classes"`` (K,) int32; K <=
+        ``max_detections``. Peaks: cells equal to the 3×3 max pooling (stride 1, "same") of
+        their channel; ranked over every cell and class of the image.
+    """
+    heatmap = tf.convert_to_tensor(heatmap, tf.float32)
+    sizes, offsets = np.asarray(sizes, np.float32), np.asarray(offsets, np.float32)
+    # YOUR CODE HERE
+    raise NotImplementedError("decode_detections: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## The detector
+#
+# The backbone is a small ResNet made of **your Lecture 03 `ResidualBlock`s**: a stem
+# convolution (stride 2), then one stage at each of the strides 4, 8 and 16, each a block with
+# stride 2 followed by a block with stride 1. Deep features know *what* but are coarse; the
+# stride-4 features know *where*. A small feature pyramid joins them: a 1×1 convolution brings
+# each stage to `neck_channels`, the coarser map is upsampled (nearest, ×2) and added, down to
+# stride 4, where a 3×3 convolution with ReLU mixes the sum.
+#
+# The **head** has three branches of the same shape: a 3×3 convolution with ReLU, then a 1×1
+# convolution to the outputs: `num_classes` heatmap channels (sigmoid), 2 size channels and 2
+# offset channels (linear). The heatmap's last bias starts at $-\log((1 - \pi) / \pi)$, so every
+# cell starts at probability $\pi$ = `HEATMAP_PRIOR` instead of 0.5: with thousands of empty
+# cells per object, a start at 0.5 would drown the first steps in the background's loss
+# (RetinaNet's prior trick).
+#
+# The blocks come from `backbone_blocks()`, your own Lecture 03 code once `camp check 03` gave it
+# full marks, else the reference solutions. Any layer factory `block(filters, strides=...)` works
+# too (the autograder passes a plain convolution).
+
+
+# %%
+def backbone_blocks():
+    """Lecture 03's module: your own once it passed ``camp check 03``, else the reference."""
+    from course_lib.lectures import lecture_module
+
+    return lecture_module("03", quiet=True)
+
+
+class DetectionHead(keras.layers.Layer):
+    """CenterNet's head: three branches of Conv2D 3×3 (ReLU) → Conv2D 1×1.
+
+    Args:
+        num_classes: heatmap channels; head_channels: channels of each 3×3 convolution;
+        prior: the initial heatmap probability (the heatmap's 1×1 bias starts at
+            ``-log((1 - prior) / prior)``; the other biases start at 0).
+
+    Sublayers (created in ``build``): ``heatmap_conv``, ``heatmap_out``, ``size_conv``,
+    ``size_out``, ``offset_conv``, ``offset_out`` (``keras.layers.Conv2D``, "same" padding,
+    with bias).
+
+    Input: (batch, S, S, channels) features. Output: a list ``[heatmap, sizes, offsets]`` of
+    (batch, S, S, num_classes) sigmoid probabilities and (batch, S, S, 2) linear outputs.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        head_channels: int = HEAD_CHANNELS,
+        prior: float = HEATMAP_PRIOR,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("num_classes", num_classes), ("head_channels", head_channels)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"Expected {name} to be a positive integer; received {value!r}.")
+        if not 0 < prior < 1:
+            raise ValueError(f"Expected prior strictly between 0 and 1; received {prior!r}.")
+        self.num_classes, self.head_channels = int(num_classes), int(head_channels)
+        self.prior = float(prior)
+
+    def build(self, input_shape):
+        # YOUR CODE HERE
+        raise NotImplementedError("DetectionHead.build: fill in the region marked YOUR CODE HERE")
+
+    def call(self, inputs):
+        # YOUR CODE HERE
+        raise NotImplementedError("DetectionHead.call: fill in the region marked YOUR CODE HERE")
+
+    def compute_output_shape(self, input_shape):
+        batch_and_grid = tuple(input_shape)[:-1]
+        return [(*batch_and_grid, self.num_classes), (*batch_and_grid, 2), (*batch_and_grid, 2)]
+
+    def get_config(self):
+        # YOUR CODE HERE
+        raise NotImplementedError(
+            "DetectionHead.get_config: fill in the region marked YOUR CODE HERE"
+        )
+
+
+def build_detector(
+    num_classes: int,
+    image_size: int = IMAGE_SIZE,
+    widths=BACKBONE_WIDTHS,
+    neck_channels: int = NECK_CHANNELS,
+    head_channels: int = HEAD_CHANNELS,
+    block=None,
+) -> keras.Model:
+    """Build (not compile) the detector with Keras' functional API.
+
+    Layers: Input (image_size, image_size, 3) → stem Conv2D(widths[0], 3, strides=2, "same",
+    no bias) → BatchNormalization → ReLU; stage ``k`` = 1, 2, 3: ``block(widths[k], strides=2)``
+    then ``block(widths[k], strides=1)``, giving C4 (stride 4), C8 and C16. Neck: P16 =
+    Conv2D(neck_channels, 1)(C16); P8 = UpSampling2D(2)(P16) + Conv2D(neck_channels, 1)(C8);
+    P4 = UpSampling2D(2)(P8) + Conv2D(neck_channels, 1)(C4); features = Conv2D(neck_channels,
+    3, "same", ReLU)(P4); then ``DetectionHead(num_classes, head_channels)``.
+
+    Args:
+        num_classes: object classes; image_size: a multiple of 16; widths: 4 channel counts;
+        neck_channels, head_channels: as above;
+        block: a layer factory ``block(filters, strides=...)``; default
+            ``backbone_blocks().ResidualBlock`` (Lecture 03).
+
+    Returns:
+        A ``keras.Model`` named "detector" mapping (batch, image_size, image_size, 3) images in
+        [0, 1] to ``[heatmap, sizes, offsets]`` at stride 4.
+    """
+    if image_size % 16:
+        raise ValueError(f"Expected image_size a multiple of 16; received {image_size}.")
+    if block is None:
+        block = backbone_blocks().ResidualBlock
+    # YOUR CODE HERE
+    raise NotImplementedError("build_detector: fill in the region marked YOUR CODE HERE")
+
+
+def set_batch_norm_momentum(model: keras.Model, momentum: float = BATCH_NORM_MOMENTUM) -> None:
+    """Set the momentum of every batch normalisation inside ``model``, blocks included.
+
+    Keras' default (0.99) averages the moving statistics over ~100 steps: too slow for short
+    trainings, whose inference-mode outputs would then differ from the training-mode ones.
+    """
+    for layer in model._flatten_layers(include_self=False):  # Also the layers inside blocks.
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+# %% [markdown]
+# ## Losses
+#
+# Nearly every heatmap cell is background, so plain cross-entropy would be dominated by easy
+# negatives. CenterNet's **penalty-reduced focal loss** (from CornerNet) down-weights easy cells
+# by $(1 - \hat p)^\alpha$ or $\hat p^\alpha$ and the negatives near a centre by $(1 - y)^\beta$,
+# where $y$ is the Gaussian target:
+#
+# $$L_{\text{heat}} = \frac{-1}{N}\sum_{cells, classes}\begin{cases}
+# (1 - \hat p)^\alpha \log \hat p & y = 1\\
+# (1 - y)^\beta\, \hat p^\alpha \log(1 - \hat p) & \text{otherwise}\end{cases}$$
+#
+# with $\alpha = 2$, $\beta = 4$, $N$ the number of objects (cells with $y = 1$) in the batch, or 1
+# when there is none. Predictions are clipped to $[10^{-4}, 1 - 10^{-4}]$ before the logs, as
+# in CenterNet. Sizes and offsets are learned with an L1 loss at the object centres only (the
+# mask), averaged over those centres and both coordinates; the total is
+# $L_{\text{heat}} + 0.1 L_{\text{size}} + L_{\text{offset}}$.
+
+
+# %%
+def focal_loss(y_true, y_pred, alpha: float = 2.0, beta: float = 4.0):
+    """CenterNet's penalty-reduced pixel-wise focal loss, summed and divided by the objects.
+
+    Args:
+        y_true: (B, S, S, C) Gaussian targets (exactly 1 at object centres).
+        y_pred: (B, S, S, C) predicted probabilities; alpha, beta: the exponents.
+
+    Returns:
+        A scalar float32 tensor: ``-(sum of positive terms + sum of negative terms) /
+        max(number of cells with y_true == 1, 1)`` over the whole batch.
+    """
+    y_true = tf.convert_to_tensor(y_true, tf.float32)
+    y_pred = tf.clip_by_value(tf.convert_to_tensor(y_pred, tf.float32), 1e-4, 1 - 1e-4)
+    # YOUR CODE HERE
+    raise NotImplementedError("focal_loss: fill in the region marked YOUR CODE HERE")
+
+
+def masked_l1_loss(y_true, y_pred, mask):
+    """Mean absolute error at the object centres only.
+
+    Args:
+        y_true, y_pred: (B, S, S, 2) targets and predictions; mask: (B, S, S) 1 at centres.
+
+    Returns:
+        A scalar float32 tensor: ``sum(mask · |y_pred - y_true|) / max(2 · sum(mask), 1)``
+        (the mean over the centres and both coordinates; 0 without objects).
+    """
+    y_true = tf.convert_to_tensor(y_true, tf.float32)
+    y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+    mask = tf.convert_to_tensor(mask, tf.float32)
+    # YOUR CODE HERE
+    raise NotImplementedError("masked_l1_loss: fill in the region marked YOUR CODE HERE")
+
+
+def detection_loss(targets: dict, outputs, size_weight=SIZE_WEIGHT, offset_weight=OFFSET_WEIGHT):
+    """Return ``(total, heatmap, size, offset)`` losses of ``outputs = [heatmap, sizes, offsets]``.
+
+    ``targets`` holds the batched maps of ``encode_targets``; ``total = heatmap + size_weight ·
+    size + offset_weight · offset``.
+    """
+    heatmap, sizes, offsets = outputs
+    heat = focal_loss(targets["heatmap"], heatmap)
+    size = masked_l1_loss(targets["sizes"], sizes, targets["mask"])
+    offset = masked_l1_loss(targets["offsets"], offsets, targets["mask"])
+    return heat + size_weight * size + offset_weight * offset, heat, size, offset
+
+
+# %% [markdown]
+# ## Non-maximum suppression
+#
+# Detectors with anchors, and CenterNet now and then, fire several overlapping boxes on one
+# object. **Greedy NMS** keeps the best box, drops every remaining box that overlaps it with an
+# IoU above the threshold, and repeats with the best box left, until `max_output_size` boxes are
+# kept or none remain. `tf.image.non_max_suppression` does exactly this. Class-wise NMS runs it
+# per class, so a dog does not suppress the basket it sits in.
+
+
+# %%
+def non_max_suppression(
+    boxes, scores, iou_threshold: float = 0.5, max_output_size: int = MAX_DETECTIONS
+) -> np.ndarray:
+    """Greedy NMS in numpy, as ``tf.image.non_max_suppression``.
+
+    Args:
+        boxes: (N, 4) ``[x_min, y_min, x_max, y_max]``; scores: (N,).
+        iou_threshold: a box is dropped when its IoU with a kept box is above this value;
+        max_output_size: most boxes kept.
+
+    Returns:
+        (K,) int32 indices into ``boxes`` of the kept boxes, best score first.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    # YOUR CODE HERE
+    raise NotImplementedError("non_max_suppression: fill in the region marked YOUR CODE HERE")
+
+
+def batched_nms(
+    boxes,
+    scores,
+    classes,
+    iou_threshold: float = NMS_IOU,
+    max_output_size: int = MAX_DETECTIONS,
+) -> np.ndarray:
+    """Class-wise NMS: boxes only suppress boxes of their own class.
+
+    Args:
+        boxes: (N, 4); scores: (N,); classes: (N,) ints; iou_threshold, max_output_size: as
+            in ``non_max_suppression`` (``max_output_size`` counts all classes together).
+
+    Returns:
+        (K,) int32 indices of the kept boxes, best score first over all classes.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    classes = np.asarray(classes).reshape(-1)
+    # YOUR CODE HERE
+    raise NotImplementedError("batched_nms: fill in the region marked YOUR CODE HERE")
+
+
+def detect(
+    model: keras.Model,
+    images,
+    score_threshold: float = SCORE_THRESHOLD,
+    max_detections: int = MAX_DETECTIONS,
+    iou_threshold: float = NMS_IOU,
+    batch_size: int = 64,
+) -> list[dict[str, np.ndarray]]:
+    """Run ``model`` on (n, S, S, 3) images in [0, 1]: decoded peaks, then class-wise NMS.
+
+    Returns one ``decode_detections`` dict per image (boxes in the model's input pixels).
+    """
+    results = []
+    for start in range(0, len(images), batch_size):
+        heatmap, sizes, offsets = model(np.asarray(images[start : start + batch_size]))
+        for found in decode_detections(
+            heatmap, sizes, offsets, STRIDE, max_detections, score_threshold
+        ):
+            keep = batched_nms(
+                found["boxes"], found["scores"], found["classes"], iou_threshold, max_detections
+            )
+            results.append({key: value[keep] for key, value in found.items()})
+    return results
+
+
+# %% [markdown]
+# ## Training on the photo collection
+#
+# The collection's COCO files hold every object's box. `course_lib.data.pipelines.box_dataset`
+# gives `(image, {"boxes", "classes", "mask"})` with boxes as `[x, y, w, h]` fractions of the
+# image; a `tf.numpy_function` turns them into the target maps of `encode_targets` on the fly
+# (the maps of 4,000 photos would take 270 MB). Training is a `tf.function` step with
+# `GradientTape`, Adam and a cosine decay of the step size. Seeds are fixed before anything is
+# built, so a run can be repeated exactly.
+
+
+# %%
+def collection_dir(
+    train_images: int = TRAIN_IMAGES,
+    val_images: int = VAL_IMAGES,
+    image_size: int = IMAGE_SIZE,
+    seed: int = SEED,
+    root: Path | None = None,
+) -> Path:
+    """Return a generated collection folder (train and val COCO files), generating it once."""
+    splits = {"train": train_images, "val": val_images}
+    return cached_collection("l07", splits, seed, image_size, root)
+
+
+def category_index(categories) -> dict[int, int]:
+    """Map COCO category ids to class indices (positions in the sorted category table)."""
+    return {c.id: i for i, c in enumerate(sorted(categories, key=lambda c: c.id))}
+
+
+def detection_dataset(
+    folder,
+    split: str = "train",
+    image_size: int = IMAGE_SIZE,
+    batch_size: int = BATCH_SIZE,
+    shuffle_seed: int | None = None,
+    stride: int = STRIDE,
+) -> tf.data.Dataset:
+    """Yield ``(images, targets)`` batches of a split for training.
+
+    Args:
+        folder: a collection folder with ``annotations/instances_<split>.json``.
+        split, image_size, batch_size: as named; shuffle_seed: None keeps the file order.
+
+    Returns:
+        ``images`` (b, S, S, 3) float32 in [0, 1]; ``targets`` a dict of the batched maps of
+        ``encode_targets`` (boxes scaled to ``image_size``). The decoded images are cached.
+    """
+    data = load_coco(folder, split, kinds=["instances"])
+    num_classes = len(data.categories)
+    ds = box_dataset(
+        data.records,
+        sorted(data.categories, key=lambda c: c.id),
+        (image_size, image_size),
+        batch_size=None,
+        cache=True,
+    )
+
+    def encode(boxes, classes, mask):
+        xyxy = xywh_to_xyxy(boxes[mask] * image_size)
+        t = encode_targets(xyxy, classes[mask], image_size, num_classes, stride)
+        return t["heatmap"], t["sizes"], t["offsets"], t["mask"]
+
+    cells = image_size // stride
+
+    def to_targets(image, target):
+        maps = tf.numpy_function(
+            encode,
+            [target["boxes"], target["classes"], target["mask"]],
+            [tf.float32] * 4,
+        )
+        shapes = [(cells, cells, num_classes), (cells, cells, 2), (cells, cells, 2), (cells, cells)]
+        maps = [tf.ensure_shape(m, s) for m, s in zip(maps, shapes, strict=True)]
+        return image, dict(zip(("heatmap", "sizes", "offsets", "mask"), maps, strict=True))
+
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(data.records), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def train_detector(
+    model: keras.Model,
+    folder,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    learning_rate: float = LEARNING_RATE,
+    seed: int = SEED,
+    verbose: int = 1,
+    max_seconds: float | None = None,
+) -> dict[str, list[float]]:
+    """Train ``model`` on the ``train`` split of ``folder``.
+
+    Args:
+        model: the output of ``build_detector`` (its input size sets the image size).
+        folder: a collection folder; epochs, batch_size: as named; learning_rate: Adam's step
+            size at the first step, decaying along a cosine to 0 over ``epochs``.
+        seed: passed to ``keras.utils.set_random_seed`` first, and used to shuffle every epoch.
+        verbose: 1 prints one line per epoch; max_seconds: stop after the epoch that passes it.
+
+    Returns:
+        ``{"loss", "heatmap", "size", "offset"}``: the mean of each loss over each epoch's
+        steps, one float per epoch.
+    """
+    set_batch_norm_momentum(model)
+    # YOUR CODE HERE
+    raise NotImplementedError("train_detector: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## COCO mean average precision
+#
+# COCO scores a detector with the **average precision** of each class, averaged over the
+# classes and over ten IoU thresholds 0.50, 0.55, ..., 0.95 (mAP@[.5:.95]); AP50 is the value at
+# 0.5 alone. Exactly as `pycocotools.cocoeval.COCOeval` does it, for each image and class:
+#
+# 1. keep the (at most) 100 best detections, sorted by score (stable: ties keep their order);
+# 2. at each IoU threshold $t$, visit them best first: each detection takes the unmatched
+#    ground-truth box with the highest IoU, if that IoU is at least $t$ (among equal IoUs, the
+#    later box), and is then a true positive; otherwise it is a false positive.
+#
+# Then, for each class and threshold, all images' detections are sorted by score (stable, in
+# image-id order), and cumulative true and false positives give recall ($TP / N_{gt}$) and
+# precision ($TP / (TP + FP)$) after each detection. Precision is made non-increasing from the
+# right (each value becomes the best precision at any higher recall), and read at the 101 recall
+# levels 0, 0.01, ..., 1: at each level, the precision of the first detection whose recall
+# reaches it, or 0 if none does. AP is the mean of those 101 values. Classes without ground
+# truth are left out of the mean; a class with ground truth and no detection scores 0.
+#
+# Results are written as COCO's result files are: one dict per detection with `image_id`,
+# `category_id`, `bbox` as `[x, y, w, h]` and `score`.
+
+
+# %%
+def detections_to_coco_results(image_ids, detections, category_ids, scale: float = 1.0):
+    """Write detections as COCO results.
+
+    Args:
+        image_ids: (n,) COCO image ids; detections: n dicts from ``decode_detections``/``detect``.
+        category_ids: class index → COCO category id; scale: multiplies the boxes (from the
+            model's input pixels to the image's).
+
+    Returns:
+        A list of ``{"image_id": int, "category_id": int, "bbox": [x, y, w, h] (floats),
+        "score": float}``, image by image, detections in their order.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError(
+        "detections_to_coco_results: fill in the region marked YOUR CODE HERE"
+    )
+
+
+def match_detections(det_boxes, gt_boxes, iou_threshold: float) -> np.ndarray:
+    """COCO's greedy matching of one image and class at one IoU threshold.
+
+    Args:
+        det_boxes: (D, 4) xyxy, sorted best first; gt_boxes: (G, 4) xyxy, in file order.
+        iou_threshold: the IoU a match needs (at least ``min(t, 1 - 1e-10)``).
+
+    Returns:
+        (D,) bool: whether each detection is a true positive.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("match_detections: fill in the region marked YOUR CODE HERE")
+
+
+def average_precision(scores, matched, num_gt: int) -> float:
+    """COCO's 101-point interpolated average precision of one class at one IoU threshold.
+
+    Args:
+        scores: (D,) scores of all detections of the class, all images, in image-id order;
+        matched: (D,) bool true positives; num_gt: ground-truth boxes of the class (> 0).
+
+    Returns:
+        The AP as a float (0 without detections).
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("average_precision: fill in the region marked YOUR CODE HERE")
+
+
+def evaluate_coco_map(ground_truth: dict, results: list[dict], max_detections: int = 100) -> dict:
+    """COCO box mAP@[.5:.95] and AP50 of ``results`` against a COCO instances dict.
+
+    Args:
+        ground_truth: a COCO instances dict (``images``, ``annotations`` with ``bbox`` [x, y, w,
+            h], ``categories``); no crowd regions.
+        results: COCO results (``detections_to_coco_results``).
+        max_detections: best detections kept per image and class (COCO: 100).
+
+    Returns:
+        ``{"mAP": float, "AP50": float, "AP75": float}``: as ``COCOeval(...).stats[0:3]``.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("evaluate_coco_map: fill in the region marked YOUR CODE HERE")
+
+
+def evaluate_detector(model: keras.Model, folder, split: str = "val", **detect_options) -> dict:
+    """Detect on a split of a collection and return ``evaluate_coco_map`` of it (+ results)."""
+    data = load_coco(folder, split, kinds=["instances"])
+    size = int(model.input_shape[1])
+    images = np.stack([load_image(str(r.path), (size, size)).numpy() for r in data.records])
+    found = detect(model, images, **detect_options)
+    ids = [c.id for c in sorted(data.categories, key=lambda c: c.id)]
+    scale = data.records[0].width / size
+    results = detections_to_coco_results([r.image_id for r in data.records], found, ids, scale)
+    path = Path(folder) / "annotations" / f"instances_{split}.json"
+    return {**evaluate_coco_map(json.loads(path.read_text()), results), "results": results}
+
+
+# %% [markdown]
+# ## From boxes to a scene graph
+#
+# A query like "a dog in a basket on a bike" is about relations, not just objects. The photo
+# collection decides its relations when it composes a scene; from a photo we only have boxes,
+# so we read the relations off their geometry, with rules that follow how the collection places
+# things (`course_lib/data/layout.py`):
+#
+# - **wearing**: a hat or glasses whose box centre lies inside a wearer's box (a dog, a person...)
+#   in its upper 70 % (or just above it), and whose box has less than half the wearer's area.
+#   Each accessory has one wearer: the smallest box that qualifies.
+# - **in**: a thing (not a hat or glasses) whose bottom centre lies inside a basket's or a
+#   bowl's box, below the top of the container, and no wider than 1.3 times the container.
+# - **on**: a thing that is not in a container, not a hat or glasses, of another category and at
+#   most 0.75 times as wide as its support, whose bottom sits in the upper 60 % of the support's
+#   box with its horizontal centre over the support, and whose top is above the support's top.
+# - **next to**: exactly the collection's rule (`course_lib/data/scenes.py`, `_spatial`): the
+#   first box's centre is left of the second's, they overlap horizontally by at most 30 % of the
+#   narrower width, the gap between them is at most 12 % of the image, and they overlap
+#   vertically by at least 30 % of the lower height; worn things and pairs already related by
+#   on, in or wearing are left out; written once, as ``(lower index, "next to", higher)``.
+# - **under**: the collection reads "A under B" as "B on A", so every `on` gives an `under`.
+#
+# Rules are not perfect (a cat drawn across a bed's top edge may be *on* it or merely in front
+# of it), so we measure how often they agree with the collection's own relations.
+
+
+# %%
+def spatial_relations(boxes, categories, image_size: int) -> list[tuple[int, str, int]]:
+    """Relations between detected objects, read off their boxes (see the rules above).
+
+    Args:
+        boxes: (N, 4) ``[x_min, y_min, x_max, y_max]`` in pixels; categories: N category names;
+        image_size: the picture's side in pixels (for "next to").
+
+    Returns:
+        Sorted list of ``(subject, predicate, object)`` index triples, predicates among "on",
+        "in", "next to", "wearing", "under"; ``(s, "under", o)`` for each ``(o, "on", s)``.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    categories = list(categories)
+    # YOUR CODE HERE
+    raise NotImplementedError("spatial_relations: fill in the region marked YOUR CODE HERE")
+
+
+def detections_to_scene_graph(
+    boxes,
+    scores,
+    categories,
+    image_size: int,
+    scene: str | None = None,
+    score_threshold: float = GRAPH_SCORE,
+) -> dict:
+    """A predicted scene graph in the collection's schema.
+
+    Args:
+        boxes: (N, 4) xyxy pixels; scores: (N,); categories: N category names;
+        image_size: the picture's side; scene: a scene name, or None;
+        score_threshold: detections with a lower score are left out.
+
+    Returns:
+        ``{"scene": scene, "width": image_size, "height": image_size, "objects": [...],
+        "relations": [...]}``: one object per kept detection, in the given order, ``{"category",
+        "category_id", "supercategory", "bbox": [x, y, w, h], "score", "attributes"}``
+        (attributes: "small" when the longer side is at most 18 % of the image, "large" when at
+        least 40 %); relations ``{"subject", "predicate", "object"}`` from
+        ``spatial_relations`` on the kept objects, without "under" (graphs store it as "on").
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("detections_to_scene_graph: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## Matching a query graph
+#
+# `course_lib.data.relevance_grade` says yes or no; a search engine needs a *score* that ranks
+# photos, and detections come with confidences. The soft match of a query graph against a
+# predicted graph averages one term per query object and one per query relation:
+#
+# - an **object** term: the best score of a detection of its category (or supercategory),
+#   0 if none; halved when the query asks for an exact `count` and the number of such
+#   detections differs;
+# - a **relation** term: over the pairs of *different* detections matching its subject and
+#   object for which the relation holds in the predicted graph (with the aliases of
+#   `relevance.py`, "next to" in either direction, "on" through a chain of "in"/"on" ending
+#   with "on"), the best ``min(subject score, object score)``; 0 if no pair.
+#
+# So a dog in a basket on a bike scores higher than a dog next to a basket beside a bike,
+# even when every object is detected with the same confidence.
+
+
+# %%
+def relation_holds(graph: dict, subject: int, predicate: str, obj: int) -> bool:
+    """Whether ``subject predicate obj`` holds among the relations of a scene graph.
+
+    Reads the aliases of ``course_lib.data.relevance`` ("under" is "on" swapped...), "next to"
+    in both directions, and "on" through a chain of "in"/"on" edges that ends with "on".
+    """
+    predicate, swap = ALIASES.get(predicate, (predicate, False))
+    if swap:
+        subject, obj = obj, subject
+    edges = {(r["subject"], r["predicate"], r["object"]) for r in graph["relations"]}
+    if predicate == "next to":
+        return (subject, predicate, obj) in edges or (obj, predicate, subject) in edges
+    if predicate != "on":
+        return (subject, predicate, obj) in edges
+    frontier, seen = [subject], {subject}
+    while frontier:
+        node = frontier.pop()
+        for a, p, b in edges:
+            if a == node and p in ("in", "on"):
+                if b == obj and p == "on":
+                    return True
+                if b not in seen:
+                    seen.add(b)
+                    frontier.append(b)
+    return False
+
+
+def graph_match_score(query_graph: dict, predicted_graph: dict) -> float:
+    """Soft match of a query graph with a predicted scene graph (see above), in [0, 1].
+
+    Args:
+        query_graph: the query schema of ``course_lib.data.relevance``.
+        predicted_graph: ``detections_to_scene_graph``'s output (objects carry a ``score``;
+            objects without one count as 1).
+
+    Returns:
+        A float: (sum of object terms + sum of relation terms) / (objects + relations) of the
+        query; a query naming a scene that the graph contradicts (a graph ``scene`` that is not
+        None and differs) scores half.
+    """
+    query = parse_query(query_graph)
+    objects = predicted_graph["objects"]
+    # YOUR CODE HERE
+    raise NotImplementedError("graph_match_score: fill in the region marked YOUR CODE HERE")
+
+
+# %% [markdown]
+# ## A search engine over detections
+#
+# The same interface as Lecture 05's engines: `index(images)` once, then `search(query, k)`. An
+# indexed picture is a dict with an `id` and its predicted `scene_graph`; a query is a query
+# graph (the competition's queries carry one).
+
+
+# %%
+class DetectionEngine:
+    """Rank pictures by ``graph_match_score`` of a query graph with their predicted graphs."""
+
+    name = "detections"
+
+    def __init__(self) -> None:
+        self.image_ids: list | None = None
+
+    def index(self, images: list[dict]) -> "DetectionEngine":
+        """Index picture dicts ``{"id", "scene_graph"}``; returns ``self``."""
+        if not images:
+            raise ValueError("Expected at least one image to index; received none.")
+        self.image_ids = [image["id"] for image in images]
+        self.graphs = [image["scene_graph"] for image in images]
+        return self
+
+    def score(self, queries: list[dict]) -> np.ndarray:
+        """float (Q, N): the match score of every query graph with every indexed picture."""
+        # YOUR CODE HERE
+        raise NotImplementedError("DetectionEngine.score: fill in the region marked YOUR CODE HERE")
+
+    def search(self, query: dict, k: int = 10) -> list[tuple]:
+        """The ``k`` best ``(image_id, score)`` pairs, best first; ties in index order."""
+        if self.image_ids is None:
+            raise ValueError("DetectionEngine: call index(images) before searching.")
+        # YOUR CODE HERE
+        raise NotImplementedError(
+            "DetectionEngine.search: fill in the region marked YOUR CODE HERE"
+        )
+
+
+# %% [markdown]
+# ## Train and evaluate
+#
+# Runs in a notebook or as a script (`python 07_object_detection.py`), never on import: about
+# 20 seconds to generate the photos the first time, then a few minutes of training.
+
+# %%
+if should_run_demo(__name__):
+    folder = collection_dir()
+    detector = build_detector(len(CATEGORY_NAMES))
+    detector.summary()
+    train_detector(detector, folder)
+    scores = evaluate_detector(detector, folder)
+    print(f"val COCO mAP {scores['mAP']:.3f}, AP50 {scores['AP50']:.3f}")
+    val = load_coco(folder, "val", kinds=["instances"])
+    image = load_image(str(val.records[0].path), (IMAGE_SIZE, IMAGE_SIZE)).numpy()
+    found = detect(detector, image[None])[0]
+    names = [CATEGORY_NAMES[c] for c in found["classes"]]
+    graph = detections_to_scene_graph(found["boxes"], found["scores"], names, IMAGE_SIZE)
+    print("Predicted scene graph of the first val photo:", graph)
