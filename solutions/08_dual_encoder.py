@@ -57,8 +57,6 @@ from course_lib.lectures import lecture_module
 matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)
 
-search = lecture_module("05", quiet=True)  # Lecture 05: metrics, top_k and SearchEngine.
-
 SEED = 0  # Fixes data generation, shuffling, caption draws and weight initialisation.
 COLLECTION_IMAGE_SIZE = 128  # Pixels per side of the generated photos.
 IMAGE_SIZE = 64  # Pixels per side of the photos the image tower sees (resized from 128).
@@ -76,6 +74,17 @@ WEIGHT_DECAY = 1e-4  # AdamW's decoupled weight decay.
 KS = (1, 5, 10)  # Recall@K is reported for these K.
 MAP_K = 10  # Cut-off of the reported mAP (as the competition's mAP@10).
 PROMPT = "a photo of a {}"  # Zero-shot prompt; {} is a category name.
+
+
+def search_lecture():
+    """Lecture 05's module: its metrics, ``top_k``, ``SearchEngine``, ``FusionEngine``..."""
+    return lecture_module("05", quiet=True)
+
+
+def cnn_lecture():
+    """Lecture 03's module: its ``ResidualBlock`` builds the image tower."""
+    return lecture_module("03", quiet=True)
+
 
 # %% [markdown]
 # ## Data
@@ -441,8 +450,8 @@ if should_run_demo(__name__):
 #
 # **Text tower**: the frozen sentence features (MiniLM or SIF) through a projection head.
 #
-# `lecture_module("03")` gives your own Lecture 03 code once it passed `camp check 03`, else the
-# reference solutions.
+# `cnn_lecture()` (`lecture_module("03")`) gives your own Lecture 03 code once it passed
+# `camp check 03`, else the reference solutions; `search_lecture()` does the same for Lecture 05.
 
 
 # %%
@@ -456,15 +465,16 @@ def build_image_tower(
     """Build the image tower from Lecture 03's ``ResidualBlock``.
 
     Layers: Input (image_size, image_size, 3) → one ``blocks.ResidualBlock(f, strides=2)`` per
-    ``f`` in ``block_filters`` → GlobalAveragePooling2D → ``ProjectionHead(embedding_dim,
-    dropout_rate)``. ``blocks`` is the Lecture 03 module to take the block from (default
-    ``lecture_module("03")``).
+    ``f`` in ``block_filters`` (named ``block1``, ``block2``...) → GlobalAveragePooling2D →
+    ``ProjectionHead(embedding_dim, dropout_rate)``. ``blocks`` is what holds
+    ``ResidualBlock`` (default: ``cnn_lecture()``, your Lecture 03 module); take the block from
+    it, never from elsewhere.
 
     Returns:
         A ``keras.Model`` named ``"image_tower"`` mapping float32 (batch, S, S, 3) images in
         [0, 1] to float32 (batch, embedding_dim) embeddings (not normalised).
     """
-    blocks = lecture_module("03", quiet=True) if blocks is None else blocks
+    blocks = cnn_lecture() if blocks is None else blocks
     ### BEGIN SOLUTION
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
@@ -731,8 +741,8 @@ def retrieval_report(
 ) -> dict[str, float]:
     """Rank the photos for every text query by cosine similarity and score the rankings.
 
-    Use Lecture 05's ``search.top_k``, ``search.recall_at_k`` and
-    ``search.mean_average_precision_at_k``.
+    Use Lecture 05's ``top_k``, ``recall_at_k`` and ``mean_average_precision_at_k``
+    (``search = search_lecture()``).
 
     Args:
         text_embeddings: float (Q, dim) query embeddings (normalised here).
@@ -742,6 +752,7 @@ def retrieval_report(
     Returns:
         ``{"R@k": mean Recall@k for each k in ks, f"mAP@{map_k}": mAP@map_k}``, floats.
     """
+    search = search_lecture()
     ### BEGIN SOLUTION
     texts = np.asarray(l2_normalize(np.asarray(text_embeddings, np.float32)))
     images = np.asarray(l2_normalize(np.asarray(image_embeddings, np.float32)))
@@ -894,12 +905,13 @@ def plot_retrieval_grid(queries, pixels, rankings, relevant, path, k: int = 5) -
 # stored L2-normalised), `score(queries)` embeds the queries and returns the (queries,
 # pictures) matrix of cosines. It then fuses with the caption, object and classifier engines in
 # a `FusionEngine`. The engine takes two functions, so it works with any dual encoder: the one
-# you train here, or the shipped reference (`course_lib.models.dual_encoder.engine()`).
+# you train here, or the shipped reference (`course_lib.models.dual_encoder.engine()`). Its
+# `index`, `search` and `search_batch` are Lecture 05's `SearchEngine` methods themselves.
 
 
 # %%
-class DualEncoderEngine(search.SearchEngine):
-    """Search pictures by the cosine of dual-encoder embeddings.
+class DualEncoderEngine:
+    """Search pictures by the cosine of dual-encoder embeddings (Lecture 05's interface).
 
     Args:
         embed_images: a function from a list of image paths to float (n, dim) embeddings.
@@ -910,9 +922,21 @@ class DualEncoderEngine(search.SearchEngine):
     name = "dual-encoder"
 
     def __init__(self, embed_images, embed_texts, batch_size: int = 256) -> None:
-        super().__init__()
+        self.image_ids: list | None = None
         self.embed_images, self.embed_texts = embed_images, embed_texts
         self.batch_size = int(batch_size)
+
+    def index(self, images: list[dict]) -> "DualEncoderEngine":
+        """Lecture 05's ``SearchEngine.index``: store the ids, then ``encode_images``."""
+        return search_lecture().SearchEngine.index(self, images)
+
+    def search(self, query: str, k: int = MAP_K) -> list[tuple]:
+        """The ``k`` best ``(image_id, score)`` pairs for one query (Lecture 05's ``search``)."""
+        return self.search_batch([query], k)[0]
+
+    def search_batch(self, queries: list[str], k: int = MAP_K) -> list[list[tuple]]:
+        """Lecture 05's ``SearchEngine.search_batch`` on this engine's scores."""
+        return search_lecture().SearchEngine.search_batch(self, queries, k)
 
     def encode_images(self, images: list[dict]) -> None:
         """Store ``self.image_embeddings``: float32 (N, dim), unit rows, in the order of images.
@@ -954,6 +978,7 @@ if should_run_demo(__name__):
     from course_lib.search.helpers import relevance_grades
 
     keras.utils.set_random_seed(SEED)
+    search = search_lecture()
     folder = collection_dir()
     train_pixels, train_records = load_split(folder, "train")
     val_pixels, val_records = load_split(folder, "val")
