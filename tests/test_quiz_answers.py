@@ -165,6 +165,15 @@ FORMULAS = {
     "06-length-normalised-score": lambda p: -p["s"] / p["n"],
     # The lecture's corpus_bleu: brevity = min(1, e^(1 − r/c)), c candidate, r reference words.
     "06-bleu-brevity": lambda p: min(1.0, math.exp(1 - p["r"] / p["c"])),
+    "08-l2-norm-value": lambda p: (
+        float(np.array([p["a"], p["b"]]) @ [1, 0]) / float(np.linalg.norm([p["a"], p["b"]]))
+    ),
+    "08-logits-shape": lambda p: np.zeros((p["b"], p["b"])).size,
+    "08-negatives-per-pair": lambda p: int((1 - np.eye(p["b"]))[0].sum()),
+    "08-chance-loss": lambda p: -math.log(softmax(np.zeros(p["b"]))[0]),
+    "08-clip-max": lambda p: 1 / float(np.exp(np.clip(p["s"], 0, math.log(100)))),
+    "08-image-tower-grid": lambda p: np.zeros((64, 64))[:: 2 ** p["n"], :: 2 ** p["n"]].shape[0],
+    "08-zero-shot-softmax": lambda p: softmax(np.array([0.30, 0.20]) / p["t"])[0],
 }
 
 # Questions with a fixed answer whose value can be recomputed from the text.
@@ -181,6 +190,7 @@ FIXED = {
     "05-ndcg": ndcg_at_k([0, 1, 1], m=2, k=3),
     "06-attention-sum": float(softmax([0.3, -1.2, 2.0, 0.0]).sum()),
     "06-bleu-clipping": clipped_unigram_precision("the the the the", "the cat is on the mat"),
+    "08-temperature-scale": 1 / 0.07,
 }
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4}

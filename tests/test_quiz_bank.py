@@ -65,6 +65,16 @@ SECTIONS = {
         "beam_search",
         "metrics",
     ],
+    "08": [
+        "projection",
+        "info_nce",
+        "temperature",
+        "towers",
+        "training",
+        "evaluation",
+        "zero_shot",
+        "engine",
+    ],
 }
 
 
