@@ -65,6 +65,17 @@ SECTIONS = {
         "beam_search",
         "metrics",
     ],
+    "07": [
+        "boxes",
+        "encoding",
+        "detector",
+        "losses",
+        "nms",
+        "training",
+        "evaluation",
+        "relations",
+        "search",
+    ],
     "08": [
         "projection",
         "info_nce",
