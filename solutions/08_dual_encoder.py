@@ -445,8 +445,8 @@ if should_run_demo(__name__):
 # **Image tower**: the residual blocks you wrote in Lecture 03 (`ResidualBlock(filters,
 # strides=2)`, each halving the height and width), global average pooling, then a projection
 # head. Three blocks of 32, 64 and 128 filters turn a 64×64 photo into an 8×8×128 grid and then
-# a 128-d vector: about 0.4 M weights, a few milliseconds per photo on a CPU. (keras-io uses a
-# frozen Xception here; CLIP a ResNet-50 or a ViT.)
+# a 128-d vector: 0.33 M weights with the projection head, cheap enough to train on a CPU.
+# (keras-io uses a frozen Xception here; CLIP a ResNet-50 or a ViT.)
 #
 # **Text tower**: the frozen sentence features (MiniLM or SIF) through a projection head.
 #
