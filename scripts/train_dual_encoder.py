@@ -10,7 +10,8 @@ learning-rate decay over exactly those), trains, saves the weights (float16), re
 through ``course_lib.models.dual_encoder`` and measures, from the photo files as users run it:
 val Recall@1/5/10 of every caption against the 1,000 val photos, mAP@10 of scene-graph queries,
 zero-shot classification by prompts, and mAP@10 on the default competition (seed 0). The figures,
-the wall time and the threads go into ``config.json``.
+the wall time and the threads go into ``config.json``. ``--evaluate-only`` measures the weights
+already saved again and rewrites their figures.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def main(argv=None) -> int:
     parser.add_argument("--val-images", type=int, default=None, help="Validation photos.")
     parser.add_argument("--epochs", type=int, default=None, help="Epochs (default: the budget's).")
     parser.add_argument("--verbose", type=int, default=2, help="1: progress bars, 2: lines.")
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="Measure the weights already in --out and rewrite their figures in config.json.",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     budget = args.minutes * 60
@@ -85,58 +91,59 @@ def main(argv=None) -> int:
         image_tower = lecture.build_image_tower(blocks=blocks)
         return lecture.DualEncoder(image_tower, lecture.build_text_tower(train_text.shape[-1]))
 
-    train_ds = lecture.pairs_dataset(train_pixels, train_text)
-    epochs = args.epochs
-    if epochs is None:
-        # Time 30 steps after 10 of warm-up (tracing) on a throwaway model, then plan the epochs.
-        probe = build()
-        probe.compile(optimizer=keras.optimizers.AdamW(lecture.LEARNING_RATE))
-        probe.fit(train_ds.take(10), epochs=1, verbose=0, shuffle=False)
-        tick = time.perf_counter()
-        probe.fit(train_ds.take(30), epochs=1, verbose=0, shuffle=False)
-        step_seconds = (time.perf_counter() - tick) / 30
-        left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
-        epoch_seconds = step_seconds * int(train_ds.cardinality()) * 1.08  # Validation too.
-        epochs = max(1, int(left / epoch_seconds))
-        log(
-            f"{step_seconds:.3f} s per step, about {epoch_seconds:.0f} s per epoch: {epochs} epochs"
+    if args.evaluate_only:
+        config = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
+    else:
+        train_ds = lecture.pairs_dataset(train_pixels, train_text)
+        epochs = args.epochs
+        if epochs is None:
+            # Time 30 steps after 10 of warm-up (tracing) on a throwaway model; plan epochs.
+            probe = build()
+            probe.compile(optimizer=keras.optimizers.AdamW(lecture.LEARNING_RATE))
+            probe.fit(train_ds.take(10), epochs=1, verbose=0, shuffle=False)
+            tick = time.perf_counter()
+            probe.fit(train_ds.take(30), epochs=1, verbose=0, shuffle=False)
+            step_seconds = (time.perf_counter() - tick) / 30
+            left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
+            epoch_seconds = step_seconds * int(train_ds.cardinality()) * 1.08  # Validation too.
+            epochs = max(1, int(left / epoch_seconds))
+            log(f"{step_seconds:.3f} s per step, {epoch_seconds:.0f} s per epoch: {epochs} epochs")
+        model = build()
+        val_ds = lecture.pairs_dataset(
+            val_pixels, val_text, seed=lecture.SEED + 1, drop_remainder=False
         )
-    model = build()
-    val_ds = lecture.pairs_dataset(
-        val_pixels, val_text, seed=lecture.SEED + 1, drop_remainder=False
-    )
-    left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
-    history = lecture.train_dual_encoder(
-        model, train_ds, val_ds, epochs=epochs, verbose=args.verbose, max_seconds=max(left, 1.0)
-    )
-    train_seconds = time.perf_counter() - started
-    losses = [round(x, 4) for x in history.history["loss"]]
-    log(f"trained {len(losses)} epochs: losses {losses}")
+        left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
+        history = lecture.train_dual_encoder(
+            model, train_ds, val_ds, epochs=epochs, verbose=args.verbose, max_seconds=max(left, 1.0)
+        )
+        train_seconds = time.perf_counter() - started
+        losses = [round(x, 4) for x in history.history["loss"]]
+        log(f"trained {len(losses)} epochs: losses {losses}")
 
-    config = {
-        "image_size": lecture.IMAGE_SIZE,
-        "block_filters": list(lecture.IMAGE_FILTERS),
-        "embedding_dim": lecture.EMBEDDING_DIM,
-        "dropout_rate": lecture.DROPOUT_RATE,
-        "feature_dim": int(train_text.shape[-1]),
-        "text_features": features.name,
-        "initial_temperature": lecture.INITIAL_TEMPERATURE,
-        "max_logit_scale": lecture.MAX_LOGIT_SCALE,
-        "training": {
-            "train_images": train_images,
-            "val_images": val_images,
-            "batch_size": lecture.BATCH_SIZE,
-            "epochs": len(losses),
-            "final_loss": losses[-1],
-            "final_val_loss": round(history.history["val_loss"][-1], 4),
-            "temperature": round(float(model.temperature.temperature()), 4),
-            "wall_seconds": round(train_seconds, 1),
-            "threads": os.cpu_count(),
-            "tensorflow_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        },
-    }
-    save_reference_dual_encoder(out, model, config)
-    log(f"saved to {out}")
+        config = {
+            "image_size": lecture.IMAGE_SIZE,
+            "block_filters": list(lecture.IMAGE_FILTERS),
+            "embedding_dim": lecture.EMBEDDING_DIM,
+            "dropout_rate": lecture.DROPOUT_RATE,
+            "feature_dim": int(train_text.shape[-1]),
+            "text_features": features.name,
+            "initial_temperature": lecture.INITIAL_TEMPERATURE,
+            "max_logit_scale": lecture.MAX_LOGIT_SCALE,
+            "training": {
+                "train_images": train_images,
+                "val_images": val_images,
+                "batch_size": lecture.BATCH_SIZE,
+                "epochs": len(losses),
+                "final_loss": losses[-1],
+                "final_val_loss": round(history.history["val_loss"][-1], 4),
+                "temperature": round(float(model.temperature.temperature()), 4),
+                "wall_seconds": round(train_seconds, 1),
+                "threads": os.cpu_count(),
+                "tensorflow_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            },
+        }
+        save_reference_dual_encoder(out, model, config)
+        log(f"saved to {out}")
 
     # Evaluate the shipped (float16) weights from the photo files, as users will run them.
     reference = ReferenceDualEncoder(out)
@@ -151,8 +158,9 @@ def main(argv=None) -> int:
     val_items = read_split(folder, "val")
     rng = np.random.default_rng(lecture.SEED)
     queries = [caption_query(item["graph"], rng)[:2] for item in val_items[:500]]
+    row = {item["id"]: i for i, item in enumerate(val_items)}
     relevant = [
-        {i for i, grade in enumerate(relevance_grades(graph, val_items).values()) if grade == 2}
+        {row[i] for i, grade in relevance_grades(graph, val_items).items() if grade == 2}
         for _, graph in queries
     ]
     graph_report = lecture.retrieval_report(
@@ -195,7 +203,8 @@ def main(argv=None) -> int:
     config["competition_seed0"] = {
         usage: {k: round(v, 4) for k, v in scores.items()} for usage, scores in board.items()
     }
-    config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
+    if not args.evaluate_only:
+        config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
     (Path(out) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     log("done")
     return 0
