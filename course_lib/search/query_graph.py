@@ -28,6 +28,7 @@ from course_lib.data.words import (
     NOUNS,
     NUMBERS,
     PREDICATE_WORDS,
+    SCENE_NOUNS,
     SCENE_PLACES,
     SIZES,
     SPRITE_NOUNS,
@@ -35,7 +36,8 @@ from course_lib.data.words import (
 
 WEARING_VERBS = frozenset(PREDICATE_WORDS["wearing"])
 ARTICLES = frozenset({"a", "an", "the"})
-MAX_PHRASE = 4  # The longest noun, predicate or place phrase has four words.
+FILLERS = frozenset({"is", "are", "there"})  # Captions' "a frisbee is by a sandwich".
+MAX_PHRASE = 5  # The longest phrase ("snow covered hill with") has five words.
 
 
 def words(text: str) -> list[str]:
@@ -64,6 +66,10 @@ def _lexicon() -> tuple[dict, dict, dict]:
             for phrase in phrases:
                 predicates.setdefault(tuple(words(phrase)), key.split("+")[0])
     places = {tuple(words(p)): scene for scene, ps in SCENE_PLACES.items() for p in ps}
+    # A caption may open with the place: "a beach scene with a man and a kitten".
+    for scene, phrases in SCENE_NOUNS.items():
+        for phrase in phrases:
+            places.setdefault(tuple(words(phrase)[1:]) + ("with",), scene)
     return nouns, predicates, places
 
 
@@ -148,14 +154,24 @@ _SIZE_WORDS = {word: size for size, ws in SIZES.items() for word in ws}
 
 
 def parse_tree(text: str) -> tuple[list[Node], str | None]:
-    """Return (noun-phrase trees, scene or None) of a query's text."""
-    tokens = words(text.replace(",", " and "))
+    """Return (noun-phrase trees, scene or None) of a query's or a caption's text.
+
+    The place is read at the end ("... in the park") or, as captions write it, before "with"
+    ("a park with two dogs").
+    """
+    tokens = [t for t in words(text.replace(",", " and ")) if t not in FILLERS]
     _, _, places = _lexicon()
     scene = None
     for n in range(min(MAX_PHRASE, len(tokens)), 0, -1):
         if tuple(tokens[-n:]) in places:
             scene, tokens = places[tuple(tokens[-n:])], tokens[:-n]
             break
+    if scene is None:
+        for i in range(len(tokens)):
+            found, n = _longest(places, tokens, i)
+            if found is not None and tokens[i + n - 1] == "with":
+                scene, tokens = found, tokens[:i] + tokens[i + n :]
+                break
     return _Parser(tokens).heads(), scene
 
 
@@ -174,3 +190,8 @@ def query_graph(text: str) -> dict:
         return graph
     # The graph depends on the tree only; the generator picks words, which are not used.
     return render(np.random.default_rng(0), heads, scene)[1]
+
+
+def caption_graph(text: str) -> dict:
+    """Return a caption's text read as a query graph (``query_graph`` of the caption)."""
+    return query_graph(text)
