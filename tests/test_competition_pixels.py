@@ -146,3 +146,17 @@ def test_an_installed_detector_and_dual_encoder_are_used(competition, monkeypatc
     # query of this competition perfectly; the category embedding ignores counts and relations.
     assert maps["detector"] >= 0.95, maps
     assert maps["dual-encoder"] >= 0.6, maps
+
+
+def test_fuse_is_the_weighted_mean_of_standardised_scores():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 7)), 5 + 2 * rng.normal(size=(3, 7))
+    za = (a - a.mean(1, keepdims=True)) / a.std(1, keepdims=True)
+    zb = (b - b.mean(1, keepdims=True)) / b.std(1, keepdims=True)
+    weights = {"classifier": 1.0, "captions": 0.0, "caption-graphs": 0.25}
+    fused = pixels_module.fuse({"classifier": a, "caption-graphs": b}, weights)
+    np.testing.assert_allclose(fused, (za + 0.25 * zb) / 1.25, atol=1e-9)
+    # Weight 0 leaves an engine out, unless every engine has weight 0.
+    only = pixels_module.fuse({"classifier": a, "captions": b}, weights)
+    np.testing.assert_allclose(only, za, atol=1e-9)
+    np.testing.assert_allclose(pixels_module.fuse({"captions": b}, weights), zb, atol=1e-9)
