@@ -187,6 +187,14 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return centred / np.maximum(centred.std(axis=1, keepdims=True), 1e-9)
 
 
+def _scenes(classes: np.ndarray, n: int) -> list[str | None]:
+    """Each picture's most likely scene by the classifier (captions and detections rarely say
+    it), or None for all ``n`` pictures without classifier scores."""
+    if not classes.size:
+        return [None] * n
+    return [SCENE_NAMES[k] for k in classes[:, len(CATEGORIES) :].argmax(axis=1)]
+
+
 def engine_scores(texts: list[str], predictions: dict, engines: list[str]) -> dict:
     """Return ``{engine: (queries, pictures) scores}`` for the queries ``texts``."""
     out = {}
@@ -198,22 +206,18 @@ def engine_scores(texts: list[str], predictions: dict, engines: list[str]) -> di
         out["classifier"] = classifier_scores(texts, classes)
     if "caption-graphs" in engines or "detector" in engines:
         graphs = [query_graph(t) for t in texts]
-        # Neither captions nor detections say the scene reliably: the classifier does.
-        scenes = [None] * len(classes)
-        if classes.size:
-            scenes = [SCENE_NAMES[k] for k in classes[:, len(CATEGORIES) :].argmax(axis=1)]
     if "caption-graphs" in engines:
-        scenes = scenes if classes.size else [None] * len(predictions["captions"])
+        captions = predictions["captions"]
         pictures = [
             [{**caption_graph(c), "scene": scene} for c in cs]
-            for cs, scene in zip(predictions["captions"], scenes, strict=True)
+            for cs, scene in zip(captions, _scenes(classes, len(captions)), strict=True)
         ]
         out["caption-graphs"] = graph_scores(graphs, pictures)
     if "detector" in engines:
         found = predictions["scene_graphs"]
-        scenes = scenes if classes.size else [None] * len(found)
         pictures = [
-            [{**g, "scene": g.get("scene") or s}] for g, s in zip(found, scenes, strict=True)
+            [{**g, "scene": g.get("scene") or scene}]
+            for g, scene in zip(found, _scenes(classes, len(found)), strict=True)
         ]
         out["detector"] = graph_scores(graphs, pictures)
     if "dual-encoder" in engines:
