@@ -43,6 +43,7 @@ from course_lib.demo import should_run_demo
 from course_lib.search.helpers import (
     EXAMPLE_QUERIES,
     category_names,
+    model_outputs,
     oracle_category_scores,
     oracle_detections,
     phrase_vectors,
@@ -52,6 +53,7 @@ from course_lib.search.helpers import (
 
 SEED = 0  # Fixes the photo collection and the oracle classifier's noise.
 NUM_IMAGES = 1000  # Pictures of the val split indexed by the demos.
+VISION = "models"  # What the engines index: "models" (the course's shipped models) or "oracle".
 K = 10  # Cut-off of the metrics reported by the demos (mAP@10, nDCG@10...).
 TOP_CATEGORIES = 3  # Dropbox: a query word keeps its this many most similar categories.
 QUERY_BATCH = 256  # Queries scored per matrix product in inner_product_search.
@@ -66,28 +68,37 @@ STOP_WORDS = frozenset(
 # ## Data
 #
 # We search the val split of the photo collection. Every picture has a scene graph (its
-# objects, their attributes and relations), five captions, and, for this lecture, two kinds of
-# *oracle* vision output built from its ground truth: the detections of a perfect detector
-# (category and a confidence, lower for small, occluded or truncated objects) and the scores of
-# a good multi-label classifier (high for the categories present, low elsewhere, with noise).
-# Oracles let us study the search engines apart from the vision models; swap in the
-# predictions of your Lecture 02 classifier and the engines stay the same.
+# objects, their attributes and relations) and five human-style captions: ground truth, which
+# decides what is relevant. A search engine may only index what a model sees in the pixels, so
+# `load_collection` runs the course's shipped models on every picture (cached after the first
+# run): the captions of the Lecture 06 captioner (several decodings per picture), the
+# detections of the Lecture 07 detector and the scores of the Lecture 02 multi-label
+# classifier (categories only). With `vision="oracle"` the same fields come from the ground
+# truth instead: the true captions, a perfect detector (confidence lower for small, occluded
+# or truncated objects) and a noisy but good classifier. Oracles are upper bounds: they show
+# what the engines could do with perfect vision, and how much of the gap the models leave.
 #
-# Each picture is a dict: `id`, `path`, `captions` (5 strings), `graph`, `detections`
-# (a list of `(category, confidence)`), `category_scores` (float32 vector, one score per
-# category of `category_names()`).
+# Each picture is a dict: `id`, `path`, `captions` (strings), `true_captions` (the 5 ground-truth
+# captions), `graph`, `detections` (a list of `(category, confidence)`), `category_scores`
+# (float32 vector, one score per category of `category_names()`).
 
 
 # %%
 def load_collection(
-    split: str = "val", num_images: int = NUM_IMAGES, seed: int = SEED, folder=None
+    split: str = "val",
+    num_images: int = NUM_IMAGES,
+    seed: int = SEED,
+    folder=None,
+    vision: str = VISION,
 ) -> list[dict]:
-    """Write (once) and read the photo collection's ``split``, with oracle vision outputs added.
+    """Write (once) and read the photo collection's ``split``, with vision outputs added.
 
     Args:
         split: "val", "test" or "train"; num_images: how many pictures; seed: the collection's.
         folder: the folder that holds collections; default ``data/generated`` in the course
             checkout (written there on first use by ``cached_collection``).
+        vision: "models" (the shipped models' outputs; a model whose weights are missing is
+            replaced by its oracle, with a note) or "oracle" (ground truth, an upper bound).
 
     Returns:
         ``num_images`` picture dicts (see above), in id order.
@@ -95,14 +106,28 @@ def load_collection(
     from course_lib.data import read_split
     from course_lib.data.cache import cached_collection
 
+    if vision not in ("models", "oracle"):
+        raise ValueError(f'Expected vision "models" or "oracle"; received {vision!r}.')
     folder = cached_collection("l05", {split: num_images}, seed, root=folder)
     images = read_split(folder, split)
+    outputs = {}
+    if vision == "models":
+        outputs = model_outputs([image["path"] for image in images], cache_folder=folder)
+        for field in ("captions", "detections", "category_scores"):
+            if field not in outputs:
+                print(f"No shipped model gives {field}: using the oracle's (an upper bound).")
     categories = category_names()
-    for image in images:
-        image["detections"] = oracle_detections(image["graph"])
-        image["category_scores"] = oracle_category_scores(
-            image["graph"], categories, seed, image["id"]
-        )
+    for index, image in enumerate(images):
+        image["true_captions"] = image["captions"]
+        oracle = {
+            "captions": image["captions"],
+            "detections": oracle_detections(image["graph"]),
+            "category_scores": oracle_category_scores(
+                image["graph"], categories, seed, image["id"]
+            ),
+        }
+        for field, value in oracle.items():
+            image[field] = outputs[field][index] if field in outputs else value
     return images
 
 
@@ -866,9 +891,9 @@ def evaluate_engine(
 # %% [markdown]
 # ## Searching the photo collection
 #
-# Index the val split with each engine, using the ground-truth captions, the oracle detector
-# and the oracle classifier, and search it. Runs in a notebook or when this file is run as a
-# script (`python 05_search.py`), never on import.
+# Index the val split with each engine, on what the course's models see in the pixels
+# (`VISION`; set it to "oracle" for the upper bound of perfect vision), and search it. Runs in
+# a notebook or when this file is run as a script (`python 05_search.py`), never on import.
 
 # %%
 if should_run_demo(__name__):

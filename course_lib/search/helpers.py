@@ -2,9 +2,12 @@
 
 - ``category_names``: the photo collection's object categories, in id order (the columns of a
   classifier's score vector).
+- ``model_outputs``: what the course's shipped models see in the pictures (the Lecture 02
+  classifier's scores, the Lecture 07 detector's detections, the Lecture 06 captioner's
+  captions), the inputs of the search engines.
 - ``oracle_detections`` and ``oracle_category_scores``: stand-ins for a detector and a
-  classifier, built from a picture's scene graph (ground truth), so that the search engines can
-  be studied apart from the quality of the vision models.
+  classifier, built from a picture's scene graph (ground truth): labelled upper bounds, so that
+  the search engines can be studied apart from the quality of the vision models.
 - ``query_words`` and ``phrase_vectors``: from text to words, and from names ("teddy bear") to
   word vectors.
 - ``EXAMPLE_QUERIES`` and ``relevance_grades``: text queries with their query graphs, and the
@@ -78,6 +81,42 @@ EXAMPLE_QUERIES: tuple[tuple[str, dict], ...] = (
 def category_names() -> list[str]:
     """Return the photo collection's category names in category-id order ("person" first)."""
     return [c.name for c in CATEGORIES]
+
+
+def model_outputs(paths: Sequence, cache_folder=None) -> dict[str, list]:
+    """Run the shipped vision models on pictures: what a search engine may index.
+
+    Args:
+        paths: (N,) picture files.
+        cache_folder: where the predictions are cached between runs (None: no cache).
+
+    Returns:
+        A dict holding, for each model whose weights are installed, one entry per picture:
+        ``"captions"`` (lists of generated captions, Lecture 06), ``"category_scores"``
+        (float32 (len(category_names()),) probabilities, Lecture 02) and ``"detections"``
+        (lists of ``(category, confidence)``, Lecture 07). A model without weights is absent.
+    """
+    from pathlib import Path
+
+    # The competition's pixels baseline runs and caches exactly these models; reuse it.
+    from course_lib.competition.pixels import available_engines, cached_predictions
+
+    engines = [e for e in ("captions", "classifier", "detector") if e in available_engines()]
+    folder = Path(cache_folder) if cache_folder is not None else None
+    predictions = cached_predictions([Path(p) for p in paths], engines, folder)
+    out: dict[str, list] = {}
+    if "captions" in predictions:
+        out["captions"] = predictions["captions"]
+    if "class_scores" in predictions:
+        out["category_scores"] = [
+            np.asarray(row[: len(CATEGORIES)], np.float32) for row in predictions["class_scores"]
+        ]
+    if "scene_graphs" in predictions:
+        out["detections"] = [
+            [(o["category"], float(o.get("score", 1.0))) for o in graph["objects"]]
+            for graph in predictions["scene_graphs"]
+        ]
+    return out
 
 
 def oracle_detections(graph: dict) -> list[tuple[str, float]]:
