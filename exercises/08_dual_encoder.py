@@ -650,10 +650,11 @@ def embed_text_features(model: DualEncoder, features, batch_size: int = 1024) ->
 # graphs tell us which photos are *alike* (same scene, same objects), and a batch built from
 # alike photos forces the model to read the details: relations, accessories, counts. The
 # function below orders the photos so that each batch gathers photos that share their scene and
-# main object, with a random order inside the groups and among the batches; feed the
-# reordered arrays to `pairs_dataset(..., seed=None)`-style batching without shuffling, and mix
-# such epochs with random ones (only hard batches make the model forget the easy distinctions).
-# Not graded; try it and compare the val Recall@1.
+# main object, with a random order inside the groups and among the batches. Batch the photos in
+# that order without shuffling (one random caption each, as `pairs_dataset` draws them), and mix
+# such epochs with random ones: only hard batches make the model forget the easy distinctions.
+# Two captions of alike photos may both fit both photos, a false negative the loss punishes;
+# CLIP's batches are random for that reason too. Not graded; try it and compare the val R@1.
 
 
 # %%
