@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import course_lib  # noqa: F401 (before TensorFlow: it keeps TensorFlow's C++ log lines out)
 
 EVALUATION_RESERVE_S = 240  # Seconds kept for saving and evaluating after training.
 
