@@ -94,16 +94,25 @@ def model_outputs(paths: Sequence, cache_folder=None) -> dict[str, list]:
         A dict holding, for each model whose weights are installed, one entry per picture:
         ``"captions"`` (lists of generated captions, Lecture 06), ``"category_scores"``
         (float32 (len(category_names()),) probabilities, Lecture 02) and ``"detections"``
-        (lists of ``(category, confidence)``, Lecture 07). A model without weights is absent.
+        (lists of ``(category, confidence)``, Lecture 07). A model is absent when its weights
+        are missing or, in the student edition, when its lecture's code is not available yet
+        (neither passed in ``camp check`` nor released); a note says so.
     """
     from pathlib import Path
 
     # The competition's pixels baseline runs and caches exactly these models; reuse it.
     from course_lib.competition.pixels import available_engines, cached_predictions
+    from course_lib.errors import CourseError
 
-    engines = [e for e in ("captions", "classifier", "detector") if e in available_engines()]
     folder = Path(cache_folder) if cache_folder is not None else None
-    predictions = cached_predictions([Path(p) for p in paths], engines, folder)
+    predictions: dict = {}
+    for engine in ("captions", "classifier", "detector"):
+        if engine not in available_engines():
+            continue
+        try:
+            predictions.update(cached_predictions([Path(p) for p in paths], [engine], folder))
+        except CourseError as err:
+            print(f"The {engine} model is not available: {err}")
     out: dict[str, list] = {}
     if "captions" in predictions:
         out["captions"] = predictions["captions"]
