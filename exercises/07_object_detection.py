@@ -90,16 +90,16 @@ CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)  # Class index → name, the 
 
 
 # %%
-def xywh_to_xyxy(boxes) -> np.ndarray:
+def xywh_to_xyxy(boxes, dtype=np.float32) -> np.ndarray:
     """COCO ``[x, y, w, h]`` boxes → ``[x_min, y_min, x_max, y_max]``.
 
     Args:
-        boxes: (N, 4) array-like of numbers.
+        boxes: (N, 4) array-like of numbers; dtype: of the result (COCO evaluation: float64).
 
     Returns:
-        (N, 4) float32: ``[x, y, x + w, y + h]``.
+        (N, 4) ``dtype`` (float32 by default): ``[x, y, x + w, y + h]``.
     """
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    boxes = np.asarray(boxes, dtype=dtype).reshape(-1, 4)
     # YOUR CODE HERE
     raise NotImplementedError("xywh_to_xyxy: fill in the region marked YOUR CODE HERE")
 
@@ -118,18 +118,21 @@ def xyxy_to_xywh(boxes) -> np.ndarray:
     raise NotImplementedError("xyxy_to_xywh: fill in the region marked YOUR CODE HERE")
 
 
-def box_iou(boxes_a, boxes_b) -> np.ndarray:
+def box_iou(boxes_a, boxes_b, dtype=np.float32) -> np.ndarray:
     """IoU of every box of ``boxes_a`` with every box of ``boxes_b``.
 
     Args:
         boxes_a: (N, 4) ``[x_min, y_min, x_max, y_max]`` in pixels.
         boxes_b: (M, 4) the same.
+        dtype: the precision of the computation and the result (COCO evaluation: float64, so
+            that an IoU next to a threshold compares as in pycocotools).
 
     Returns:
-        (N, M) float32; 0 where the union has no area. No loops: broadcast (N, 1) against (1, M).
+        (N, M) ``dtype`` (float32 by default); 0 where the union has no area. No loops:
+        broadcast (N, 1) against (1, M).
     """
-    a = np.asarray(boxes_a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float32).reshape(-1, 4)
+    a = np.asarray(boxes_a, dtype=dtype).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=dtype).reshape(-1, 4)
     # YOUR CODE HERE
     raise NotImplementedError("box_iou: fill in the region marked YOUR CODE HERE")
 
@@ -254,7 +257,8 @@ def decode_detections(
         One dict per image: ``"boxes"`` (K, 4) float32 ``[x_min, y_min, x_max, y_max]`` in
         input pixels, ``"scores"`` (K,) float32, best first, and ``"classes"`` (K,) int32; K <=
         ``max_detections``. Peaks: cells equal to the 3×3 max pooling (stride 1, "same") of
-        their channel; ranked over every cell and class of the image.
+        their channel; ranked over every cell and class of the image. Negative predicted
+        sizes count as 0.
     """
     heatmap = tf.convert_to_tensor(heatmap, tf.float32)
     sizes, offsets = np.asarray(sizes, np.float32), np.asarray(offsets, np.float32)
@@ -660,7 +664,9 @@ def train_detector(
 # right (each value becomes the best precision at any higher recall), and read at the 101 recall
 # levels 0, 0.01, ..., 1: at each level, the precision of the first detection whose recall
 # reaches it, or 0 if none does. AP is the mean of those 101 values. Classes without ground
-# truth are left out of the mean; a class with ground truth and no detection scores 0.
+# truth are left out of the mean; a class with ground truth and no detection scores 0. One more
+# rule of COCO's: a detection that matches nothing and whose area $w \cdot h$ lies outside the
+# area range [0, 10^10] (a box with a negative side) is ignored, neither right nor wrong.
 #
 # Results are written as COCO's result files are: one dict per detection with `image_id`,
 # `category_id`, `bbox` as `[x, y, w, h]` and `score`.
@@ -691,6 +697,9 @@ def match_detections(det_boxes, gt_boxes, iou_threshold: float) -> np.ndarray:
     Args:
         det_boxes: (D, 4) xyxy, sorted best first; gt_boxes: (G, 4) xyxy, in file order.
         iou_threshold: the IoU a match needs (at least ``min(t, 1 - 1e-10)``).
+
+    IoUs are computed in float64, as pycocotools does: in float32 an IoU next to a threshold
+    may fall on the other side of it.
 
     Returns:
         (D,) bool: whether each detection is a true positive.

@@ -90,16 +90,16 @@ CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)  # Class index → name, the 
 
 
 # %%
-def xywh_to_xyxy(boxes) -> np.ndarray:
+def xywh_to_xyxy(boxes, dtype=np.float32) -> np.ndarray:
     """COCO ``[x, y, w, h]`` boxes → ``[x_min, y_min, x_max, y_max]``.
 
     Args:
-        boxes: (N, 4) array-like of numbers.
+        boxes: (N, 4) array-like of numbers; dtype: of the result (COCO evaluation: float64).
 
     Returns:
-        (N, 4) float32: ``[x, y, x + w, y + h]``.
+        (N, 4) ``dtype`` (float32 by default): ``[x, y, x + w, y + h]``.
     """
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    boxes = np.asarray(boxes, dtype=dtype).reshape(-1, 4)
     ### BEGIN SOLUTION
     return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
     ### END SOLUTION
@@ -120,18 +120,21 @@ def xyxy_to_xywh(boxes) -> np.ndarray:
     ### END SOLUTION
 
 
-def box_iou(boxes_a, boxes_b) -> np.ndarray:
+def box_iou(boxes_a, boxes_b, dtype=np.float32) -> np.ndarray:
     """IoU of every box of ``boxes_a`` with every box of ``boxes_b``.
 
     Args:
         boxes_a: (N, 4) ``[x_min, y_min, x_max, y_max]`` in pixels.
         boxes_b: (M, 4) the same.
+        dtype: the precision of the computation and the result (COCO evaluation: float64, so
+            that an IoU next to a threshold compares as in pycocotools).
 
     Returns:
-        (N, M) float32; 0 where the union has no area. No loops: broadcast (N, 1) against (1, M).
+        (N, M) ``dtype`` (float32 by default); 0 where the union has no area. No loops:
+        broadcast (N, 1) against (1, M).
     """
-    a = np.asarray(boxes_a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float32).reshape(-1, 4)
+    a = np.asarray(boxes_a, dtype=dtype).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=dtype).reshape(-1, 4)
     ### BEGIN SOLUTION
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
@@ -141,7 +144,7 @@ def box_iou(boxes_a, boxes_b) -> np.ndarray:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)  # (M,)
     union = area_a[:, None] + area_b[None, :] - intersection
     safe = np.where(union > 0, union, 1.0)
-    return np.where(union > 0, intersection / safe, 0.0).astype(np.float32)
+    return np.where(union > 0, intersection / safe, 0.0).astype(dtype)
     ### END SOLUTION
 
 
@@ -297,7 +300,8 @@ def decode_detections(
         One dict per image: ``"boxes"`` (K, 4) float32 ``[x_min, y_min, x_max, y_max]`` in
         input pixels, ``"scores"`` (K,) float32, best first, and ``"classes"`` (K,) int32; K <=
         ``max_detections``. Peaks: cells equal to the 3×3 max pooling (stride 1, "same") of
-        their channel; ranked over every cell and class of the image.
+        their channel; ranked over every cell and class of the image. Negative predicted
+        sizes count as 0.
     """
     heatmap = tf.convert_to_tensor(heatmap, tf.float32)
     sizes, offsets = np.asarray(sizes, np.float32), np.asarray(offsets, np.float32)
@@ -315,7 +319,8 @@ def decode_detections(
         y, x = np.divmod(cell, cells)
         centre_x = (x + offsets[b, y, x, 0]) * stride
         centre_y = (y + offsets[b, y, x, 1]) * stride
-        half_w, half_h = sizes[b, y, x, 0] * stride / 2, sizes[b, y, x, 1] * stride / 2
+        size = np.maximum(sizes[b, y, x], 0.0)  # (K, 2); a negative size means none.
+        half_w, half_h = size[:, 0] * stride / 2, size[:, 1] * stride / 2
         boxes = np.stack(
             [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h], axis=1
         )
@@ -840,7 +845,9 @@ def train_detector(
 # right (each value becomes the best precision at any higher recall), and read at the 101 recall
 # levels 0, 0.01, ..., 1: at each level, the precision of the first detection whose recall
 # reaches it, or 0 if none does. AP is the mean of those 101 values. Classes without ground
-# truth are left out of the mean; a class with ground truth and no detection scores 0.
+# truth are left out of the mean; a class with ground truth and no detection scores 0. One more
+# rule of COCO's: a detection that matches nothing and whose area $w \cdot h$ lies outside the
+# area range [0, 10^10] (a box with a negative side) is ignored, neither right nor wrong.
 #
 # Results are written as COCO's result files are: one dict per detection with `image_id`,
 # `category_id`, `bbox` as `[x, y, w, h]` and `score`.
@@ -883,11 +890,14 @@ def match_detections(det_boxes, gt_boxes, iou_threshold: float) -> np.ndarray:
         det_boxes: (D, 4) xyxy, sorted best first; gt_boxes: (G, 4) xyxy, in file order.
         iou_threshold: the IoU a match needs (at least ``min(t, 1 - 1e-10)``).
 
+    IoUs are computed in float64, as pycocotools does: in float32 an IoU next to a threshold
+    may fall on the other side of it.
+
     Returns:
         (D,) bool: whether each detection is a true positive.
     """
     ### BEGIN SOLUTION
-    ious = box_iou(det_boxes, gt_boxes).astype(np.float64)  # (D, G)
+    ious = box_iou(det_boxes, gt_boxes, dtype=np.float64)  # (D, G)
     taken = np.zeros(len(gt_boxes), bool)
     matched = np.zeros(len(det_boxes), bool)
     for d in range(len(det_boxes)):
@@ -952,16 +962,24 @@ def evaluate_coco_map(ground_truth: dict, results: list[dict], max_detections: i
         num_gt = sum(len(gts.get((i, category), [])) for i in image_ids)
         if num_gt == 0:
             continue
-        scores, matched = [], [[] for _ in thresholds]
+        scores, areas, matched = [], [], [[] for _ in thresholds]
         for image in image_ids:
             found = dets.get((image, category), [])
             order = np.argsort([-s for s, _ in found], kind="mergesort")[:max_detections]
-            boxes = xywh_to_xyxy([found[i][1] for i in order])
-            truth = xywh_to_xyxy(gts.get((image, category), []))
+            boxes = xywh_to_xyxy([found[i][1] for i in order], np.float64)
+            truth = xywh_to_xyxy(gts.get((image, category), []), np.float64)
             scores += [found[i][0] for i in order]
+            areas += [found[i][1][2] * found[i][1][3] for i in order]
             for k, t in enumerate(thresholds):
                 matched[k] += list(match_detections(boxes, truth, t))
-        per_class.append([average_precision(scores, m, num_gt) for m in matched])
+        scores, areas = np.asarray(scores), np.asarray(areas)
+        outside = (areas < 0) | (areas > 1e10)
+        aps = []
+        for hits in matched:
+            hits = np.asarray(hits, bool)
+            counted = hits | ~outside  # COCO ignores unmatched boxes outside its area range.
+            aps.append(average_precision(scores[counted], hits[counted], num_gt))
+        per_class.append(aps)
     aps = np.asarray(per_class).reshape(-1, len(thresholds))  # (classes, thresholds)
     if not len(aps):
         return {"mAP": -1.0, "AP50": -1.0, "AP75": -1.0}

@@ -132,7 +132,7 @@ def _reference_decode(heat, sizes, offsets, stride=4, k=100, threshold=0.05):
         cell, cls = np.divmod(top, heat.shape[-1])
         y, x = np.divmod(cell, heat.shape[1])
         cx, cy = (x + offsets[b, y, x, 0]) * stride, (y + offsets[b, y, x, 1]) * stride
-        w, h = sizes[b, y, x, 0] * stride, sizes[b, y, x, 1] * stride
+        w, h = np.maximum(sizes[b, y, x, 0], 0) * stride, np.maximum(sizes[b, y, x, 1], 0) * stride
         boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
         out.append({"boxes": boxes.reshape(-1, 4), "scores": flat[top], "classes": cls})
     return out
@@ -309,7 +309,7 @@ def test_encode_targets_matches_centernet(sub):
 @pytest.mark.points(
     2,
     hint="Peaks: heat == tf.nn.max_pool2d(heat, 3, 1, 'SAME'); rank all cells and classes of an "
-    "image; centre ((x + dx) stride, (y + dy) stride), size (w, h) × stride.",
+    "image; centre ((x + dx) stride, (y + dy) stride), size max((w, h), 0) × stride.",
     section="encoding",
 )
 @_quiet
@@ -323,6 +323,7 @@ def test_decode_detections_peaks_and_boxes(sub):
     heat[1, 0, 7, 2] = 0.5
     sizes = rng.uniform(1, 5, size=(2, 8, 8, 2)).astype(np.float32)
     offsets = rng.uniform(0, 1, size=(2, 8, 8, 2)).astype(np.float32)
+    sizes[0, 6, 6] = [-1.5, 2.0]  # A negative width counts as 0.
     received = sub.decode_detections(heat, sizes, offsets, 4, 10, 0.05)
     expected = _reference_decode(heat, sizes, offsets, 4, 10, 0.05)
     assert len(received) == 2
@@ -338,6 +339,8 @@ def test_decode_detections_peaks_and_boxes(sub):
         got_boxes = np.asarray(got["boxes"]).reshape(-1, 4)
         if len(got_boxes) and np.allclose(got_boxes, want["boxes"][:, [1, 0, 3, 2]], atol=1e-4):
             pytest.fail("Boxes are [x_min, y_min, x_max, y_max]: x from the column, y the row.")
+        if len(got_boxes) == len(want["boxes"]) and np.any(got_boxes[:, 2] < got_boxes[:, 0]):
+            pytest.fail("A negative predicted size means no extent: clip sizes at 0.")
         np.testing.assert_allclose(got_boxes, want["boxes"], rtol=1e-5, atol=1e-4)
     fewer = sub.decode_detections(heat, sizes, offsets, 8, 2, 0.55)
     want = _reference_decode(heat, sizes, offsets, 8, 2, 0.55)
@@ -724,7 +727,8 @@ def test_detections_to_coco_results(sub):
 
 
 def _coco_case(seed, images=6):
-    """A fixed synthetic COCO case: jittered true boxes, class mistakes, false alarms, ties."""
+    """A fixed synthetic COCO case: jittered true boxes, class mistakes, false alarms (some with
+    a negative width), ties."""
     rng = np.random.default_rng(seed)
     truth = {
         "images": [{"id": 3 * i + 1, "width": 64, "height": 64} for i in range(images)],
@@ -765,6 +769,8 @@ def _coco_case(seed, images=6):
         for _ in range(int(rng.integers(0, 3))):
             x, y = rng.uniform(0, 40, 2)
             w, h = rng.uniform(3, 20, 2)
+            if rng.random() < 0.3:
+                w = -w  # A negative side: COCO ignores it unless it matches (it cannot).
             results.append(
                 {
                     "image_id": image["id"],
@@ -834,8 +840,9 @@ def test_average_precision_101_points(sub):
 @pytest.mark.points(
     3,
     hint="Per class: the (at most max_detections) best detections of each image, matched at "
-    "each of the 10 IoU thresholds; AP per threshold as average_precision; mean over classes "
-    "that have true boxes. Compare with pycocotools on your own cases.",
+    "each of the 10 IoU thresholds; unmatched boxes with a negative area are ignored; AP per "
+    "threshold as average_precision; mean over classes that have true boxes. Compare with "
+    "pycocotools on your own cases.",
     section="evaluation",
 )
 @_quiet
