@@ -403,7 +403,9 @@ def symmetric_info_nce(image_embeddings, text_embeddings, temperature):
 # shared information, and the task gets harder, and more informative, as B grows: with 8 pairs
 # a model that only tells dogs from pizzas already wins, with 128 it must tell a dog on a bike
 # from a dog in a basket. This is why CLIP trains with huge batches, and why our loss values
-# from different batch sizes are not comparable. The cell below measures both facts.
+# from different batch sizes are not comparable. The cell below measures both facts: identical
+# embeddings give exactly log B, and the same noisy pairs (each text its image's vector plus
+# twice as much noise) score a higher loss in larger batches, where more negatives come close.
 
 # %%
 if should_run_demo(__name__):
@@ -411,7 +413,7 @@ if should_run_demo(__name__):
     for batch in (8, 32, 128, 512):
         shared = rng.normal(size=(batch, 64))
         chance = symmetric_info_nce(np.ones((batch, 64)), np.ones((batch, 64)), 0.07)
-        noisy = symmetric_info_nce(shared, shared + 0.5 * rng.normal(size=(batch, 64)), 0.07)
+        noisy = symmetric_info_nce(shared, shared + 2.0 * rng.normal(size=(batch, 64)), 0.07)
         print(
             f"B = {batch:3d}: log B = {math.log(batch):.3f}, identical embeddings (chance) "
             f"{float(chance):.3f}, noisy pairs {float(noisy):.3f}"
@@ -768,8 +770,11 @@ def prompts(categories: list[str], template: str = PROMPT) -> list[str]:
 # PCA projects the embeddings on the two directions along which they vary most: centre the
 # rows, take the SVD $X - \bar{x} = U S V^\top$, and the coordinates are the projections on the
 # first two right-singular vectors, $(X - \bar{x}) V_{:, :2}$ (scikit-learn's `PCA(2)`, up to
-# the sign of each axis). Photos and captions of the same category should land together, and
-# a caption near its photo.
+# the sign of each axis). The demo colours photos and captions by their scene: scenes are the
+# broadest structure of the collection and form regions (kitchen tables, living rooms and lakes
+# apart from the outdoor scenes, with the reference model). In CLIP, photos and captions occupy
+# two separate regions of the sphere, the *modality gap* (Liang et al., 2022): check whether
+# yours mix.
 
 
 # %%
@@ -780,7 +785,7 @@ def pca_2d(embeddings) -> np.ndarray:
 
 
 def plot_embedding_space(image_embeddings, text_embeddings, labels: list[str], path) -> Path:
-    """Scatter the PCA of photos (dots) and captions (crosses), coloured by ``labels``."""
+    """Scatter the PCA of photos (dots) and captions (crosses), coloured by ``labels`` (<= 10)."""
     points = pca_2d(np.concatenate([image_embeddings, text_embeddings]))
     n = len(image_embeddings)
     figure, axes = plt.subplots(figsize=(7, 6))
@@ -791,7 +796,7 @@ def plot_embedding_space(image_embeddings, text_embeddings, labels: list[str], p
         colour = colours(index % 10)
         axes.scatter(*points[:n][rows].T, s=14, color=colour, label=name)
         axes.scatter(*points[n:][rows].T, s=18, color=colour, marker="x")
-    axes.legend(fontsize=7, markerscale=1.5, loc="best")
+    axes.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes.set_title("Photos (dots) and their captions (crosses), PCA of the joint space")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
@@ -940,9 +945,9 @@ if should_run_demo(__name__):
     print("Lecture 02's supervised classifier on val: mAP 0.58, micro-F1 0.61")
 
     # Pictures.
-    main = [val_coco.category_names[int(np.argmax(row))] for row in labels[:300]]
+    scenes = [image["graph"]["scene"] for image in val_images[:300]]
     plot_embedding_space(
-        image_vectors[:300], caption_vectors[: 300 * 5 : 5], main, folder / "embedding_space.png"
+        image_vectors[:300], caption_vectors[: 300 * 5 : 5], scenes, folder / "embedding_space.png"
     )
     scores = query_vectors[:6] @ image_vectors.T
     rankings = search.top_k(scores, 5)[0]
