@@ -802,6 +802,18 @@ def test_match_detections(sub):
         np.asarray(sub.match_detections(detections, truth, 0.85)).astype(bool),
         [True, False, True, False],
     )
+    # Detection 0 overlaps both true boxes with IoU 90 / 110: COCO gives it the later one, box 1,
+    # which leaves box 0 (IoU 1) to detection 1; taking box 0 would leave detection 1 with box 1
+    # at IoU 8 / 12, below 0.7.
+    truth = np.array([[0, 0, 10, 10], [2, 0, 12, 10]], np.float32)
+    detections = np.array([[1, 0, 11, 10], [0, 0, 10, 10]], np.float32)
+    received = np.asarray(sub.match_detections(detections, truth, 0.7)).astype(bool)
+    if received.tolist() == [True, False]:
+        pytest.fail(
+            "Among true boxes with the same IoU, COCO takes the later one (it replaces the best "
+            "match when IoU >= the best so far)."
+        )
+    np.testing.assert_array_equal(received, [True, True])
     twice = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
     received = np.asarray(sub.match_detections(twice, truth[:1], 0.5)).astype(bool)
     if received.all():
