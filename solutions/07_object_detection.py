@@ -1159,13 +1159,9 @@ def detections_to_scene_graph(
         for s, p, o in spatial_relations(kept_boxes, names, image_size)
         if p != "under"
     ]
-    return {
-        "scene": scene,
-        "width": image_size,
-        "height": image_size,
-        "objects": objects,
-        "relations": relations,
-    }
+    graph = {"scene": scene, "objects": objects, "relations": relations}
+    graph["width"] = graph["height"] = image_size
+    return graph
     ### END SOLUTION
 
 
