@@ -35,6 +35,14 @@ def main(argv=None) -> int:
     parser.add_argument("--val-images", type=int, default=None, help="Validation photos.")
     parser.add_argument("--encoder-epochs", type=int, default=None, help="Encoder epochs.")
     parser.add_argument("--epochs", type=int, default=None, help="Most decoder epochs.")
+    parser.add_argument("--learning-rate", type=float, default=None, help="Adam's peak step size.")
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="constant: the lecture's fixed step size; cosine: one epoch at the peak, then a "
+        "cosine decay over the epochs that fit in the budget (measured on the first epoch).",
+    )
     parser.add_argument("--verbose", type=int, default=2, help="1: progress bars, 2: lines.")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -86,16 +94,35 @@ def main(argv=None) -> int:
     model = lecture.Captioner(len(vocabulary))
     left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
     log(f"vocabulary {len(vocabulary)} words; training the decoder for about {left:.0f} s")
+    epochs = args.epochs or lecture.CAPTION_EPOCHS
+    peak = args.learning_rate or lecture.LEARNING_RATE
     with tempfile.TemporaryDirectory(prefix="captioner-") as scratch:
-        losses = lecture.train_captioner(
-            model,
-            dataset,
-            epochs=args.epochs or lecture.CAPTION_EPOCHS,
-            log_dir=Path(scratch) / "logs",
-            checkpoint_dir=Path(scratch) / "checkpoints",
-            verbose=1 if args.verbose == 1 else 0,
-            max_seconds=max(left * 0.9, 1.0),
-        )
+
+        def train(epochs, learning_rate, max_seconds, name):
+            return lecture.train_captioner(
+                model,
+                dataset,
+                epochs=epochs,
+                log_dir=Path(scratch) / f"logs-{name}",
+                learning_rate=learning_rate,
+                verbose=1 if args.verbose == 1 else 0,
+                max_seconds=max(max_seconds, 1.0),
+            )
+
+        if args.schedule == "constant":
+            losses = train(epochs, peak, left * 0.9, "constant")
+        else:
+            # The decay must end when the budget does, so the first epoch, at the peak step
+            # size, measures how many more epochs fit; the decay spans exactly those.
+            first_started = time.perf_counter()
+            losses = train(1, peak, left, "first")
+            epoch_seconds = time.perf_counter() - first_started
+            rest = left - epoch_seconds
+            fit = max(1, min(epochs - 1, int(rest * 0.92 / epoch_seconds)))
+            steps = int(dataset.cardinality())
+            schedule = keras.optimizers.schedules.CosineDecay(peak, fit * steps, alpha=0.02)
+            log(f"first epoch {epoch_seconds:.0f} s, loss {losses[0]:.3f}; {fit} decay epochs")
+            losses += train(fit, schedule, rest * 0.95, "cosine")
     train_seconds = time.perf_counter() - started
     log(f"decoder trained: {len(losses)} epochs, losses {[round(x, 3) for x in losses]}")
 
@@ -114,6 +141,8 @@ def main(argv=None) -> int:
             "train_images": train_images,
             "val_images": val_images,
             "decoder_epochs": len(losses),
+            "learning_rate": peak,
+            "schedule": args.schedule,
             "final_loss": round(losses[-1], 4),
             "wall_seconds": round(train_seconds, 1),
             "threads": os.cpu_count(),
