@@ -29,6 +29,14 @@ def competition(tmp_path_factory):
     return root
 
 
+class Ran(Exception):
+    """Raised by a stand-in for the models."""
+
+
+def _ran(*args):
+    raise Ran
+
+
 def _run(*args):
     return runner.invoke(app, ["competition", "baseline", *map(str, args)])
 
@@ -57,6 +65,12 @@ def test_pixels_baseline_never_reads_the_solution_and_beats_random(competition):
         patch.setattr(pixels_module, "predict_gallery", lambda *a: pytest.fail("not cached"))
         assert _run("pixels", out, "--competition", comp).exit_code == 0
     assert out.read_text() == first
+    # A retrained model (other weights) makes the cache stale: the models run again.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pixels_module, "models_hash", lambda engines: {"classifier": "retrained"})
+        patch.setattr(pixels_module, "predict_gallery", _ran)
+        result = _run("pixels", competition / "stale.csv", "--competition", comp)
+    assert isinstance(result.exception, Ran)
 
 
 def test_single_engine_and_bad_input_give_one_line_errors(competition, tmp_path):

@@ -65,24 +65,37 @@ WEIGHTS = {
 CACHE_VERSION = 1
 
 
-def _installed(module: str, asset_dir: str) -> bool:
-    """Whether ``module`` exists and, if it names an asset folder, that folder holds weights."""
-    if importlib.util.find_spec(module) is None:
-        return False
-    folder = getattr(importlib.import_module(module), asset_dir, None)
-    return folder is None or (Path(folder) / "weights.npz").is_file()
+MODELS = {
+    "captions": ("course_lib.models.captioner", "CAPTIONER_DIR"),
+    "classifier": ("course_lib.models.classifier", "CLASSIFIER_DIR"),
+    "detector": ("course_lib.models.detector", "DETECTOR_DIR"),
+    "dual-encoder": ("course_lib.models.dual_encoder", "DUAL_ENCODER_DIR"),
+}
+
+
+def _weights(engine: str) -> Path | None:
+    """The weights file of an engine's model, or None when its module names no asset folder."""
+    module, attribute = MODELS[engine]
+    folder = getattr(importlib.import_module(module), attribute, None)
+    return None if folder is None else Path(folder) / "weights.npz"
 
 
 def available_engines() -> list[str]:
     """Return the engines whose models are installed with their weights, in ``ENGINES`` order."""
     have = {
-        "captions": _installed("course_lib.models.captioner", "CAPTIONER_DIR"),
-        "classifier": _installed("course_lib.models.classifier", "CLASSIFIER_DIR"),
-        "detector": _installed("course_lib.models.detector", "DETECTOR_DIR"),
-        "dual-encoder": _installed("course_lib.models.dual_encoder", "DUAL_ENCODER_DIR"),
+        e: importlib.util.find_spec(module) is not None
+        and (_weights(e) is None or _weights(e).is_file())
+        for e, (module, _) in MODELS.items()
     }
     have["caption-graphs"] = have["captions"]
     return [e for e in ENGINES if have[e]]
+
+
+def models_hash(engines: list[str]) -> dict[str, str]:
+    """Return the SHA-256 of each engine's weights file, so a retrained model is never mixed
+    with predictions of the old one."""
+    files = {e: _weights("captions" if e == "caption-graphs" else e) for e in engines}
+    return {e: hashlib.sha256(f.read_bytes()).hexdigest() for e, f in files.items() if f}
 
 
 def gallery_hash(paths: list[Path]) -> str:
@@ -152,6 +165,7 @@ def cached_predictions(paths: list[Path], engines: list[str], folder: Path | Non
         "version": CACHE_VERSION,
         "gallery": gallery_hash(paths),
         "captions": [BEAMS, SAMPLES, TEMPERATURE],
+        "models": models_hash(available_engines()),
     }
     cache = folder / f"pixels-cache-{key['gallery'][:12]}.json" if folder is not None else None
     stored: dict = {}
