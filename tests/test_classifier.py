@@ -13,6 +13,7 @@ from course_lib.data.sprites import CATEGORIES
 from course_lib.data.writer import read_split
 from course_lib.errors import CourseError
 from course_lib.models import classifier as clf
+from course_lib.models import shipped
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +37,13 @@ def unseen(tmp_path_factory):
 
 def test_assets_are_small_and_record_their_figures():
     files = {p.name: p.stat().st_size for p in clf.CLASSIFIER_DIR.iterdir()}
-    assert {clf.WEIGHTS_FILE, clf.CONFIG_FILE} <= set(files)
+    assert {shipped.WEIGHTS_FILE, shipped.CONFIG_FILE} <= set(files)
     assert sum(files.values()) < 5 * 2**20, files
-    config = json.loads((clf.CLASSIFIER_DIR / clf.CONFIG_FILE).read_text())
+    config = json.loads((clf.CLASSIFIER_DIR / shipped.CONFIG_FILE).read_text())
     assert config["classes"] == CLASSES
     assert {"wall_seconds", "threads"} <= set(config["training"])
     assert {"mAP", "micro_f1"} <= set(config["metrics_val"]["categories"])
-    with np.load(clf.CLASSIFIER_DIR / clf.WEIGHTS_FILE) as weights:
+    with np.load(clf.CLASSIFIER_DIR / shipped.WEIGHTS_FILE) as weights:
         assert all(weights[k].dtype == np.float16 for k in weights.files)
 
 

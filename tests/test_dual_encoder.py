@@ -8,7 +8,7 @@ from PIL import Image
 
 from course_lib.data import generate_item
 from course_lib.models import dual_encoder as de
-from course_lib.models import minilm
+from course_lib.models import minilm, shipped
 from course_lib.paths import project_root
 from course_lib.submission import import_lecture
 
@@ -37,11 +37,11 @@ def unseen():
 
 def test_assets_are_small_float16_and_complete():
     files = {p.name: p.stat().st_size for p in de.DUAL_ENCODER_DIR.iterdir()}
-    assert {de.WEIGHTS_FILE, de.CONFIG_FILE} <= set(files)
+    assert {shipped.WEIGHTS_FILE, shipped.CONFIG_FILE} <= set(files)
     assert sum(files.values()) <= 10 * 2**20, files
-    with np.load(de.DUAL_ENCODER_DIR / de.WEIGHTS_FILE) as weights:
+    with np.load(de.DUAL_ENCODER_DIR / shipped.WEIGHTS_FILE) as weights:
         assert {weights[k].dtype for k in weights.files} == {np.dtype(np.float16)}
-    config = json.loads((de.DUAL_ENCODER_DIR / de.CONFIG_FILE).read_text())
+    config = json.loads((de.DUAL_ENCODER_DIR / shipped.CONFIG_FILE).read_text())
     assert set(de.CONFIG_KEYS) <= set(config)
     assert {"R@1", "R@5", "R@10", "mAP@10"} <= set(config["metrics_val"]["captions"])
     assert {"top1_accuracy", "mAP"} <= set(config["metrics_val"]["zero_shot"])

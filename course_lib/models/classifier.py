@@ -16,7 +16,6 @@ TensorFlow is imported only when a model is loaded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.errors import CourseError
+from course_lib.models.shipped import (
+    assign_weights,
+    read_config,
+    save_shipped,
+)
 from course_lib.paths import ASSETS_DIR
 
 CLASSIFIER_DIR = ASSETS_DIR / "classifier"
-WEIGHTS_FILE, CONFIG_FILE = "weights.npz", "config.json"
+SCRIPT = "python scripts/train_classifier.py --minutes 20"
 
 
 def save_reference_classifier(out_dir: str | Path, model, config: dict) -> Path:
@@ -36,15 +40,7 @@ def save_reference_classifier(out_dir: str | Path, model, config: dict) -> Path:
     ``config`` must hold ``image_size``, ``block_filters``, ``dropout_rate`` and ``classes``
     (the output names, in column order).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        f"w{index:03d}": np.asarray(value).astype(np.float16)
-        for index, value in enumerate(model.get_weights())
-    }
-    np.savez_compressed(out_dir / WEIGHTS_FILE, **arrays)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return out_dir
+    return save_shipped(out_dir, {"classifier": model}, config)
 
 
 class ReferenceClassifier:
@@ -52,31 +48,17 @@ class ReferenceClassifier:
 
     def __init__(self, asset_dir: str | Path = CLASSIFIER_DIR):
         asset_dir = Path(asset_dir)
-        missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if not (asset_dir / f).is_file()]
-        if missing:
-            raise CourseError(
-                f"{asset_dir}: the reference classifier lacks {', '.join(missing)}; train it "
-                "with `python scripts/train_classifier.py --minutes 20`."
-            )
+        self.config = c = read_config(asset_dir, "reference classifier", SCRIPT)
         from course_lib.lectures import lecture_module
 
         lecture = lecture_module("02", prefer_student=False, quiet=True)
         self.asset_dir = asset_dir
-        self.config = c = json.loads((asset_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         self.classes: list[str] = list(c["classes"])
         self.image_size = int(c["image_size"])
         self.model = lecture.build_cnn(
             self.image_size, len(self.classes), tuple(c["block_filters"]), c["dropout_rate"]
         )
-        with np.load(asset_dir / WEIGHTS_FILE) as weights:
-            values = [weights[k].astype(np.float32) for k in sorted(weights.files)]
-        expected = [tuple(w.shape) for w in self.model.get_weights()]
-        if [v.shape for v in values] != expected:
-            raise CourseError(
-                f"{asset_dir / WEIGHTS_FILE}: the weights do not fit Lecture 02's build_cnn "
-                f"(expected shapes {expected}); retrain with scripts/train_classifier.py."
-            )
-        self.model.set_weights(values)
+        assign_weights(asset_dir, {"classifier": self.model}, SCRIPT)
 
     def load(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Decode and resize image files as in training: (n, size, size, 3) float32 in [0, 1]."""

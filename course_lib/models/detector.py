@@ -15,7 +15,6 @@ is deterministic. TensorFlow is imported only when a model is loaded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -23,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.errors import CourseError
+from course_lib.models.shipped import assign_weights, read_config, save_shipped
 from course_lib.paths import ASSETS_DIR
 
 DETECTOR_DIR = ASSETS_DIR / "detector"
-WEIGHTS_FILE, CONFIG_FILE = "weights.npz", "config.json"
+SCRIPT = "python scripts/train_detector.py --minutes 20"
 
 
 def save_reference_detector(out_dir: str | Path, model, config: dict) -> Path:
@@ -37,12 +37,7 @@ def save_reference_detector(out_dir: str | Path, model, config: dict) -> Path:
     and the detection settings ``score_threshold``, ``max_detections``, ``nms_iou`` and
     ``graph_score``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{k:03d}": np.asarray(v).astype(np.float16) for k, v in enumerate(model.weights)}
-    np.savez_compressed(out_dir / WEIGHTS_FILE, **arrays)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return out_dir
+    return save_shipped(out_dir, {"detector": model}, config)
 
 
 class ReferenceDetector:
@@ -50,16 +45,10 @@ class ReferenceDetector:
 
     def __init__(self, asset_dir: str | Path = DETECTOR_DIR):
         asset_dir = Path(asset_dir)
-        missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if not (asset_dir / f).is_file()]
-        if missing:
-            raise CourseError(
-                f"{asset_dir}: the reference detector lacks {', '.join(missing)}; train it with "
-                "`python scripts/train_detector.py --minutes 20`."
-            )
+        self.config = c = read_config(asset_dir, "reference detector", SCRIPT)
         from course_lib.lectures import lecture_module
 
         self.lecture = lecture = lecture_module("07", prefer_student=False, quiet=True)
-        self.config = c = json.loads((asset_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         self.categories = list(c["categories"])
         self.model = lecture.build_detector(
             c["num_classes"],
@@ -68,16 +57,7 @@ class ReferenceDetector:
             c["neck_channels"],
             c["head_channels"],
         )
-        with np.load(asset_dir / WEIGHTS_FILE) as stored:
-            values = [stored[k].astype(np.float32) for k in sorted(stored.files)]
-        expected = [tuple(w.shape) for w in self.model.weights]
-        if [v.shape for v in values] != expected:
-            raise CourseError(
-                f"{asset_dir / WEIGHTS_FILE}: the weights do not fit Lecture 07's detector "
-                f"(expected shapes {expected}); retrain with scripts/train_detector.py."
-            )
-        for variable, value in zip(self.model.weights, values, strict=True):
-            variable.assign(value)
+        assign_weights(asset_dir, {"detector": self.model}, SCRIPT)
 
     def load(self, image) -> tuple[np.ndarray, int, int]:
         """Return ``(model input (S, S, 3) in [0, 1], width, height)`` of a path or an array."""

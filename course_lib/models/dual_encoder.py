@@ -19,7 +19,6 @@ loaded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,10 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.errors import CourseError
+from course_lib.models.shipped import (
+    CONFIG_FILE,
+    assign_weights,
+    read_config,
+    save_shipped,
+)
 from course_lib.paths import ASSETS_DIR
 
 DUAL_ENCODER_DIR = ASSETS_DIR / "dual_encoder"
-WEIGHTS_FILE, CONFIG_FILE = "weights.npz", "config.json"
+SCRIPT = "python scripts/train_dual_encoder.py --minutes 30"
 CONFIG_KEYS = (
     "image_size",
     "block_filters",
@@ -52,15 +57,7 @@ def save_reference_dual_encoder(out_dir: str | Path, model, config: dict) -> Pat
     missing = [key for key in CONFIG_KEYS if key not in config]
     if missing:
         raise ValueError(f"Expected config to hold {missing}; it does not.")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arrays = {
-        f"weights/{index:03d}": np.asarray(value).astype(np.float16)
-        for index, value in enumerate(model.get_weights())
-    }
-    np.savez_compressed(out_dir / WEIGHTS_FILE, **arrays)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    return out_dir
+    return save_shipped(out_dir, {"dual_encoder": model}, config)
 
 
 class ReferenceDualEncoder:
@@ -68,17 +65,11 @@ class ReferenceDualEncoder:
 
     def __init__(self, asset_dir: str | Path = DUAL_ENCODER_DIR):
         asset_dir = Path(asset_dir)
-        missing = [f for f in (WEIGHTS_FILE, CONFIG_FILE) if not (asset_dir / f).is_file()]
-        if missing:
-            raise CourseError(
-                f"{asset_dir}: the reference dual encoder lacks {', '.join(missing)}; train it "
-                "with `python scripts/train_dual_encoder.py --minutes 30`."
-            )
+        self.config = c = read_config(asset_dir, "reference dual encoder", SCRIPT)
         from course_lib.lectures import lecture_module
         from course_lib.models import minilm
 
         self.asset_dir = asset_dir
-        self.config = c = json.loads((asset_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         if c["text_features"] != "minilm":
             raise CourseError(
                 f"{asset_dir / CONFIG_FILE}: expected text_features 'minilm'; found "
@@ -108,15 +99,7 @@ class ReferenceDualEncoder:
         self.model(
             (np.zeros((1, size, size, 3), np.float32), np.zeros((1, c["feature_dim"]), np.float32))
         )
-        with np.load(asset_dir / WEIGHTS_FILE) as weights:
-            values = [weights[k].astype(np.float32) for k in sorted(weights.files)]
-        expected = [tuple(w.shape) for w in self.model.get_weights()]
-        if [v.shape for v in values] != expected:
-            raise CourseError(
-                f"{asset_dir / WEIGHTS_FILE}: the weights do not fit Lecture 08's model (expected "
-                f"shapes {expected}); retrain with scripts/train_dual_encoder.py."
-            )
-        self.model.set_weights(values)
+        assign_weights(asset_dir, {"dual_encoder": self.model}, SCRIPT)
         self.features = lecture.TextFeatures([], prefer="minilm", quiet=True)
 
     @property
