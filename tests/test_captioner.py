@@ -9,6 +9,7 @@ from PIL import Image
 from course_lib.data import generate_item, make_split
 from course_lib.errors import CourseError
 from course_lib.models import captioner as cap
+from course_lib.models import shipped
 from course_lib.paths import project_root
 from course_lib.submission import import_lecture
 
@@ -25,9 +26,9 @@ def lecture():
 
 def test_assets_are_small_and_complete():
     files = {p.name: p.stat().st_size for p in cap.CAPTIONER_DIR.iterdir()}
-    assert {cap.WEIGHTS_FILE, cap.VOCAB_FILE, cap.CONFIG_FILE} <= set(files)
+    assert {shipped.WEIGHTS_FILE, cap.VOCAB_FILE, shipped.CONFIG_FILE} <= set(files)
     assert sum(files.values()) < 5 * 2**20, files
-    config = json.loads((cap.CAPTIONER_DIR / cap.CONFIG_FILE).read_text())
+    config = json.loads((cap.CAPTIONER_DIR / shipped.CONFIG_FILE).read_text())
     assert {"BLEU-4", "CIDEr-D"} <= set(config["metrics_val"]["beam3"])
 
 
@@ -101,7 +102,7 @@ def test_save_and_load_round_trip(lecture, tmp_path):
         np.testing.assert_array_equal(a.astype(np.float16).astype(np.float32), b)
     assert len(loaded.caption([np.zeros((20, 30, 3), np.uint8)], beam_width=2)) == 1
     config["units"] = 9
-    (tmp_path / cap.CONFIG_FILE).write_text(json.dumps(config))
+    (tmp_path / shipped.CONFIG_FILE).write_text(json.dumps(config))
     with pytest.raises(CourseError, match="do not fit"):
         cap.ReferenceCaptioner(tmp_path)
 

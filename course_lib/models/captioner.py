@@ -24,10 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from course_lib.errors import CourseError
+from course_lib.models.shipped import (
+    assign_weights,
+    read_config,
+    save_shipped,
+)
 from course_lib.paths import ASSETS_DIR
 
 CAPTIONER_DIR = ASSETS_DIR / "captioner"
-WEIGHTS_FILE, VOCAB_FILE, CONFIG_FILE = "weights.npz", "vocab.json", "config.json"
+VOCAB_FILE = "vocab.json"
+SCRIPT = "python scripts/train_captioner.py --minutes 20"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -40,15 +46,8 @@ def save_reference_captioner(
     ``block_filters``, ``num_classes``, ``projection_dim``, ``embedding_dim``, ``units``,
     ``attention_units``, ``dropout_rate``, ``max_decode_length`` and ``length_penalty``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for prefix, model in (("encoder", grid_model), ("captioner", captioner)):
-        for index, value in enumerate(model.get_weights()):
-            arrays[f"{prefix}/{index:03d}"] = np.asarray(value).astype(np.float16)
-    np.savez_compressed(out_dir / WEIGHTS_FILE, **arrays)
+    out_dir = save_shipped(out_dir, {"encoder": grid_model, "captioner": captioner}, config)
     (out_dir / VOCAB_FILE).write_text(json.dumps(vocabulary, indent=0) + "\n", encoding="utf-8")
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return out_dir
 
 
@@ -57,19 +56,12 @@ class ReferenceCaptioner:
 
     def __init__(self, asset_dir: str | Path = CAPTIONER_DIR):
         asset_dir = Path(asset_dir)
-        missing = [
-            f for f in (WEIGHTS_FILE, VOCAB_FILE, CONFIG_FILE) if not (asset_dir / f).is_file()
-        ]
-        if missing:
-            raise CourseError(
-                f"{asset_dir}: the reference captioner lacks {', '.join(missing)}; train it with "
-                "`python scripts/train_captioner.py --minutes 20`."
-            )
+        config = read_config(asset_dir, "reference captioner", SCRIPT, extra=(VOCAB_FILE,))
         from course_lib.lectures import lecture_module
 
         self.lecture = lecture = lecture_module("06", prefer_student=False, quiet=True)
         self.asset_dir = asset_dir
-        self.config = json.loads((asset_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        self.config = config
         self.vocabulary = json.loads((asset_dir / VOCAB_FILE).read_text(encoding="utf-8"))
         c = self.config
         _, self.grid_model = lecture.build_encoder_cnn(
@@ -86,18 +78,7 @@ class ReferenceCaptioner:
         size = c["image_size"]
         grid = lecture.flatten_grid(self.grid_model(np.zeros((1, size, size, 3), np.float32)))
         lecture.teacher_forcing_logits(self.model, grid, np.ones((1, 2), np.int32))
-        with np.load(asset_dir / WEIGHTS_FILE) as weights:
-            for prefix, model in (("encoder", self.grid_model), ("captioner", self.model)):
-                keys = sorted(k for k in weights.files if k.startswith(prefix + "/"))
-                values = [weights[k].astype(np.float32) for k in keys]
-                expected = [tuple(w.shape) for w in model.get_weights()]
-                if [v.shape for v in values] != expected:
-                    raise CourseError(
-                        f"{asset_dir / WEIGHTS_FILE}: the {prefix} weights do not fit Lecture 06's "
-                        "model (expected shapes "
-                        f"{expected}); retrain with scripts/train_captioner.py."
-                    )
-                model.set_weights(values)
+        assign_weights(asset_dir, {"encoder": self.grid_model, "captioner": self.model}, SCRIPT)
 
     def features(self, images) -> np.ndarray:
         """Return the cached-feature form of images: (n, locations, channels) float16."""
