@@ -58,6 +58,7 @@ def main(argv=None) -> int:
         meteor,
         save_reference_captioner,
     )
+    from course_lib.models.shipped import write_config
 
     lecture = lecture_module("06", prefer_student=False)
     out = args.out or CAPTIONER_DIR
@@ -172,7 +173,7 @@ def main(argv=None) -> int:
         log(f"  e.g. {generated[0]!r} / {generated[1]!r}")
     config["metrics_val"] = metrics
     config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
-    (Path(out) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_config(out, config)
     log("done")
     return 0
 

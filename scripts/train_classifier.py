@@ -55,6 +55,7 @@ def main(argv=None) -> int:
         ReferenceClassifier,
         save_reference_classifier,
     )
+    from course_lib.models.shipped import write_config
 
     lecture = lecture_module("02", prefer_student=False)
     out = args.out or CLASSIFIER_DIR
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         log(f"val {name}: mAP {scores['mAP']:.4f}, micro-F1 {scores['micro_f1']:.4f}")
     config["metrics_val"] = metrics
     config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
-    (Path(out) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_config(out, config)
     log("done")
     keras.backend.clear_session()
     return 0

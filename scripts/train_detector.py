@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     from course_lib.data.cache import cached_collection
     from course_lib.lectures import lecture_module
     from course_lib.models.detector import DETECTOR_DIR, ReferenceDetector, save_reference_detector
+    from course_lib.models.shipped import write_config
 
     lecture = lecture_module("07", prefer_student=False)
     out = args.out or DETECTOR_DIR
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         f"{mine['mAP']:.4f}, {mine['AP50']:.4f}"
     )
     config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
-    (Path(out) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_config(out, config)
     log("done")
     return 0
 

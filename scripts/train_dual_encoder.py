@@ -62,6 +62,7 @@ def main(argv=None) -> int:
         ReferenceDualEncoder,
         save_reference_dual_encoder,
     )
+    from course_lib.models.shipped import write_config
     from course_lib.search.helpers import relevance_grades
 
     lecture = lecture_module("08", prefer_student=False)
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
     }
     if not args.evaluate_only:
         config["training"]["total_wall_seconds"] = round(time.perf_counter() - started, 1)
-    (Path(out) / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_config(out, config)
     log("done")
     return 0
 

@@ -40,8 +40,15 @@ def save_shipped(out_dir: str | Path, models: Mapping[str, object], config: dict
         for index, value in enumerate(model.get_weights())
     }
     np.savez_compressed(out_dir / WEIGHTS_FILE, **arrays)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_config(out_dir, config)
     return out_dir
+
+
+def write_config(out_dir: str | Path, config: dict) -> Path:
+    """Write (or rewrite, with the measured figures) the folder's ``config.json``."""
+    path = Path(out_dir) / CONFIG_FILE
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def read_config(asset_dir: Path, what: str, script: str, extra: Sequence[str] = ()) -> dict:

@@ -106,8 +106,9 @@ def model_outputs(paths: Sequence, cache_folder=None) -> dict[str, list]:
 
     folder = Path(cache_folder) if cache_folder is not None else None
     predictions: dict = {}
+    installed = available_engines()
     for engine in ("captions", "classifier", "detector"):
-        if engine not in available_engines():
+        if engine not in installed:
             continue
         try:
             predictions.update(cached_predictions([Path(p) for p in paths], [engine], folder))
