@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 
 
 def _solved_notebook() -> nbformat.NotebookNode:
-    from course_lib.notebooks import release_notebook
+    from course_lib.authoring.notebooks import release_notebook
 
     notebook = release_notebook(next((ROOT / "exercises").glob("01_*.py")))
     solution = release_notebook(next((ROOT / "solutions").glob("01_*.py")))

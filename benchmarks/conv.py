@@ -24,7 +24,7 @@ os.environ.setdefault("CAMP_SKIP_DEMOS", "1")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from course_lib.lectures import lecture_module  # noqa: E402
+from course_lib.student.lectures import lecture_module  # noqa: E402
 
 
 def best_time(function, repeats: int) -> tuple[float, float]:

@@ -74,7 +74,7 @@ def main() -> None:
             "with `.venv/bin/pip install -e '.[bench]'` (./install.sh does)."
         ) from None
 
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     lecture = lecture_module("05", prefer_student=False, quiet=True)
     rng = np.random.default_rng(args.seed)

@@ -2,7 +2,7 @@
 
 Each module's docstring names the lecture that introduced it. Nothing here gives away an answer
 that an exercise asks for: later lectures take the student's own passed pieces through
-``course_lib.lectures.lecture_module``.
+``course_lib.student.lectures.lecture_module``.
 """
 
 from course_lib import quiet

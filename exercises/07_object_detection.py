@@ -291,7 +291,7 @@ def decode_detections(
 # %%
 def backbone_blocks():
     """Lecture 03's module: your own once it passed ``camp check 03``, else the reference."""
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     return lecture_module("03", quiet=True)
 

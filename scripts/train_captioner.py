@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from course_lib.lectures import lecture_module
     from course_lib.models.captioner import (
         CAPTIONER_DIR,
         ReferenceCaptioner,
@@ -59,6 +58,7 @@ def main(argv=None) -> int:
         save_reference_captioner,
     )
     from course_lib.models.shipped import write_config
+    from course_lib.student.lectures import lecture_module
 
     lecture = lecture_module("06", prefer_student=False)
     out = args.out or CAPTIONER_DIR

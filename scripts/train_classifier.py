@@ -49,13 +49,13 @@ def main(argv=None) -> int:
     from course_lib.data.pipelines import label_dataset
     from course_lib.data.scenes import SCENE_NAMES
     from course_lib.data.sprites import CATEGORIES
-    from course_lib.lectures import lecture_module
     from course_lib.models.classifier import (
         CLASSIFIER_DIR,
         ReferenceClassifier,
         save_reference_classifier,
     )
     from course_lib.models.shipped import write_config
+    from course_lib.student.lectures import lecture_module
 
     lecture = lecture_module("02", prefer_student=False)
     out = args.out or CLASSIFIER_DIR

@@ -63,9 +63,9 @@ def main(argv=None) -> int:
     import numpy as np
 
     from course_lib.data.cache import cached_collection
-    from course_lib.lectures import lecture_module
     from course_lib.models.detector import DETECTOR_DIR, ReferenceDetector, save_reference_detector
     from course_lib.models.shipped import write_config
+    from course_lib.student.lectures import lecture_module
 
     lecture = lecture_module("07", prefer_student=False)
     out = args.out or DETECTOR_DIR

@@ -56,7 +56,6 @@ def main(argv=None) -> int:
     from course_lib.data import read_split
     from course_lib.data.coco import load_coco
     from course_lib.data.pipelines import multi_hot
-    from course_lib.lectures import lecture_module
     from course_lib.models.dual_encoder import (
         DUAL_ENCODER_DIR,
         ReferenceDualEncoder,
@@ -64,6 +63,7 @@ def main(argv=None) -> int:
     )
     from course_lib.models.shipped import write_config
     from course_lib.search.helpers import relevance_grades
+    from course_lib.student.lectures import lecture_module
 
     lecture = lecture_module("08", prefer_student=False)
     blocks = lecture_module("03", prefer_student=False)

@@ -502,7 +502,7 @@ class SearchEngine:
 # %%
 def text_lecture():
     """Lecture 04's module (tokenize, build_vocabulary, bag_of_words, tfidf, cosine...)."""
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     return lecture_module("04", quiet=True)
 

@@ -52,7 +52,7 @@ from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import load_image
 from course_lib.demo import should_run_demo
-from course_lib.lectures import lecture_module
+from course_lib.student.lectures import lecture_module
 
 matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)

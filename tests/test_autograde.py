@@ -13,8 +13,8 @@ import jupytext
 import pytest
 from typer.testing import CliRunner
 
+from course_lib.authoring.generate import partly_solved, strip_solutions
 from course_lib.cli import app
-from course_lib.generate import partly_solved, strip_solutions
 from course_lib.grading.judge import grade_lecture
 from course_lib.paths import project_root
 

@@ -16,7 +16,7 @@ import pytest
 from course_lib.data import generate_item
 from course_lib.data.coco import load_coco
 from course_lib.paths import coco_mini_dir, project_root
-from course_lib.submission import import_lecture
+from course_lib.student.submission import import_lecture
 
 pytest.importorskip("pycocoevalcap")
 from pycocoevalcap.bleu.bleu import Bleu  # noqa: E402

@@ -11,7 +11,7 @@ from course_lib.errors import CourseError
 from course_lib.models import captioner as cap
 from course_lib.models import shipped
 from course_lib.paths import project_root
-from course_lib.submission import import_lecture
+from course_lib.student.submission import import_lecture
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ kernel in ``test_notebooks_exec.py``.
 
 import pytest
 
-from course_lib.check_map import graded_functions, owners_by_test, reached_names
-from course_lib.checker import Checker
+from course_lib.student.check_map import graded_functions, owners_by_test, reached_names
+from course_lib.student.checker import Checker
 
 TESTS = """
 import pytest

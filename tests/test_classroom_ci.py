@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from course_lib import release
+from course_lib.authoring import release
 from course_lib.grading import classroom_ci, judge
 from course_lib.paths import project_root
-from course_lib.submission import choose_lecture_file
+from course_lib.student.submission import choose_lecture_file
 
 ROOT = project_root()
 # The reporter's own check of its ``runners`` input (autograding-grading-reporter, src/main.js).

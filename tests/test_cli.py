@@ -73,8 +73,8 @@ def test_caption_writes_the_competition_captions_json(tmp_path):
 
 
 def test_text_table_prints_every_method():
-    from course_lib.lectures import lecture_module
     from course_lib.search.text_retrieval import retrieval_table
+    from course_lib.student.lectures import lecture_module
 
     args = ["text-table", "--num-images", "20", "--no-minilm", "--reference"]
     result = runner.invoke(app, args)
@@ -200,7 +200,7 @@ def test_check_of_a_released_notebook_grades_its_own_lecture_only(tmp_path):
 
 
 def test_search_results_print_names_as_written_and_wrap_long_ones(tmp_path, capsys):
-    from course_lib.cli import _print_hits
+    from course_lib.search.cli import _print_hits
 
     name = "holiday[bold]" + "x" * 100 + ".jpg"
     _print_hits("a [red]cat[/red]", [(str(tmp_path / name), 0.5)], tmp_path)

@@ -18,13 +18,13 @@ import pytest
 from course_lib.data.relevance import relevance_grade
 from course_lib.data.writer import make_split
 from course_lib.errors import CourseError
-from course_lib.lectures import lecture_module
 from course_lib.models.detector import (
     DETECTOR_DIR,
     ReferenceDetector,
     detect_images,
     scene_graphs,
 )
+from course_lib.student.lectures import lecture_module
 
 VAL_IMAGES = 120  # Val pictures scored (seed 0: never seen in training).
 # Measured with the shipped weights on 120 val pictures at 128 pixels: seed 0 (this test) mAP

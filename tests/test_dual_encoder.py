@@ -10,7 +10,7 @@ from course_lib.data import generate_item
 from course_lib.models import dual_encoder as de
 from course_lib.models import minilm, shipped
 from course_lib.paths import project_root
-from course_lib.submission import import_lecture
+from course_lib.student.submission import import_lecture
 
 # Photos the model never saw: the val split of another seed than the training collection's.
 UNSEEN_SEED, UNSEEN_IMAGES = 7, 500

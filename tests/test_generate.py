@@ -2,8 +2,8 @@
 
 import pytest
 
+from course_lib.authoring.generate import generate, strip_solutions
 from course_lib.errors import CourseError
-from course_lib.generate import generate, strip_solutions
 from course_lib.paths import project_root
 
 SOURCE = """def f(x):

@@ -2,7 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from course_lib.generate import partly_solved
+from course_lib.authoring.generate import partly_solved
 from course_lib.grading.judge import grade_lecture
 from course_lib.paths import project_root
 

@@ -18,8 +18,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from course_lib.authoring.generate import partly_solved
 from course_lib.cli import app
-from course_lib.generate import partly_solved
 from course_lib.grading import judge
 from course_lib.grading.sandbox import FIRST_UID, probe_level
 from course_lib.paths import project_root

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from course_lib.errors import CourseError
-from course_lib.lectures import lecture_module
 from course_lib.models import imagenet
+from course_lib.student.lectures import lecture_module
 
 FIXTURE = Path(__file__).parent / "fixtures" / "efficientnet_lite0_reference.npz"
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat

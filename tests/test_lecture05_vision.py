@@ -6,7 +6,7 @@ import pytest
 from course_lib.competition.pixels import available_engines
 from course_lib.paths import project_root
 from course_lib.search.helpers import category_names
-from course_lib.submission import import_lecture
+from course_lib.student.submission import import_lecture
 
 
 @pytest.fixture(scope="module")

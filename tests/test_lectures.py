@@ -2,8 +2,8 @@
 
 import json
 
-from course_lib.lectures import file_sha, lecture_module
 from course_lib.paths import project_root, user_dir
+from course_lib.student.lectures import file_sha, lecture_module
 
 
 def _record(status, sha):

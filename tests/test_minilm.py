@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.lectures import lecture_module
 from course_lib.models import minilm
+from course_lib.student.lectures import lecture_module
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 needs_weights = pytest.mark.skipif(

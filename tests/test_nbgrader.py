@@ -18,9 +18,9 @@ import pytest
 from nbgrader.api import Gradebook
 from typer.testing import CliRunner
 
+from course_lib.authoring.notebooks import release_notebook
 from course_lib.cli import app
 from course_lib.grading import judge as grader
-from course_lib.notebooks import release_notebook
 from course_lib.paths import project_root
 
 SPEC = "image-search-camp @ https://example.org/camp.whl"

@@ -17,11 +17,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_lib.check_map import graded_functions
+from course_lib.authoring.notebooks import release_notebook, setup_source
 from course_lib.grading import judge as grader
 from course_lib.grading.screening import screen_file
-from course_lib.notebooks import release_notebook, setup_source
 from course_lib.paths import project_root
+from course_lib.student.check_map import graded_functions
 
 LECTURE = "01"
 # An absl/glog line ("I0000 00:00:1796024257.958813    3216 cudart_stub.cc:31] ..."), absl's

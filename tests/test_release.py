@@ -12,13 +12,15 @@ import jupytext
 import pytest
 from typer.testing import CliRunner
 
-from course_lib import lectures, release
+from course_lib.authoring import release
+from course_lib.authoring.generate import strip_solutions
+from course_lib.authoring.leaks import find_leaks, graded_regions, secret_fragments
 from course_lib.cli import app
 from course_lib.errors import CourseError
-from course_lib.generate import lecture_files, strip_solutions
-from course_lib.leaks import find_leaks, graded_regions, secret_fragments
-from course_lib.lectures import file_sha, lecture_module
 from course_lib.paths import project_root, user_dir
+from course_lib.regions import lecture_files
+from course_lib.student import lectures
+from course_lib.student.lectures import file_sha, lecture_module
 
 ROOT = project_root()
 SOLUTIONS = lecture_files(ROOT / "solutions")

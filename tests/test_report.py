@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from course_lib.errors import CourseError
-from course_lib.report import read_gradebook, split_flags, write_report
+from course_lib.grading.report import read_gradebook, split_flags, write_report
 
 SCRIPT = "<script>alert(1)</script>"
 MARKUP = "[/bold]"

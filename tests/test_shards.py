@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from course_lib.authoring.generate import partly_solved
 from course_lib.cli import app
 from course_lib.errors import CourseError
-from course_lib.generate import partly_solved
 from course_lib.grading import judge
 from course_lib.grading.classroom import CSV_FIELDS, signing_key
 from course_lib.grading.gradebook import parse_shard, select_shard

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.lectures import lecture_module
 from course_lib.models import minilm
 from course_lib.paths import coco_mini_dir
 from course_lib.search import text_retrieval
+from course_lib.student.lectures import lecture_module
 
 
 @pytest.fixture(scope="module")

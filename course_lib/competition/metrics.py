@@ -29,7 +29,7 @@ METRICS = ("map@10", "recall@1", "recall@5", "recall@10", "mrr", "ndcg@10")
 @cache
 def lecture() -> ModuleType:
     """Return the reference module of Lecture 05, which holds the metric functions."""
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     return lecture_module("05", prefer_student=False, quiet=True)
 

@@ -30,7 +30,7 @@ from course_lib.grading import judge
 from course_lib.grading.forkserver import ForkServer
 from course_lib.grading.sandbox import claim_slots, release_slots
 from course_lib.grading.screening import screen_file
-from course_lib.submission import SubmissionError, choose_lecture_file
+from course_lib.student.submission import SubmissionError, choose_lecture_file
 
 CSV_FIELDS = ["student", "lecture", "points", "max_points", "status", "detail", "file", "flags"]
 CSV_FIELDS += ["isolation"]

@@ -184,7 +184,7 @@ def _target(submission: Path, lecture: str) -> Path:
     Students upload files under names of their own on Gradescope; anything else is left to
     ``grade_lecture``, which names what it expected.
     """
-    from course_lib.submission import SubmissionError, choose_lecture_file
+    from course_lib.student.submission import SubmissionError, choose_lecture_file
 
     try:
         return choose_lecture_file(submission, lecture)[0]

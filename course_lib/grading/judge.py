@@ -25,7 +25,7 @@ from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
 from course_lib.grading.sandbox import FIRST_UID, LEVELS, claim_slots, kill_uid, release_slots
 from course_lib.paths import project_root
-from course_lib.submission import SubmissionError, choose_lecture_file
+from course_lib.student.submission import SubmissionError, choose_lecture_file
 
 DEFAULT_TIMEOUT_S = 300  # Wall-clock seconds for one lecture's tests.
 DEFAULT_MEMORY_MB = 6144  # Address-space limit of a runner; TensorFlow maps ~3 GB.

@@ -6,12 +6,11 @@ standard input: the test file, the solution's file name, and the mutants (``id``
 ``source``, ``tests``). The worker imports the solution's libraries and the test file once, then
 forks a fresh child per mutant, at most ``jobs`` at a time, each killed after ``timeout_s``. A child
 imports its mutated source as a module, seeded as the runner seeds it, and runs the named test
-functions on it as a namespace, as nbgrader's local mode does (``course_lib.notebooks``). The
-worker answers one JSON line per mutant on its standard output:
-``{"id", "status": "done" | "timeout" | "crashed", "detail", "tests": [{"name", "outcome":
-"passed" | "failed" | "error" | "skipped", "targeted", "message"}]}``. ``targeted`` is true when
-the test failed through ``pytest.fail`` (its own advice) rather than a plain assertion.
-"""
+functions on it as a namespace, as nbgrader's local mode does (``course_lib.authoring.notebooks``).
+The worker answers one JSON line per mutant on its standard output: ``{"id", "status": "done" |
+"timeout" | "crashed", "detail", "tests": [{"name", "outcome": "passed" | "failed" | "error" |
+"skipped", "targeted", "message"}]}``. ``targeted`` is true when the test failed through
+``pytest.fail`` (its own advice) rather than a plain assertion."""
 
 from __future__ import annotations
 

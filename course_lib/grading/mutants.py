@@ -16,10 +16,9 @@ its ``find`` text no longer occurs exactly once, inside a graded region of its f
 unless every mutant is caught and the unmutated solution passes every named test.
 
 The mutants are our own, so they are graded fast and unsandboxed, as nbgrader does: the tests run
-in-process on the module as a namespace (``course_lib.notebooks``), in one warm process per
-lecture that forks a fresh child per mutant (``course_lib.grading.mutant_worker``). Arguments are
-not copied as on the runner, so tests observe student code through probes, never by aliasing.
-"""
+in-process on the module as a namespace (``course_lib.authoring.notebooks``), in one warm process
+per lecture that forks a fresh child per mutant (``course_lib.grading.mutant_worker``). Arguments
+are not copied as on the runner, so tests observe student code through probes, never by aliasing."""
 
 from __future__ import annotations
 
@@ -37,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rich.markup import escape
 
 from course_lib.errors import CourseError
-from course_lib.generate import BEGIN, END
 from course_lib.paths import project_root
+from course_lib.regions import BEGIN, END
 
 
 class Mutant(BaseModel):

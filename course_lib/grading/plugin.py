@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.grading import sandbox
-from course_lib.submission import SubmissionError, find_lecture_file
+from course_lib.student.submission import SubmissionError, find_lecture_file
 
 _STATE = pytest.StashKey[dict]()
 _LECTURE_FILE = re.compile(r"^test_(\d\d)_\w+\.py$")

@@ -132,7 +132,7 @@ def serve(sock: socket.socket, job: dict, level: str) -> None:
     ``job`` holds the file's bytes, its name, the lecture, and the path to show in messages.
     """
     source, name, lecture = job["bytes"], job["name"], job["lecture"]
-    from course_lib.submission import SubmissionError, import_lecture
+    from course_lib.student.submission import SubmissionError, import_lecture
 
     scratch = Path(sandbox.SCRATCH if level == "namespaces" else tempfile.mkdtemp())
     sys.argv = [name]  # The judge's command line (report and test paths) is none of its business.

@@ -91,7 +91,7 @@ def screen_file(path: Path) -> list[str]:
         if path.stat().st_size > MAX_SCREENED_BYTES:
             return [f"not screened: larger than {MAX_SCREENED_BYTES // 1_000_000} MB"]
         if path.suffix == ".ipynb":
-            from course_lib.submission import notebook_to_python
+            from course_lib.student.submission import notebook_to_python
 
             return screen_source(notebook_to_python(path))
         return screen_source(path.read_text(encoding="utf-8", errors="replace"))

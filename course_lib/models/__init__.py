@@ -5,5 +5,5 @@ PyTorch's legacy checkpoint format without torch, Lecture 03), ``minilm`` (all-M
 Lecture 04), ``pretrained`` (GloVe and cached Keras backbones, Lecture 04), and the course's own
 shipped reference models: ``classifier`` (Lecture 02), ``captioner`` (Lecture 06), ``detector``
 (Lecture 07) and ``dual_encoder`` (Lecture 08). Each loads *weights*, never an answer's code:
-model code comes from the lectures through ``course_lib.lectures.lecture_module``.
+model code comes from the lectures through ``course_lib.student.lectures.lecture_module``.
 """

@@ -57,7 +57,7 @@ class ReferenceCaptioner:
     def __init__(self, asset_dir: str | Path = CAPTIONER_DIR):
         asset_dir = Path(asset_dir)
         config = read_config(asset_dir, "reference captioner", SCRIPT, extra=(VOCAB_FILE,))
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         self.lecture = lecture = lecture_module("06", prefer_student=False, quiet=True)
         self.asset_dir = asset_dir

@@ -49,7 +49,7 @@ class ReferenceClassifier:
     def __init__(self, asset_dir: str | Path = CLASSIFIER_DIR):
         asset_dir = Path(asset_dir)
         self.config = c = read_config(asset_dir, "reference classifier", SCRIPT)
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         lecture = lecture_module("02", prefer_student=False, quiet=True)
         self.asset_dir = asset_dir

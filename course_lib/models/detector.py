@@ -46,7 +46,7 @@ class ReferenceDetector:
     def __init__(self, asset_dir: str | Path = DETECTOR_DIR):
         asset_dir = Path(asset_dir)
         self.config = c = read_config(asset_dir, "reference detector", SCRIPT)
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         self.lecture = lecture = lecture_module("07", prefer_student=False, quiet=True)
         self.categories = list(c["categories"])

@@ -66,8 +66,8 @@ class ReferenceDualEncoder:
     def __init__(self, asset_dir: str | Path = DUAL_ENCODER_DIR):
         asset_dir = Path(asset_dir)
         self.config = c = read_config(asset_dir, "reference dual encoder", SCRIPT)
-        from course_lib.lectures import lecture_module
         from course_lib.models import minilm
+        from course_lib.student.lectures import lecture_module
 
         self.asset_dir = asset_dir
         if c["text_features"] != "minilm":

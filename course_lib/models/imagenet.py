@@ -161,7 +161,7 @@ def load_efficientnet_lite0(blocks_module: ModuleType | None = None):
     from course_lib.models.checkpoints import load_state_dict
 
     if blocks_module is None:
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         blocks_module = lecture_module("03")
     state_dict = load_state_dict(weights_path())
@@ -319,7 +319,7 @@ def encode_folder(
         class_scores: float32 (N, 1000) softmax over the ImageNet classes.
     """
     if blocks_module is None:
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         blocks_module = lecture_module("03")
     unreadable: set[int] = set()

@@ -261,7 +261,7 @@ def load_minilm(module: ModuleType | None = None, max_length: int = MAX_SEQ_LENG
         unit-length sentence embeddings; ``tokenizer`` is a :class:`BertTextTokenizer`.
     """
     if module is None:
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         module = lecture_module("04")
     config = load_config()

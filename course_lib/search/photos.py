@@ -63,10 +63,10 @@ def build_engine(
     A photo that cannot be read (corrupt, truncated, not an image) is left out and its message,
     which names the file, goes to ``on_unreadable`` (default: a CourseError, which stops).
     """
-    from course_lib.lectures import lecture_module
     from course_lib.models.imagenet import encode_folder, image_files
     from course_lib.models.pretrained import load_glove_50d
     from course_lib.search import query_matching
+    from course_lib.student.lectures import lecture_module
 
     if matcher not in MATCHERS:
         raise ValueError(f"Expected matcher in {MATCHERS}; received {matcher!r}.")

@@ -82,7 +82,7 @@ class MiniLMMatcher:
         from course_lib.models.minilm import embed, load_minilm
 
         if module is None:
-            from course_lib.lectures import lecture_module
+            from course_lib.student.lectures import lecture_module
 
             module = lecture_module("04", quiet=True)
         self.model, self.tokenizer = load_minilm(module)

@@ -146,7 +146,7 @@ def retrieval_table(
         One dict per method: ``{"method", "R@1", "R@5", "R@10", "queries"}``.
     """
     if module is None:
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         module = lecture_module("04")
     queries, gallery = query_gallery(load_caption_groups(source, num_images, seed))
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = None
     if args.reference:
-        from course_lib.lectures import lecture_module
+        from course_lib.student.lectures import lecture_module
 
         module = lecture_module("04", prefer_student=False)
     try:

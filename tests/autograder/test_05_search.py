@@ -136,7 +136,7 @@ _TEXT_FUNCTIONS = (
 
 @functools.cache
 def _reference_text_functions():
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     text = lecture_module("04", prefer_student=False, quiet=True)
     return {name: _quiet(getattr(text, name)) for name in _TEXT_FUNCTIONS}

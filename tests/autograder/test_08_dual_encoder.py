@@ -592,7 +592,7 @@ def test_pairs_dataset(sub):
 
 @functools.cache
 def _reference_search_functions():
-    from course_lib.lectures import lecture_module
+    from course_lib.student.lectures import lecture_module
 
     search = lecture_module("05", prefer_student=False, quiet=True)
     names = ("top_k", "recall_at_k", "mean_average_precision_at_k", "precision_at_k")

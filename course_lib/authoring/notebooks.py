@@ -2,10 +2,10 @@
 
 - ``student/NN_topic.ipynb``: the student exercise as a notebook. Its first code cell is the
   setup cell: on Colab (``"google.colab" in sys.modules``) it pip-installs the course, it keeps
-  TensorFlow's log lines out of the cells, and it defines ``check`` (``course_lib.checker``) from
-  the lecture's public tests, embedded in that cell. A code cell is split after each graded
-  function or class, and a ``check("name")`` cell follows it; the last cell, ``check()``, runs
-  every public test and totals the points.
+  TensorFlow's log lines out of the cells, and it defines ``check``
+  (``course_lib.student.checker``) from the lecture's public tests, embedded in that cell. A code
+  cell is split after each graded function or class, and a ``check("name")`` cell follows it; the
+  last cell, ``check()``, runs every public test and totals the points.
 - ``nbgrader/source/NN_topic/NN_topic.ipynb``: an nbgrader *source* notebook: the same setup cell
   without the checker, solution cells with nbgrader's solution metadata, and one graded, locked
   test cell per pytest test that runs that test against the notebook's own definitions, with the
@@ -28,12 +28,12 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from course_lib.check_map import graded_functions
-from course_lib.checker import call_test, silenced
 from course_lib.errors import CourseError
-from course_lib.generate import BEGIN, lecture_files
 from course_lib.grading.judge import declared_points
 from course_lib.paths import project_root
+from course_lib.regions import BEGIN, lecture_files
+from course_lib.student.check_map import graded_functions
+from course_lib.student.checker import call_test, silenced
 
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema.
 DEFAULT_PIP_SPEC = "image-search-camp"  # What Colab installs unless the instructor says otherwise.
@@ -84,7 +84,12 @@ def setup_source(pip_spec: str | None = None) -> str:
         spec = "install --quiet --no-deps " + " ".join(shlex.quote(p) for p in nodeps)
         lines.append(f'    get_ipython().run_line_magic("pip", {json.dumps(spec)})')
     lines += ["    importlib.invalidate_caches()  # So that Python sees the new packages."]
-    lines += ["", "from course_lib.checker import quiet_tensorflow", "", "quiet_tensorflow()"]
+    lines += [
+        "",
+        "from course_lib.student.checker import quiet_tensorflow",
+        "",
+        "quiet_tensorflow()",
+    ]
     return "\n".join(lines)
 
 
@@ -135,7 +140,7 @@ def release_notebook(exercise: Path, *, pip_spec: str | None = None) -> nbformat
         '# `check("name")` runs the public tests of one function here and shows points and\n'
         "# hints; `check()` runs them all. The tests are the text below. This is for you while\n"
         f"# you work: `camp check {exercise.stem[:2]}` or your instructor grades.\n"
-        "from course_lib.checker import Checker\n\n"
+        "from course_lib.student.checker import Checker\n\n"
         f"check = Checker(\n    globals(),\n    lecture={json.dumps(exercise.stem[:2])},\n"
         f"    functions=[\n{listed}\n    ],\n    tests=r'''{_embedded(test_file)}''',\n)\n"
     )
@@ -177,7 +182,7 @@ def source_notebook(
     notebook.cells.insert(first_code, setup)
     tests = nbformat.v4.new_code_cell(
         "# Autograder setup (read-only): the lecture's tests, run on this notebook's code.\n"
-        "from course_lib.notebooks import load_tests\n\n"
+        "from course_lib.authoring.notebooks import load_tests\n\n"
         f"_tests = load_tests(r'''{_embedded(test_file)}''', globals())\n"
     )
     tests.metadata.update(_nbgrader("autograder-setup", locked=True))

@@ -11,16 +11,10 @@ is a ``.py`` file, not a notebook, and the exercise must stay an importable modu
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 from course_lib.errors import CourseError
-
-BEGIN = "### BEGIN SOLUTION"
-END = "### END SOLUTION"
-LECTURE_FILE = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
-STUB_INSTRUCTION = "fill in the region marked YOUR CODE HERE"
-LINE_LENGTH = 100  # ruff's line length for this project (pyproject.toml).
+from course_lib.regions import BEGIN, END, lecture_files, stub
 
 
 def _enclosing_names(source: str, filename: str) -> dict[int, str]:
@@ -45,18 +39,6 @@ def _enclosing_names(source: str, filename: str) -> dict[int, str]:
 
     visit(tree, "")
     return names
-
-
-def stub(name: str | None, indent: str = "") -> str:
-    """The lines that replace a solution region inside function ``name``, formatted as ruff does."""
-    message = f"{name}: {STUB_INSTRUCTION}" if name else STUB_INSTRUCTION
-    line = f'{indent}raise NotImplementedError("{message}")\n'
-    if len(line) <= LINE_LENGTH + 1:
-        return f"{indent}# YOUR CODE HERE\n{line}"
-    return (
-        f'{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError(\n{indent}    "{message}"\n'
-        f"{indent})\n"
-    )
 
 
 def strip_solutions(source: str, filename: str = "<source>") -> str:
@@ -91,11 +73,6 @@ def strip_solutions(source: str, filename: str = "<source>") -> str:
     if inside_since is not None:
         raise CourseError(f"{filename}:{inside_since}: {BEGIN} is never closed by {END}.")
     return "".join(output)
-
-
-def lecture_files(folder: Path) -> list[Path]:
-    """Return the lecture files ``NN_topic.py`` of ``folder``, in lecture order."""
-    return sorted(p for p in folder.glob("*.py") if LECTURE_FILE.match(p.name))
 
 
 def generate(solutions: Path, exercises: Path, check: bool = False) -> list[Path]:

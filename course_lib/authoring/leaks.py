@@ -16,7 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from course_lib.generate import BEGIN, END, lecture_files, strip_solutions
+from course_lib.authoring.generate import strip_solutions
+from course_lib.regions import BEGIN, END, lecture_files
 
 _WORD = re.compile(r"\w+")
 

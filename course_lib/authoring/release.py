@@ -17,11 +17,12 @@ import shutil
 import tomllib
 from pathlib import Path
 
+from course_lib.authoring.generate import strip_solutions
+from course_lib.authoring.leaks import find_leaks, secret_fragments
 from course_lib.errors import CourseError
-from course_lib.generate import lecture_files, strip_solutions
 from course_lib.grading.classroom_ci import write_workflow
-from course_lib.leaks import find_leaks, secret_fragments
 from course_lib.paths import EDITION_MARKER, PACKAGE_DIR, edition_info, project_root
+from course_lib.regions import lecture_files
 
 # Students never run nbgrader (instructors do), and on Colab it would replace the preinstalled
 # notebook server: the edition leaves it out of its dependencies.
@@ -197,13 +198,13 @@ def _readme(project: dict, nodeps: list[str], released: list[Path]) -> str:
 
 
 def _notebook(exercise: Path, pip_spec: str | None):
-    """The release notebook of an exercise, through ``course_lib.notebooks``.
+    """The release notebook of an exercise, through ``course_lib.authoring.notebooks``.
 
     ``pip_spec`` goes to notebooks that take one (the Colab setup cell says what to install).
     """
     import inspect
 
-    from course_lib.notebooks import release_notebook
+    from course_lib.authoring.notebooks import release_notebook
 
     if "pip_spec" in inspect.signature(release_notebook).parameters:
         return release_notebook(exercise, pip_spec=pip_spec)

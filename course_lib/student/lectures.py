@@ -19,7 +19,7 @@ from types import ModuleType
 
 from course_lib.errors import CourseError
 from course_lib.paths import edition_info, project_root, user_dir
-from course_lib.submission import find_lecture_file, import_lecture
+from course_lib.student.submission import find_lecture_file, import_lecture
 
 
 def file_sha(path: Path) -> str:

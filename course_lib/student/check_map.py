@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 
-from course_lib.generate import BEGIN
+from course_lib.regions import BEGIN
 
 GRADED_MARKERS = {BEGIN, "# YOUR CODE HERE"}
 

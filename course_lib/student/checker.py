@@ -8,9 +8,8 @@ student's kernel, against the notebook's own definitions, and shows points and h
 otter-grader's ``grader.check("q1")`` does; ``check()`` runs them all and totals the points. This
 is feedback while working, not grading: ``camp check`` and nbgrader grade, in their own processes.
 
-Which tests a check runs: ``course_lib.check_map`` (a test belongs to the last graded function,
-in notebook order, that it calls).
-"""
+Which tests a check runs: ``course_lib.student.check_map`` (a test belongs to the last graded
+function, in notebook order, that it calls)."""
 
 from __future__ import annotations
 
@@ -28,8 +27,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.check_map import owners_of, reached_names
-from course_lib.generate import STUB_INSTRUCTION
+from course_lib.regions import STUB_INSTRUCTION
+from course_lib.student.check_map import owners_of, reached_names
 
 MAX_MESSAGE_LINES = 6  # Lines of a failure message shown, as in ``camp check``.
 MAX_MESSAGE_CHARS = 800
