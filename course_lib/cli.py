@@ -48,9 +48,11 @@ def _mount_subcommands() -> None:
         return
     from course_lib.authoring.cli import app as authoring_app
     from course_lib.grading.cli import app as grading_app
+    from course_lib.term.cli import app as term_app
 
     app.add_typer(authoring_app)
     app.add_typer(grading_app)
+    app.add_typer(term_app)
 
 
 _mount_subcommands()
