@@ -68,8 +68,19 @@ def coco_mini_dir() -> Path | None:
     return shared / "data" / "coco-mini"
 
 
+def user_home() -> Path:
+    """Return the user's data folder as an absolute path, without creating it.
+
+    ``$CAMP_HOME`` (``~`` expanded, a relative path taken from the current folder) or the OS's
+    data folder for image-search-camp. The grader passes it on to its processes, which run in
+    other folders, so every record and every gate reads the same place.
+    """
+    chosen = os.environ.get("CAMP_HOME") or user_data_dir("image-search-camp", appauthor=False)
+    return Path(chosen).expanduser().absolute()
+
+
 def user_dir() -> Path:
-    """Return the user's data folder (quiz history, check results): ``$CAMP_HOME`` or the OS's."""
-    path = Path(os.environ.get("CAMP_HOME") or user_data_dir("image-search-camp", appauthor=False))
+    """Return the user's data folder (quiz history, check results), created: ``user_home()``."""
+    path = user_home()
     path.mkdir(parents=True, exist_ok=True)
     return path

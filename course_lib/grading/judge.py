@@ -24,7 +24,7 @@ from pathlib import Path
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
 from course_lib.grading.sandbox import FIRST_UID, LEVELS, claim_slots, kill_uid, release_slots
-from course_lib.paths import project_root
+from course_lib.paths import project_root, user_home
 from course_lib.student.submission import SubmissionError, choose_lecture_file
 
 DEFAULT_TIMEOUT_S = 300  # Wall-clock seconds for one lecture's tests.
@@ -121,6 +121,9 @@ def grading_env() -> dict[str, str]:
     """
     env = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
     env.update(CAMP_SEED=str(SEED), TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    # Tests of later lectures read the student's check records (student.lectures): the judge
+    # runs in a scratch folder, so it gets the user's data folder as an absolute path.
+    env["CAMP_HOME"] = str(user_home())
     env["PYTHONHASHSEED"] = str(SEED)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
