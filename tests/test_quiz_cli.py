@@ -46,41 +46,43 @@ def _planned(bank, lecture, count, seed):
 
 def test_quiz_from_a_pipe_prints_a_score_and_records_history(home, bank, monkeypatch):
     chosen, answers = _planned(bank, "02", 5, seed=1)
-    answers[1] = ""  # An empty answer counts as wrong.
+    answers[1] = ""  # Enter skips: neither right nor wrong, and not recorded.
     answers[3] = "z" if chosen[3].kind in ("single", "multiple") else "-12345"
     result = runner.invoke(app, ["02", "--questions", "5", "--seed", "1"], input="\n".join(answers))
     assert result.exit_code == 0, result.output
-    assert "Question 5/5" in result.output
-    assert "Score: 3/5" in result.output and "2 wrong, 0 unanswered" in result.output
+    assert "Question 5/5" in result.output and "Enter skips" in result.output
+    assert result.output.count("Skipped.") == 1 and result.output.count("Wrong.") == 1
+    assert "Score: 3/5 (60%): 3 right, 1 wrong, 1 skipped." in result.output
     with hist.History() as h:
         reviews = h.reviews()
-    assert [qid for qid, _, _ in reviews] == [q.id for q in chosen]
-    assert [ok for _, ok, _ in reviews] == [True, False, True, False, True]
+        assert h.card(chosen[1].id) is None  # The skipped question is still new.
+    assert [qid for qid, _, _ in reviews] == [chosen[i].id for i in (0, 2, 3, 4)]
+    assert [ok for _, ok, _ in reviews] == [True, True, False, True]
 
-    # --due reflects them: nothing now, the two wrong ones a few minutes later.
+    # --due reflects them: nothing now, the wrong one a few minutes later.
     result = runner.invoke(app, ["--due"])
     assert result.exit_code == 0 and "Nothing is due now" in result.output
     later = hist.utcnow() + timedelta(minutes=5)
     monkeypatch.setattr(hist, "utcnow", lambda: later)
-    wrong = [chosen[1], chosen[3]]
-    again = [correct_response(render(q, 0, shuffle=True)) for q in wrong]
-    result = runner.invoke(app, ["--due", "--seed", "0"], input="\n".join(again))
+    result = runner.invoke(app, ["--stats"])
+    assert "1 question(s) due now" in result.output
+    again = correct_response(render(chosen[3], 0, shuffle=True))
+    result = runner.invoke(app, ["--due", "--seed", "0"], input=again)
     assert result.exit_code == 0, result.output
-    assert "2 question(s) due now" in result.output
-    assert wrong[0].id in result.output and wrong[1].id in result.output
-    assert "Score: 2/2" in result.output
+    assert "1 question(s) due now" in result.output and chosen[3].id in result.output
+    assert "Score: 1/1" in result.output
 
     result = runner.invoke(app, ["--stats"])
     assert result.exit_code == 0, result.output
-    assert "Convolutional" in result.output and "71% (7)" in result.output
+    assert "Convolutional" in result.output and "80% (5)" in result.output
 
 
-def test_end_of_input_counts_the_rest_as_unanswered(home, bank):
+def test_end_of_input_counts_the_rest_as_not_reached(home, bank):
     chosen, answers = _planned(bank, "04", 4, seed=3)
     result = runner.invoke(app, ["04", "-n", "4", "--seed", "3"], input=answers[0] + "\n")
     assert result.exit_code == 0, result.output
     assert "End of input" in result.output
-    assert "Score: 1/4" in result.output and "3 unanswered" in result.output
+    assert "Score: 1/4 (25%): 1 right, 0 wrong, 0 skipped, 3 not reached." in result.output
     with hist.History() as h:
         assert len(h.reviews()) == 1
 
@@ -148,6 +150,23 @@ def test_due_reads_failed_checks(home, bank):
     assert result.exit_code == 0, result.output
     assert f"{len(beam)} question(s) due now" in result.output
     assert "beam_search" in result.output and "End of input" in result.output
+
+
+def test_stats_counts_what_due_asks_failed_checks_included(home, bank):
+    """--stats reads new `camp check` results as --due does: both say the same count."""
+    _write_check(home, "06", ["beam_search"])
+    _write_check(home, "03", ["no_such_section"])
+    beam = [q for q in bank.questions("06") if q.lecture_section == "beam_search"]
+    assert beam
+    stats = runner.invoke(app, ["--stats"])
+    assert stats.exit_code == 0, stats.output
+    assert f"{len(beam)} question(s) due now: run camp quiz --due." in stats.output
+    row = next(line for line in stats.output.splitlines() if line.startswith("│ 06"))
+    assert re.search(rf"│\s+{len(beam)} │", row), row
+    with hist.History() as h:
+        assert len(pick_due(bank, h, 100).due) == len(beam)
+    due = runner.invoke(app, ["--due"], input="")
+    assert f"{len(beam)} question(s) due now" in due.output
 
 
 def test_mounted_under_a_parent_app(home, tmp_path):

@@ -218,12 +218,24 @@ def _when(moment: datetime) -> str:
 
 
 def _show_stats() -> None:
+    """Recall per lecture; "Due" counts exactly what ``camp quiz --due`` would ask now."""
+    from collections import Counter
+
     from course_lib.quiz.bank import load_bank
+    from course_lib.quiz.history import sync_checks
+    from course_lib.quiz.session import due_questions
 
     bank = load_bank()
+    console = Console()
     with _open_history() as history:
+        for message in sync_checks(bank, history):  # As --due does, so both count the same.
+            console.print(f"[cyan]{escape(message)}[/]")
         rows = history.stats(bank)
+        plan = due_questions(bank, history)
         upcoming = [(qid, due) for qid, due in history.upcoming(10) if qid in bank.by_id()]
+    due_by_lecture = Counter(q.lecture for q in plan.due)
+    for row in rows:
+        row["due_now"] = due_by_lecture[row["lecture"]]
     table = Table(title="Quiz history", caption="Recall: fraction of answers that were right.")
     table.add_column("Lecture", no_wrap=True)
     table.add_column("Title", min_width=16, overflow="fold")
@@ -240,11 +252,13 @@ def _show_stats() -> None:
             str(row["due_now"]),
             _when(row["next_due"]) if row["next_due"] else "-",
         )
-    console = Console()
     console.print(table)
-    due_now = sum(row["due_now"] for row in rows)
-    if due_now:
-        console.print(f"{due_now} question(s) due now: run [bold]camp quiz --due[/].")
+    if plan.due:
+        console.print(f"{len(plan.due)} question(s) due now: run [bold]camp quiz --due[/].")
+    if plan.skipped:
+        console.print(
+            f"{plan.skipped} more are due in lectures you have not started (`camp quiz NN`)."
+        )
     if upcoming:
         console.print("Next up: " + ", ".join(f"{qid} ({_when(due)})" for qid, due in upcoming[:5]))
 

@@ -2,7 +2,8 @@
 
 Introduced with the quiz bank (all lectures). Answers are read line by line, so a quiz also runs
 without a terminal when the answers are piped in; the end of input ends the quiz and the questions
-not reached count as unanswered.
+not reached count as not reached. An empty answer (Enter) skips a question: it is neither right
+nor wrong, and it is not recorded, so its place in the schedule does not change.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ class Score:
     total: int
     right: int = 0
     wrong: int = 0
+    skipped: int = 0  # Enter pressed without an answer.
     results: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
+    def not_reached(self) -> int:
+        """Questions the quiz never showed (the input ended first)."""
+        return self.total - self.right - self.wrong - self.skipped
+
+    @property
     def unanswered(self) -> int:
-        return self.total - self.right - self.wrong
+        return self.skipped + self.not_reached
 
 
 def pick_questions(
@@ -121,7 +128,7 @@ def run_quiz(
     """Ask ``questions`` one by one, record each answer in ``history``; return the score.
 
     ``read_line`` returns one line with its newline, or "" at the end of input (default: stdin).
-    An empty answer counts as wrong; an unreadable one is asked again.
+    An empty answer skips the question (not recorded); an unreadable one is asked again.
     """
     read_line = read_line or sys.stdin.readline
     if echo is None:
@@ -135,7 +142,12 @@ def run_quiz(
             console.print("[yellow]End of input: the quiz stops here.[/]")
             break
         raw, parsed = response
-        correct = parsed is not None and is_correct(r, parsed)
+        if parsed is None:
+            score.skipped += 1
+            console.print(f"[yellow]Skipped.[/] The answer: [bold]{escape(r.answer_text())}[/]")
+            console.print(f"[dim]{escape(r.explanation.strip())}[/]\n", highlight=False)
+            continue
+        correct = is_correct(r, parsed)
         history.record(q, correct, raw)
         score.results.append((q.id, correct))
         if correct:
@@ -153,7 +165,7 @@ def _ask(
     console: Console, r: Rendered, read_line: Callable[[], str], echo: bool
 ) -> tuple[str, object] | None:
     while True:
-        console.print(f"Your answer ({_HINTS[r.kind]}): ", end="")
+        console.print(f"Your answer ({_HINTS[r.kind]}; Enter skips): ", end="")
         console.file.flush()
         line = read_line()
         if line == "":
@@ -172,7 +184,8 @@ def _ask(
 
 def show_score(console: Console, score: Score) -> None:
     pct = 100 * score.right / score.total if score.total else 0
+    missed = f", {score.not_reached} not reached" if score.not_reached else ""
     console.print(
         f"[bold]Score: {score.right}/{score.total}[/] ({pct:.0f}%): {score.right} right, "
-        f"{score.wrong} wrong, {score.unanswered} unanswered."
+        f"{score.wrong} wrong, {score.skipped} skipped{missed}."
     )
