@@ -34,6 +34,10 @@ class ProtocolError(Exception):
     """The other side broke the protocol: garbage, a closed pipe, an oversized or bad value."""
 
 
+class ChannelTimeout(ProtocolError):
+    """No complete message arrived in the time allowed (the other side may still be working)."""
+
+
 class Channel:
     """Framed messages over a connected stream socket."""
 
@@ -53,12 +57,12 @@ class Channel:
     def _recv_exact(self, size: int, deadline: float | None) -> bytes:
         chunks, remaining = [], size
         while remaining:
-            if deadline is not None:
-                self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(min(remaining, 1 << 20))
             except TimeoutError:
-                raise ProtocolError("no answer in time") from None
+                raise ChannelTimeout("no answer in time") from None
             except OSError as error:
                 raise ProtocolError(f"the channel broke ({error})") from None
             if not chunk:
@@ -226,6 +230,8 @@ class Endpoint:
     waits for its own reply (a callback), so waiting and answering share one loop.
     """
 
+    passed_through: tuple[type[BaseException], ...] = (ProtocolError,)  # Never sent as replies.
+
     def __init__(self, channel: Channel):
         self.channel = channel
 
@@ -240,6 +246,10 @@ class Endpoint:
 
     def remote_error(self, error: dict) -> BaseException:
         return RuntimeError(str(error.get("message", "")))
+
+    def reply_timeout(self) -> float | None:
+        """Seconds to wait for the next message of a reply; None waits as long as it takes."""
+        return None
 
     def send(self, message: dict, values: dict) -> None:
         buffers: list[bytes] = []
@@ -258,7 +268,7 @@ class Endpoint:
 
     def wait(self):
         while True:
-            header, buffers = self.channel.recv()
+            header, buffers = self.channel.recv(timeout_s=self.reply_timeout())
             kind = header.get("kind")
             if kind == "reply":
                 if "error" in header:
@@ -275,7 +285,7 @@ class Endpoint:
         try:
             result = self.handle(header["op"], {"header": header, "buffers": buffers})
             self.send({"kind": "reply"}, {"value": result})
-        except ProtocolError:
+        except self.passed_through:
             raise
         except BaseException as error:  # noqa: B036 - SystemExit in student code is an answer too.
             message = {"type": type(error).__name__, "message": str(error)[:2000]}
