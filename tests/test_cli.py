@@ -209,3 +209,11 @@ def test_search_results_print_names_as_written_and_wrap_long_ones(tmp_path, caps
     rows = [line.split("│") for line in out.splitlines() if line.startswith("│ ")]
     assert "".join(row[2].strip() for row in rows) == name
     assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+
+
+@pytest.mark.parametrize("query", ["", "   \t"])
+def test_an_empty_search_query_is_one_error_line(tmp_path, query):
+    result = runner.invoke(app, ["search", query, "--photos", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Expected a text query"), result.output

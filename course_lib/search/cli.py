@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from course_lib.clikit import command, console, err_console, wrapping_table, wrote
+from course_lib.errors import CourseError
 
 app = typer.Typer()
 
@@ -69,6 +70,10 @@ def search(
     """Rank a folder of your photos for a text query (EfficientNet-Lite0 classes + MiniLM)."""
     from course_lib.search.photos import search_photos, write_html
 
+    if not query.strip():
+        raise CourseError(
+            f"Expected a text query such as 'a cup of coffee'; received {query!r}, which is empty."
+        )
     engine = _index_photos(photos, cache)
     hits = search_photos(query, engine, top)
     _print_hits(query, hits, photos)
