@@ -5,7 +5,9 @@ The fork server imports pytest, numpy, TensorFlow and Keras once, then forks one
 grading job. Each child is as isolated as a fresh process: its own session (killed as a group on
 timeout), standard streams redirected to a file (it cannot reach the server's pipes), an address
 space limit and no core dumps; it runs pytest in-process and exits. The server itself never runs
-student code or a TensorFlow operation, so every child starts from the same clean state.
+student code or a TensorFlow operation, so every child starts from the same clean state. Before
+it reads any job it forks the factory of zygotes (``course_lib.grading.zygote``), which its
+judges ask for the warm processes that fork their runners.
 
 Protocol (JSON lines): the client writes ``{"args", "cwd", "output", "memory_mb", "env"}``; the
 server answers ``{"pid": ...}`` at once, then ``{"returncode": ...}`` when the child ends
@@ -53,8 +55,11 @@ def _run_child(job: dict) -> None:
 
 def serve() -> None:
     """Server loop: one job at a time, read from stdin, answered on stdout."""
-    for module in PRELOAD:
+    from course_lib.grading import zygote
+
+    for module in (*PRELOAD, *zygote.PRELOAD):
         __import__(module)
+    zygote.fork_factory()  # Before any job: the factory's zygotes never see a test path.
     reply = sys.stdout
     reply.write(json.dumps({"ready": True}) + "\n")
     reply.flush()

@@ -1,6 +1,6 @@
 """The judge's side of the channel: runners, handles and callbacks (Lecture 01's grader).
 
-``Zygote`` is forked by the judge before any test is loaded and forks sandboxed runners on
+``Zygote`` is a clean warm process (never a fork of the judge) that forks sandboxed runners on
 request. ``RunnerClient`` talks to one runner: the ``sub`` fixture is its module ``Handle``, so a
 test writes ``sub.softmax(x)`` as before and gets a plain value back. A ``Handle`` stands for an
 object that stays in the runner (a Keras layer, a model, a function): reading an attribute,
@@ -22,7 +22,6 @@ import threading
 import time
 import types
 
-from course_lib.grading import sandbox
 from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
 from course_lib.grading.sandbox import LEVELS
 
@@ -195,21 +194,12 @@ class RunnerClient(Endpoint):
 
 
 class Zygote:
-    """A clean fork of the judge, made before any test loads, that forks the runners."""
+    """A clean, warm process (``course_lib.grading.zygote``) that forks the runners."""
 
     def __init__(self):
-        from course_lib.grading import runner
+        from course_lib.grading import zygote
 
-        self.control, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.pid = os.fork()
-        if self.pid == 0:
-            try:
-                self.control.close()
-                sandbox.die_with_parent()
-                runner.zygote(child_end)
-            finally:
-                os._exit(0)
-        child_end.close()
+        self.control, self.pid = zygote.spawn()  # Never a fork of this judge: see zygote.
         self.lock = threading.Lock()
 
     def start(self, job: dict) -> RunnerClient:
@@ -246,4 +236,5 @@ class Zygote:
 
     def close(self) -> None:
         self.control.close()
-        os.waitpid(self.pid, 0)
+        if self.pid is not None:  # A fresh process of this judge's; else the factory reaps it.
+            os.waitpid(self.pid, 0)

@@ -1,11 +1,11 @@
 """The runner: the untrusted process that imports a student's lecture and answers the judge.
 
-Introduced with Lecture 01's grader. The judge forks a *zygote* before it loads any test (so no
-test code, expected value or hidden-test text is ever in a runner's memory); the zygote forks one
-runner per lecture and visibility (public or hidden tests) and hands the judge its end of the
-channel. Each runner confines itself (``sandbox.confine``), imports the student's file from a copy
-in its scratch folder, then answers requests: read an attribute, call, index, iterate, convert to
-a value, import a library module, test ``isinstance``. Results go back by value when they are plain
+Introduced with Lecture 01's grader. A *zygote* that never was the judge (``zygote``: no test
+code, expected value, test path or hidden-test text is ever in a runner's memory) forks one runner
+per lecture and visibility (public or hidden tests) and hands the judge its end of the channel.
+Each runner confines itself (``sandbox.confine``), imports the student's file from a copy in its
+scratch folder, then answers requests: read an attribute, call, index, iterate, convert to a
+value, import a library module, test ``isinstance``. Results go back by value when they are plain
 data, else as handles to objects that stay in the runner.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import importlib
 import itertools
-import json
 import os
 import random
 import socket
@@ -88,7 +87,9 @@ class RunnerEndpoint(Endpoint):
         if op == "call":
             args = self.value(header, buffers, "args")
             kwargs = self.value(header, buffers, "kwargs")
-            return target(*args, **kwargs)
+            result = target(*args, **kwargs)
+            # The judge may ask for the arguments back, to see what the call modified in place.
+            return [result, args, kwargs] if self.value(header, buffers, "observe") else result
         if op == "getitem":
             return target[self.value(header, buffers, "key")]
         if op == "contains":
@@ -126,7 +127,7 @@ def _seed(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
-def serve(sock: socket.socket, job: dict, level: str) -> None:
+def serve(sock: socket.socket, job: dict, confinement: sandbox.Confinement) -> None:
     """In the confined runner: import the student's file, report, then answer requests.
 
     ``job`` holds the file's bytes, its name, the lecture, and the path to show in messages.
@@ -134,6 +135,7 @@ def serve(sock: socket.socket, job: dict, level: str) -> None:
     source, name, lecture = job["bytes"], job["name"], job["lecture"]
     from course_lib.student.submission import SubmissionError, import_lecture
 
+    level = confinement.level
     scratch = Path(sandbox.SCRATCH if level == "namespaces" else tempfile.mkdtemp())
     sys.argv = [name]  # The judge's command line (report and test paths) is none of its business.
     os.environ.clear()
@@ -146,7 +148,8 @@ def serve(sock: socket.socket, job: dict, level: str) -> None:
     path.parent.mkdir()
     path.write_bytes(source)
     channel = Channel(sock)
-    channel.send({"kind": "confined", "isolation": level}, [])  # Before any student code runs.
+    # Before any student code runs: the level, and each safeguard this machine lacks.
+    channel.send({"kind": "confined", "isolation": level, "missing": confinement.missing}, [])
     _seed(0)
     try:
         module, error = import_lecture(path, lecture), None
@@ -169,7 +172,7 @@ def _close_other_fds(keep: int) -> None:
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 
 
-def _run_runner(sock: socket.socket, output: int, job: dict) -> None:
+def run_runner(sock: socket.socket, output: int, job: dict) -> None:
     """In a fresh fork of the zygote: redirect, confine, serve; never returns."""
     code = 0
     try:
@@ -183,15 +186,15 @@ def _run_runner(sock: socket.socket, output: int, job: dict) -> None:
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
         limits = sandbox.Limits(**job["limits"])
-        level = sandbox.confine(job["root"], job["slot"], limits)
-        serve(sock, job, level)
+        confinement = sandbox.confine(job["root"], job["slot"], limits)
+        serve(sock, job, confinement)
     except BaseException:  # noqa: B036 - whatever happens, never return into the zygote.
         code = 1
     finally:
         os._exit(code)
 
 
-def _read_submission(path: str) -> bytes:
+def read_submission(path: str) -> bytes:
     """The submission's bytes; a symbolic link or an oversized file gives a note instead."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -202,33 +205,3 @@ def _read_submission(path: str) -> bytes:
     if len(data) > MAX_SUBMISSION_BYTES:
         return b"raise ImportError('the submission is larger than 20 MB')"
     return data
-
-
-def zygote(control: socket.socket) -> None:
-    """Fork runners on request; answer each with the runner's pid and its channel and output."""
-    while True:
-        data = control.recv(1 << 16)
-        if not data:
-            os._exit(0)
-        job = json.loads(data)
-        if job.get("op") == "wait":
-            pid, status = os.waitpid(job["pid"], 0 if job.get("block") else os.WNOHANG)
-            code = os.waitstatus_to_exitcode(status) if pid else None
-            control.sendall(json.dumps({"code": code}).encode())
-            continue
-        job["bytes"] = _read_submission(job["submission"])
-        judge_end, runner_end = socket.socketpair()
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            judge_end.close()
-            os.close(read_end)
-            _run_runner(runner_end, write_end, job)
-        runner_end.close()
-        os.close(write_end)
-        socket.send_fds(
-            control, [json.dumps({"pid": pid}).encode()], [judge_end.fileno(), read_end]
-        )
-        judge_end.close()
-        os.close(read_end)

@@ -1,293 +1,281 @@
 """Confine the process that runs student code (introduced with Lecture 01's grader).
 
-``confine`` is called in a freshly forked, single-threaded child. On Linux it puts the child in new
-mount, network, PID, IPC and UTS namespaces and forks again, so that student code runs as PID 1 of
-its own namespace: when it ends, everything it started ends with it, daemons included. That
-process sees a filesystem made of read-only binds of the system folders, the Python installation,
-the virtual environment and ``course_lib``, plus an empty writable ``/scratch`` (a size-limited
-tmpfs); nothing else of the host (other students, the gradebook, hidden tests, the instructor's
-home, ``solutions/``) exists there. As root it then drops to an unprivileged uid of its own (one per
-grading slot, so runners cannot signal each other); as an ordinary user it does the same inside a
-user namespace. Resource limits (address space, processes, file size, no core dumps) apply in
-every case.
+``confine`` is called in a freshly forked, single-threaded child of the zygote. In order:
+
+1. it joins a cgroup of its own (``cgroups``): the kernel bounds its memory (tmpfs, shared memory
+   and ``memfd`` included), its tasks and its share of the CPU, and counts its CPU time;
+2. it enters new mount, network, PID, IPC and UTS namespaces and forks, so that student code runs
+   as PID 1 of its own namespace (what it starts ends with it). The parent stays outside as a
+   watchdog: it ends the runner at its CPU-time limit (exit status ``128 + SIGXCPU``) and says
+   when the OOM killer ended it at the memory limit;
+3. it sees a filesystem made of read-only binds of the system folders, Python, the virtual
+   environment and ``course_lib``, an empty ``/scratch`` and ``/dev/shm`` (tmpfs bounded in size
+   and in inodes), on a read-only root: nothing else of the host (other students, the gradebook,
+   public or hidden tests, ``solutions/``) exists there;
+4. it becomes an unprivileged uid (as root: ``FIRST_UID + slot``, one per grading slot) in a user
+   namespace of its own (also as root), where it gives up every capability and the right to make
+   namespaces; its kernel keyrings are its own;
+5. resource limits, no new privileges, and the seccomp filter (``seccomp_filter``) come last.
 
 Why not bubblewrap: a runner is forked from a warm process that has imported TensorFlow, and the
 namespaces must be entered after that fork; ``bwrap`` can only start a new program. The calls here
 are the same ones it makes (``unshare``, ``mount``, ``pivot_root``), through ``ctypes``.
 
-Isolation levels, recorded with every grade: ``namespaces`` (all of the above), ``uid`` (root
-without namespaces: a separate uid and limits only), ``limits`` (resource limits only: a student's
-own machine without namespaces, e.g. macOS).
+Isolation levels, recorded with every grade: ``namespaces`` (steps 2-3), ``uid`` (root without
+namespaces: a separate uid and limits only), ``limits`` (resource limits only: e.g. macOS). A step
+this machine cannot take does not stop grading; ``Confinement.missing`` names it, and ``probe``
+says it for the machine, for the gradebook's isolation column and the grader's warning.
 """
 
 from __future__ import annotations
 
-import ctypes
+import functools
+import json
 import os
 import platform
 import resource
+import select
 import signal
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = (
-    1024,
-    2048,
-    4096,
-    16384,
-    1 << 18,
-    1 << 21,
+from course_lib.grading import cgroups, seccomp_filter
+from course_lib.grading.rootfs import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    SCRATCH,
+    SYS_PIVOT_ROOT,
+    build_root,
+    check,
+    drop_capabilities,
+    forbid_namespaces,
+    libc,
+    map_ids,
+    own_user_namespace,
 )
-MNT_DETACH = 2
+from course_lib.grading.slots import FIRST_UID, claim_slots, drop_to, kill_uid, release_slots
+
+__all__ = ["FIRST_UID", "LEVELS", "Limits", "claim_slots", "confine", "kill_uid", "probe"]
+__all__ += ["SCRATCH", "release_slots"]
+
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+KEYCTL_JOIN_SESSION_KEYRING = 1
 LEVELS = ("limits", "uid", "namespaces")  # Isolation levels, weakest first.
-FIRST_UID = 61000  # Runner uids are FIRST_UID + slot when grading as root.
-SCRATCH = "/scratch"  # The runner's only writable folder, inside its namespace.
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt/conda")
-STAT_TO_MOUNT = {1: MS_RDONLY, 2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME}
-STAT_TO_MOUNT |= {2048: MS_NODIRATIME, 4096: MS_RELATIME}
+CPU_LIMIT_EXIT = 128 + signal.SIGXCPU  # A runner stopped at its CPU-time limit exits so.
 
 
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one runner."""
 
-    memory_mb: int = 6144  # Address space (RLIMIT_AS); TensorFlow alone maps about 3 GB.
-    processes: int = 512  # Threads and processes of the runner's uid (RLIMIT_NPROC).
+    memory_mb: int = 6144  # Address space (RLIMIT_AS) and memory of its cgroup, tmpfs included.
+    processes: int = 512  # Tasks (processes and threads) of the runner.
     file_mb: int = 256  # Largest file the runner may write (RLIMIT_FSIZE).
     scratch_mb: int = 512  # Size of the writable /scratch tmpfs.
+    cpu_s: float = 600.0  # CPU seconds of the runner and all it starts (the judge sets it).
+    inodes: int = 16384  # Files and folders /scratch may hold (/dev/shm: a sixteenth).
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+@dataclass
+class Confinement:
+    """What ``confine`` reached: the level, and each safeguard this machine lacks (and why)."""
+
+    level: str
+    missing: list[str] = field(default_factory=list)
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, f"{what}: {os.strerror(error)}")
+_ZYGOTE: dict = {"group": None, "missing": []}  # Set by ``prepare`` in the zygote.
 
 
-def _bytes(text: str | None) -> bytes | None:
-    return text.encode() if text else None
+def _say(text: str) -> None:
+    """A line for the runner's output (the judge shows the end of it for public tests)."""
+    os.write(2, f"\ncamp: {text}\n".encode())
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    result = _libc.mount(_bytes(source), _bytes(target), _bytes(fstype), flags, _bytes(data))
-    _check(result, f"mount {target}")
+def _watch(child: int, group: cgroups.Group | None, limits: Limits) -> None:
+    """The watchdog outside the namespace: wait for PID 1, end it at the CPU-time limit."""
+    die_with_parent()
+    counting = group is not None and group.cpu_seconds() is not None
+    pidfd = os.pidfd_open(child) if counting and hasattr(os, "pidfd_open") else None
+    while True:
+        if counting:
+            used = group.cpu_seconds()
+            if used > limits.cpu_s:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                _say(f"stopped at the CPU-time limit ({limits.cpu_s:g} CPU seconds).")
+                os._exit(CPU_LIMIT_EXIT)
+            step = min(1.0, max(0.05, (limits.cpu_s - used) / (os.cpu_count() or 1)))
+            select.select([pidfd] if pidfd is not None else [], [], [], step)
+        pid, status = os.waitpid(child, 0 if not counting else os.WNOHANG)
+        if pid:
+            break
+    code = os.waitstatus_to_exitcode(status)
+    if code == -signal.SIGKILL and group is not None and group.oom_kills():
+        _say(f"ended by the kernel at the memory limit of {limits.memory_mb} MB (OOM).")
+    os._exit(code if code >= 0 else 128 - code)
 
 
-def readable_paths() -> list[str]:
-    """The host folders a runner may read: system, Python, the venv's packages, course_lib."""
-    import course_lib
-
-    paths = [p for p in SYSTEM_DIRS if os.path.lexists(p)]
-    paths += [sys.base_prefix, sys.prefix, sys.exec_prefix]
-    paths += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-    paths.append(str(Path(course_lib.__file__).resolve().parent))
-    unique = []
-    for path in sorted({os.path.abspath(p) for p in paths if os.path.exists(p)}):
-        if not any(path.startswith(kept.rstrip("/") + "/") for kept in unique):
-            unique.append(path)
-    return unique
-
-
-def _bind(path: str, root: str) -> None:
-    target = root + path
-    if os.path.islink(path):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.symlink(os.readlink(path), target)
-        return
-    if os.path.isdir(path):
-        os.makedirs(target, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        Path(target).touch()
-    _mount(path, target, None, MS_BIND | MS_REC)
-    locked = os.statvfs(path).f_flag
-    flags = sum(m for s, m in STAT_TO_MOUNT.items() if locked & s) | MS_RDONLY | MS_NOSUID
-    _mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
-
-
-def _build_root(root: str, uid: int, scratch_mb: int) -> None:
-    """Mount a tmpfs at ``root`` holding only the readable paths, then pivot into it."""
-    _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
-    for path in readable_paths():
-        _bind(path, root)
-    for device in ("null", "zero", "random", "urandom"):
-        _bind(f"/dev/{device}", root)
-    os.makedirs(root + "/dev/shm", exist_ok=True)
-    _mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-    os.makedirs(root + SCRATCH)
-    options = f"size={scratch_mb}m,mode=700,uid={uid},gid={uid}"
-    _mount("tmpfs", root + SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    os.makedirs(root + "/proc")
-    os.makedirs(root + "/.old_root")
-    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), (root + "/.old_root").encode()), "pivot")
-    os.chdir("/")
-    _check(_libc.umount2(b"/.old_root", MNT_DETACH), "umount old root")
-    os.rmdir("/.old_root")
-    try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    except OSError:  # A container may refuse a new proc to a user namespace: go without one.
-        pass
-
-
-def _enter_namespaces(root: str, uid: int, scratch_mb: int) -> None:
+def _enter_namespaces(root: str, uid: int, limits: Limits, group) -> None:
     """Unshare, fork into the new PID namespace, and build the filesystem there.
 
-    Returns only in the grandchild (PID 1 of the namespace); the middle process waits for it and
-    exits with its status, and is what the judge kills to end the runner.
+    Returns only in the grandchild (PID 1 of the namespace); the middle process is the watchdog
+    (``_watch``), and is what the judge kills to end the runner. As an ordinary user the new
+    namespaces belong to a new user namespace, in which the uid and gid map to themselves.
     """
-    user, group = os.getuid(), os.getgid()
+    user, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    check(libc.unshare(flags | (CLONE_NEWUSER if user != 0 else 0)), "unshare")
     if user != 0:
-        flags |= CLONE_NEWUSER
-    _check(_libc.unshare(flags), "unshare")
-    if user != 0:
-        Path("/proc/self/setgroups").write_text("deny")
-        Path("/proc/self/uid_map").write_text(f"0 {user} 1")
-        Path("/proc/self/gid_map").write_text(f"0 {group} 1")
+        map_ids(user, gid)
     child = os.fork()
     if child:
-        die_with_parent()
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # The judge must see EOF when PID 1 ends.
-        _, status = os.waitpid(child, 0)
-        code = os.waitstatus_to_exitcode(status)
-        os._exit(code if code >= 0 else 128 - code)
-    _build_root(root, uid if user == 0 else 0, scratch_mb)
+        if user == 0:
+            drop_to(uid)  # The watchdog needs no privilege: its counters are open already.
+        keep = sorted(group.fds.values()) if group is not None else []
+        for low, high in zip([2, *keep], [*keep, os.sysconf("SC_OPEN_MAX")], strict=True):
+            os.closerange(low + 1, high)  # The judge must see EOF when PID 1 ends.
+        _watch(child, group, limits)
+    if group is not None:
+        group.close_counters()
+    build_root(root, uid, limits.scratch_mb, limits.inodes)
 
 
 def die_with_parent() -> None:
     """Get SIGKILL when the parent ends, so a killed judge takes its zygote and runners along."""
     if sys.platform == "linux":
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() == 1:  # The parent ended before the request took effect.
             os._exit(1)
 
 
-def _set_limits(limits: Limits, dropped: bool) -> None:
+def _set_limits(limits: Limits, per_uid_tasks: bool) -> None:
     memory = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     size = limits.file_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    if dropped:  # RLIMIT_NPROC counts every process of the uid: only for a uid of its own.
+    seconds = int(limits.cpu_s) + 1  # Per process; the watchdog counts the whole cgroup.
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+    if per_uid_tasks:  # Without a pids cgroup: RLIMIT_NPROC counts every process of the uid.
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
 
-def _drop_to(uid: int) -> None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+def prepare() -> None:
+    """In a zygote: make the cgroup its runners' groups go in (see ``cgroups``)."""
+    found = cgroups.discover()
+    _ZYGOTE["group"] = cgroups.zygote_group(found)
+    _ZYGOTE["missing"] = found.missing
 
 
-def confine(root: str, slot: int, limits: Limits) -> str:
-    """Confine the calling process (a fresh fork); return the isolation level reached.
+def release(pid: int | None = None) -> None:
+    """In a zygote: remove the group of runner ``pid`` once it ended, or (None) every group."""
+    parent = _ZYGOTE["group"]
+    if parent is not None:
+        name = f"r{pid}" if pid is not None else ""
+        cgroups.Group({c: d / name for c, d in parent.dirs.items()}, parent.version).remove()
+
+
+def _join_group(limits: Limits, missing: list[str]):
+    parent = _ZYGOTE["group"]
+    if parent is None:
+        return None
+    try:
+        group = parent.child(f"r{os.getpid()}")
+        group.limit(limits.memory_mb * 1024 * 1024, limits.processes)
+        group.join()
+        group.open_counters()
+    except OSError as error:
+        missing.append(f"cgroup ({error.strerror})")
+        return None
+    return group
+
+
+def confine(root: str, slot: int, limits: Limits) -> Confinement:
+    """Confine the calling process (a fresh fork); return what was reached and what is missing.
 
     Args:
         root: an empty host folder to mount the runner's filesystem on.
         slot: the grading slot; as root, the runner runs as uid ``FIRST_UID + slot``.
         limits: the resource limits.
     """
-    uid, host_root = FIRST_UID + slot, os.getuid() == 0
-    level = "limits"
-    if sys.platform == "linux" and SYS_PIVOT_ROOT is not None:
+    linux, host_root = sys.platform == "linux", os.getuid() == 0
+    uid = FIRST_UID + slot if host_root else os.getuid()
+    missing = list(_ZYGOTE["missing"]) if linux else ["cgroups, namespaces, seccomp (not Linux)"]
+    group = _join_group(limits, missing) if linux else None
+    level, own_userns = "limits", False
+    if linux and SYS_PIVOT_ROOT is not None:
         try:
-            _enter_namespaces(root, uid, limits.scratch_mb)
-            level = "namespaces"
-        except OSError:
-            level = "limits"
+            _enter_namespaces(root, uid, limits, group)
+            level, own_userns = "namespaces", not host_root
+        except OSError as error:
+            missing.append(f"namespaces ({error.strerror})")
     if host_root:
-        _drop_to(uid)
+        drop_to(uid)
         level = "namespaces" if level == "namespaces" else "uid"
-    if sys.platform == "linux":
-        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    _set_limits(limits, dropped=host_root)
-    return level
+        if linux:
+            try:
+                own_user_namespace(uid)
+                own_userns = True
+            except OSError as error:
+                missing.append(f"user namespace ({error.strerror})")
+    forbidden = forbid_namespaces() if own_userns else "no user namespace of its own"
+    if own_userns:
+        drop_capabilities()
+    if linux:
+        if SYS_KEYCTL is not None:  # A new, empty session keyring (keyctl is denied below).
+            libc.syscall(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _set_limits(limits, per_uid_tasks=host_root and (group is None or "pids" not in group.dirs))
+    if linux:
+        why = seccomp_filter.install()
+        if why is not None:
+            missing.append(f"seccomp ({why})")
+            if forbidden is not None:  # Nothing else stops a new user namespace then.
+                missing.append(f"a limit on new namespaces ({forbidden})")
+    return Confinement(level, missing)
 
 
-def kill_uid(uid: int) -> None:
-    """As root, kill every process of ``uid`` (what a runner left behind outside its namespace)."""
-    if os.getuid() != 0 or uid < FIRST_UID:
-        return
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _drop_to(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def probe_level(slot: int = 999) -> str:
-    """The isolation level a runner reaches on this machine (forks a child that confines)."""
+@functools.cache
+def probe(slot: int = 999) -> Confinement:
+    """What a runner reaches on this machine (forks a child that confines itself)."""
     import tempfile
 
     root = tempfile.mkdtemp(prefix="camp-probe-")
+    if sys.platform == "linux":
+        prepare()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(read_end)
-            level = confine(root, slot, Limits())
-            os.write(write_end, level.encode())
+            result = confine(root, slot, Limits())
+            os.write(write_end, json.dumps(asdict(result)).encode())
         finally:
             os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as stream:
-        level = stream.read().decode() or "limits"
+        text = stream.read().decode()
     os.waitpid(pid, 0)
     os.rmdir(root)
-    return level if level in LEVELS else "limits"
+    release()
+    _ZYGOTE.update(group=None, missing=[])
+    result = Confinement(**json.loads(text)) if text else Confinement("limits", ["probe failed"])
+    return result if result.level in LEVELS else Confinement("limits", result.missing)
 
 
-_CLAIMS: dict[int, int] = {}  # Slot -> descriptor of its held lock file.
-SLOTS = 4000  # Runner uids FIRST_UID .. FIRST_UID + SLOTS - 1.
+def probe_level(slot: int = 999) -> str:
+    """The isolation level a runner reaches on this machine."""
+    return probe(slot).level
 
 
-def claim_slots(count: int) -> list[int]:
-    """Claim ``count`` grading slots no other grading process on this machine holds.
-
-    Each slot is a lock file held with ``flock`` until ``release_slots``, so two batches (or a
-    batch and a ``camp check``) never share a runner uid, and one batch's cleanup never kills
-    another's runners.
-    """
-    import fcntl
-    import tempfile
-
-    folder = Path(tempfile.gettempdir()) / f"camp-slots-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    claimed = []
-    for slot in range(SLOTS):
-        if len(claimed) == count:
-            break
-        if slot in _CLAIMS:
-            continue
-        descriptor = os.open(folder / f"{slot}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
-            continue
-        _CLAIMS[slot] = descriptor
-        claimed.append(slot)
-    if len(claimed) < count:
-        release_slots(claimed)
-        raise RuntimeError(f"Only {len(claimed)} of {count} grading slots are free.")
-    return claimed
-
-
-def release_slots(slots: list[int]) -> None:
-    """Give claimed slots back."""
-    for slot in slots:
-        descriptor = _CLAIMS.pop(slot, None)
-        if descriptor is not None:
-            os.close(descriptor)
+def isolation_label(level: str) -> str:
+    """The isolation column: the level, and what this machine lacks (empty if nothing)."""
+    missing = probe().missing
+    return f"{level} (missing: {'; '.join(missing)})" if missing else level
