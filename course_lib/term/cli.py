@@ -77,8 +77,9 @@ def similarity(
         console.print(table)
     flagged = sum(pair.score >= threshold for pair in pairs)
     console.print(
-        f"{len(works)} submissions of lecture {number} compared ({len(skipped)} without one); "
-        f"{len(pairs)} pairs share code, {flagged} at or above {threshold:.0%}. Report: "
+        f"{len(works)} submissions of lecture {number} compared ({len(skipped)} students "
+        f"without a readable file); {len(pairs)} pair(s) share code, {flagged} at or above "
+        f"{threshold:.0%}. Report: "
         f"{escape(str(paths['page']))}; all pairs: {escape(str(paths['pairs']))}.",
         highlight=False,
         soft_wrap=True,
