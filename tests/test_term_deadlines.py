@@ -134,6 +134,9 @@ def test_policy_spends_free_days_in_lecture_order_then_penalises(tmp_path):
             after,
         ), key
     assert "after the 5-day cut-off" in out[("bob", "02")]["policy_note"]
+    assert out[("ann", "02")]["policy_note"] == (
+        "1 free late day spent; 2 late days x 10 % of 10 points"
+    )
     assert out[("ann", "01")]["submitted_from"] == "file time"
     assert out[("ann", "01")]["deadline"] == "2026-02-09T23:59:00+01:00"
 
@@ -260,6 +263,9 @@ def test_late_gradebook_keeps_every_column_and_adds_the_policy(tmp_path):
         ("bob", "2", "2"),
     ]
     assert [r["points_after_policy"] for r in written] == ["10", "10"]
+    # Submission times are shown in the deadline's zone: 26 hours after 23:59 Berlin time.
+    assert written[1]["submitted_at"] == "2026-02-11T01:59:00+01:00"
+    assert written[1]["deadline"] == "2026-02-09T23:59:00+01:00"
     assert written[1]["isolation"] == "x"
 
 

@@ -147,7 +147,7 @@ def export(
     terms = load_course(course) if course is not None else None
     students, column = write_export(gradebook, fmt, out, terms, roster)
     console.print(
-        f"{fmt} import of {students} students ({column}) written to {escape(str(out))}.",
+        f"{fmt} file of {students} students ({column}) written to {escape(str(out))}.",
         highlight=False,
         soft_wrap=True,
     )

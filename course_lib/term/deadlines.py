@@ -172,13 +172,17 @@ def apply_policy(
                 notes.append(f"{used} free late day{'s' * (used > 1)} spent")
             if charged:
                 notes.append(
-                    f"{charged} day{'s' * (charged > 1)} x {policy.penalty_per_day:g} of "
-                    f"{_shown(maximum)} points"
+                    f"{charged} late day{'s' * (charged > 1)} x {policy.penalty_per_day * 100:g} % "
+                    f"of {_shown(maximum)} points"
                 )
+        # Shown in the deadline's zone, so the two columns read side by side.
+        shown_when = (
+            submitted.when.astimezone(deadline.tzinfo) if submitted and submitted.when else None
+        )
         out.append(
             {
                 **row,
-                "submitted_at": submitted.when.isoformat() if submitted and submitted.when else "",
+                "submitted_at": shown_when.isoformat() if shown_when else "",
                 "submitted_from": submitted.source if submitted else "no file",
                 "deadline": deadline.isoformat(),
                 "late_days": late,
