@@ -7,6 +7,7 @@ stub's ``NotImplementedError`` naming the first missing one. The solved run past
 of every graded cell into the exercise notebook and runs the demos too.
 """
 
+import importlib.metadata
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_lib.authoring.notebooks import release_notebook, setup_source
+from course_lib.authoring.notebooks import release_notebook, setup_source, supported_tensorflow
 from course_lib.grading import judge as grader
 from course_lib.grading.screening import screen_file
 from course_lib.paths import project_root
@@ -95,24 +96,52 @@ def test_the_log_line_pattern_matches_what_tensorflow_prints():
     assert not TF_LOG.search("Epoch 1/30\nKeras MLP test accuracy: 0.972\n")
 
 
-def test_the_setup_cell_installs_the_course_on_colab_only(monkeypatch):
-    calls = []
+class _Shell:
+    """What the setup cell calls of IPython: records each ``%pip`` line."""
 
-    class Shell:
-        def run_line_magic(self, magic, line):
-            calls.append((magic, line))
+    calls: list = []
 
+    def run_line_magic(self, magic, line):
+        self.calls.append((magic, line))
+
+
+def test_the_setup_cell_installs_the_course_on_colab_only_keeping_a_supported_tensorflow(
+    monkeypatch, capsys
+):
     source = setup_source("camp @ https://example.org/camp.whl")
-    exec(source, {"get_ipython": Shell})
-    assert calls == []
+    _Shell.calls = []
+    exec(source, {"get_ipython": _Shell})
+    assert _Shell.calls == []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    exec(source, {"get_ipython": Shell})
     lines = (project_root() / "requirements-nodeps.txt").read_text().splitlines()
     nodeps = [line for line in lines if line.strip() and not line.startswith("#")]
-    assert calls == [
-        ("pip", "install --quiet 'camp @ https://example.org/camp.whl'"),
-        ("pip", "install --quiet --no-deps " + " ".join(nodeps)),
-    ]
+    spec = "install --quiet 'camp @ https://example.org/camp.whl'"
+    assert supported_tensorflow() == ["2.20", "2.21"]  # pyproject.toml's range.
+    for colab, pinned in (("2.20.0", True), ("2.21.0", True), ("2.19.1", False)):
+        monkeypatch.setattr(importlib.metadata, "version", lambda name, v=colab: v)
+        _Shell.calls = []
+        exec(source, {"get_ipython": _Shell})
+        assert _Shell.calls == [
+            ("pip", spec + (f" tensorflow=={colab}" if pinned else "")),
+            ("pip", "install --quiet --no-deps " + " ".join(nodeps)),
+        ]
+        said = capsys.readouterr().out
+        assert said == (
+            ""
+            if pinned
+            else f"Colab has TensorFlow {colab}; the course needs 2.20 or 2.21: installing it.\n"
+        )
+
+
+def test_without_a_pip_spec_the_setup_cell_stops_on_colab_with_one_line(monkeypatch):
+    source = setup_source(None)
+    assert "pip" not in source.replace("--pip-spec", "")  # Nothing is installed by name.
+    exec(source, {"get_ipython": _Shell})  # Off Colab it runs.
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    with pytest.raises(Exception, match=r"camp release --pip-spec") as stopped:
+        exec(source, {"get_ipython": _Shell})
+    (line,) = stopped.value._render_traceback_()  # What IPython shows instead of a traceback.
+    assert line.startswith("Setup cannot install the course on Colab")
 
 
 def test_every_graded_function_is_followed_by_its_check_cell():

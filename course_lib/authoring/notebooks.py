@@ -1,8 +1,9 @@
 """Notebook versions of every lecture for Jupyter, Colab and nbgrader (introduced with Lecture 01).
 
-- ``student/NN_topic.ipynb``: the student exercise as a notebook. Its first code cell is the
-  setup cell: on Colab (``"google.colab" in sys.modules``) it pip-installs the course, it keeps
-  TensorFlow's log lines out of the cells, and it defines ``check``
+- ``student/NN_topic.ipynb``: the student exercise as a notebook, with ``camp_lecture`` in its
+  metadata. Its first code cell is the setup cell: on Colab (``"google.colab" in sys.modules``)
+  it pip-installs the course from the instructor's ``--pip-spec`` (keeping Colab's TensorFlow
+  when supported), it keeps TensorFlow's log lines out of the cells, and it defines ``check``
   (``course_lib.student.checker``) from the lecture's public tests, embedded in that cell. A code
   cell is split after each graded function or class, and a ``check("name")`` cell follows it; the
   last cell, ``check()``, runs every public test and totals the points.
@@ -36,7 +37,6 @@ from course_lib.student.check_map import graded_functions
 from course_lib.student.checker import call_test, silenced
 
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema.
-DEFAULT_PIP_SPEC = "image-search-camp"  # What Colab installs unless the instructor says otherwise.
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -67,9 +67,27 @@ def _nodeps() -> list[str]:
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
+def supported_tensorflow() -> list[str]:
+    """The TensorFlow minor versions the course supports (``"2.20"``...), from pyproject.toml."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((project_root() / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [Requirement(line) for line in project["project"]["dependencies"]]
+    (tensorflow,) = [r for r in requirements if r.name == "tensorflow"]
+    return [f"2.{minor}" for minor in range(100) if f"2.{minor}.0" in tensorflow.specifier]
+
+
 def setup_source(pip_spec: str | None = None) -> str:
-    """The first lines of every setup cell: install on Colab, quiet TensorFlow."""
-    install = f"install --quiet {shlex.quote(pip_spec or DEFAULT_PIP_SPEC)}"
+    """The first lines of every setup cell: install on Colab, quiet TensorFlow.
+
+    On Colab the cell installs ``pip_spec`` (a git or wheel URL of the student edition) and keeps
+    Colab's own TensorFlow when the course supports it, so that pip does not spend minutes
+    replacing it. Without ``pip_spec`` it stops there with one line saying what the instructor
+    must provide: a bare package name would be looked up on the public index, where anyone could
+    publish one.
+    """
     lines = [
         "# @title Setup: run this cell first",
         "# On Colab it installs the course; on your own machine it installs nothing. It also keeps",
@@ -78,12 +96,44 @@ def setup_source(pip_spec: str | None = None) -> str:
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
-        f'    get_ipython().run_line_magic("pip", {json.dumps(install)})',
     ]
-    if nodeps := _nodeps():
-        spec = "install --quiet --no-deps " + " ".join(shlex.quote(p) for p in nodeps)
-        lines.append(f'    get_ipython().run_line_magic("pip", {json.dumps(spec)})')
-    lines += ["    importlib.invalidate_caches()  # So that Python sees the new packages."]
+    if not pip_spec:
+        message = (
+            "Setup cannot install the course on Colab: this notebook was released without the "
+            "edition's address. Your instructor must release it with `camp release --pip-spec "
+            "<git or wheel URL of the student edition>`."
+        )
+        lines += [
+            "",
+            "    class SetupError(Exception):",
+            "        def _render_traceback_(self):  # IPython shows this line, not a traceback.",
+            "            return [str(self)]",
+            "",
+            f"    raise SetupError({json.dumps(message)})",
+        ]
+    else:
+        supported = supported_tensorflow()
+        lines += [
+            "    from importlib.metadata import PackageNotFoundError, version",
+            "",
+            f"    COURSE = {json.dumps(shlex.quote(pip_spec))}  # The student edition.",
+            "    try:",
+            '        colab_tf = version("tensorflow")',
+            "    except PackageNotFoundError:",
+            '        colab_tf = "none"',
+            "    # Colab's TensorFlow stays if the course supports it (a reinstall takes minutes).",
+            f'    if ".".join(colab_tf.split(".")[:2]) in {json.dumps(supported)}:',
+            '        get_ipython().run_line_magic("pip", f"install --quiet {COURSE} '
+            'tensorflow=={colab_tf}")',
+            "    else:",
+            f'        print(f"Colab has TensorFlow {{colab_tf}}; the course needs '
+            f'{" or ".join(supported)}: installing it.")',
+            '        get_ipython().run_line_magic("pip", f"install --quiet {COURSE}")',
+        ]
+        if nodeps := _nodeps():
+            spec = "install --quiet --no-deps " + " ".join(shlex.quote(p) for p in nodeps)
+            lines.append(f'    get_ipython().run_line_magic("pip", {json.dumps(spec)})')
+        lines += ["    importlib.invalidate_caches()  # So that Python sees the new packages."]
     lines += [
         "",
         "from course_lib.student.checker import quiet_tensorflow",
@@ -127,7 +177,8 @@ def release_notebook(exercise: Path, *, pip_spec: str | None = None) -> nbformat
 
     Args:
         exercise: ``exercises/NN_topic.py`` (a solution file gives the same notebook, solved).
-        pip_spec: what the setup cell installs on Colab (default ``image-search-camp``).
+        pip_spec: what the setup cell installs on Colab (a git or wheel URL of the student
+            edition); without it, the setup cell stops on Colab and says so (``setup_source``).
     """
     test_file = project_root() / "tests" / "autograder" / f"test_{exercise.stem}.py"
     if not test_file.is_file():
@@ -165,6 +216,8 @@ def release_notebook(exercise: Path, *, pip_spec: str | None = None) -> nbformat
     cells.append(nbformat.v4.new_code_cell("check()"))
     notebook.cells = cells
     notebook.metadata.setdefault("kernelspec", KERNELSPEC)
+    # camp check grades a renamed copy ("Copy of ...", "untitled.ipynb") for this lecture.
+    notebook.metadata["camp_lecture"] = exercise.stem[:2]
     return notebook
 
 
@@ -193,6 +246,7 @@ def source_notebook(
         cell.metadata.update(_nbgrader(name, grade=True, locked=True, points=points))
         notebook.cells.append(cell)
     notebook.metadata.setdefault("kernelspec", KERNELSPEC)
+    notebook.metadata["camp_lecture"] = solution.stem[:2]
     return notebook
 
 
