@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import jupytext
 import pytest
@@ -71,7 +72,35 @@ def test_edition_holds_exercises_public_tests_quizzes_and_no_instructor_material
     assert not list(edition.rglob("__pycache__"))
     readme = (edition / "README.md").read_text()
     assert "camp check 01" in readme and "camp quiz --due" in readme
+    # The install section starts with the virtual environment that Debian, Ubuntu and
+    # Homebrew Pythons require before pip installs anything.
+    install = readme.split("## Install", 1)[1]
+    assert install.index("python3 -m venv .venv") < install.index('pip install ".[jupyter]"')
     assert "--submission solutions" not in readme and "autograde" not in readme
+
+
+def test_every_released_notebook_says_its_lecture_and_installs_nothing_by_name(edition):
+    notebooks = sorted((edition / "exercises").glob("*.ipynb"))
+    assert [p.stem for p in notebooks] == [p.stem for p in SOLUTIONS]
+    for path in notebooks:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        assert notebook["metadata"]["camp_lecture"] == path.name[:2]
+        setup = "".join(
+            notebook["cells"][
+                next(i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code")
+            ]["source"]
+        )
+        # Released without --pip-spec: on Colab the cell stops and says what is missing.
+        assert "raise SetupError(" in setup and "camp release --pip-spec" in setup
+        assert "%pip" not in setup and '"pip"' not in setup
+
+
+def test_a_pip_spec_goes_into_every_setup_cell(tmp_path):
+    spec = "git+https://example.org/course/edition.git"
+    release.build_edition(tmp_path / "student", pip_spec=spec)
+    for path in (tmp_path / "student" / "exercises").glob("*.ipynb"):
+        source = json.dumps(json.loads(path.read_text(encoding="utf-8"))["cells"][:3])
+        assert spec in source and "SetupError" not in source, path.name
 
 
 def test_no_graded_regions_text_anywhere_in_the_edition(edition):
@@ -124,8 +153,17 @@ def test_edition_pyproject_installs_the_course_without_instructor_tools(edition)
     assert project["project"]["entry-points"]["pytest11"] == source["entry-points"]["pytest11"]
     assert "edition/**/*" in project["tool"]["setuptools"]["package-data"]["course_lib"]
     dependencies = project["project"]["dependencies"]
-    assert not any(d.startswith("nbgrader") for d in dependencies)
-    assert set(source["dependencies"]) - set(dependencies) == {"nbgrader>=0.9"}
+    assert not any(d.startswith(("nbgrader", "copydetect")) for d in dependencies)
+    left_out = {d for d in source["dependencies"] if d.startswith(("nbgrader", "copydetect"))}
+    assert set(source["dependencies"]) - set(dependencies) == left_out
+    # Students install on 3.11-3.13 and may ask for JupyterLab; tensorflow_hub needs
+    # pkg_resources, which setuptools 81 removed.
+    assert project["project"]["requires-python"] == ">=3.11,<3.14"
+    assert project["project"]["optional-dependencies"] == {
+        "jupyter": source["optional-dependencies"]["jupyter"]
+    }
+    assert any(d.startswith("jupyterlab") for d in source["optional-dependencies"]["jupyter"])
+    assert "setuptools<80.9" in dependencies
     for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             own = importlib.metadata.requires(line.split("==")[0])
@@ -166,6 +204,7 @@ def test_edition_uses_passed_code_then_released_solutions_else_says_what_to_fini
 ):
     data = edition_02 / "course_lib" / "edition"
     monkeypatch.setenv("CAMP_ROOT", str(data))
+    monkeypatch.chdir(tmp_path)  # No file of the lectures here yet: nothing is graded.
     assert lecture_module("02", quiet=True) == data / "solutions" / SOLUTIONS[1].name
     with pytest.raises(CourseError, match=r"Finish Lecture 03 first.*camp check 03"):
         lecture_module("03", quiet=True)
@@ -251,3 +290,73 @@ def test_cli_replaces_an_earlier_edition_and_keeps_its_git_folder(edition, tmp_p
     assert (out / "exercises" / "01_nn_recap.py").read_bytes() == (
         edition / "exercises" / "01_nn_recap.py"
     ).read_bytes()
+
+
+def _fake_grader(monkeypatch, status="full-marks"):
+    """``grade_lecture`` replaced by a stub that gives ``status``; returns the graded calls."""
+    from course_lib.grading import judge
+
+    graded = []
+
+    def grade_lecture(lecture, submission, **limits):
+        graded.append((lecture, Path(submission)))
+        points = 10.0 if status == "full-marks" else 0.0
+        return judge.LectureResult(lecture, str(submission), status, points, 10.0)
+
+    monkeypatch.setattr(judge, "grade_lecture", grade_lecture)
+    return graded
+
+
+def test_prerequisites_come_from_the_tests_that_load_earlier_lectures():
+    assert lectures.prerequisites("05") == ["04"]
+    assert lectures.prerequisites("08") == ["05"]
+    assert lectures.prerequisites("01") == []
+
+
+def test_a_new_machine_grades_the_earlier_files_first_then_uses_them(
+    edition, tmp_path, monkeypatch, chosen
+):
+    monkeypatch.setenv("CAMP_ROOT", str(edition / "course_lib" / "edition"))
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for lecture in ("04", "05", "08"):
+        (folder / SOLUTIONS[int(lecture) - 1].name).write_text(f"# my Lecture {lecture}\n")
+    mine = {p.name[:2]: p for p in folder.iterdir()}
+    # Lecture 08 builds on 05, which builds on 04: the earliest is graded first.
+    assert lectures.unrecorded_prerequisites("08", folder) == [
+        ("04", mine["04"]),
+        ("05", mine["05"]),
+    ]
+    graded = _fake_grader(monkeypatch)
+    results = lectures.grade_prerequisites("08", folder, timeout_s=60)
+    assert [r.lecture for r in results] == ["04", "05"] and graded == [
+        ("04", mine["04"]),
+        ("05", mine["05"]),
+    ]
+    assert lectures.check_record("05")["submission_file"] == str(mine["05"].resolve())
+    assert lecture_module("05", quiet=True) == mine["05"].resolve()
+    assert lectures.unrecorded_prerequisites("08", folder) == []  # Recorded now.
+    monkeypatch.delenv("CAMP_ROOT")
+    assert lectures.unrecorded_prerequisites("08", folder) == []  # The checkout never needs it.
+
+
+def test_a_notebook_without_a_record_grades_the_file_in_its_folder(
+    edition, tmp_path, monkeypatch, chosen, capsys
+):
+    monkeypatch.setenv("CAMP_ROOT", str(edition / "course_lib" / "edition"))
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / SOLUTIONS[3].name
+    mine.write_text("# my Lecture 04\n")
+    monkeypatch.setenv("CAMP_SEED", "0")  # Inside a grader: never grade from there.
+    graded = _fake_grader(monkeypatch, status="graded")
+    with pytest.raises(CourseError, match="no `camp check 04` record is in .*checks"):
+        lecture_module("04", quiet=True)
+    assert graded == []
+    monkeypatch.delenv("CAMP_SEED")
+    with pytest.raises(CourseError, match=r"gave 0 of 10 points\. Finish Lecture 04 first"):
+        lecture_module("04", quiet=True)
+    assert graded == [("04", mine)]
+    assert "no `camp check 04` record here" in capsys.readouterr().err
+    graded = _fake_grader(monkeypatch)
+    (lectures.user_dir() / "checks" / "04.json").unlink()
+    assert lecture_module("04", quiet=True) == mine.resolve()

