@@ -360,3 +360,16 @@ def test_a_notebook_without_a_record_grades_the_file_in_its_folder(
     graded = _fake_grader(monkeypatch)
     (lectures.user_dir() / "checks" / "04.json").unlink()
     assert lecture_module("04", quiet=True) == mine.resolve()
+
+
+def test_camp_check_grades_an_unrecorded_earlier_lecture_first(edition, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAMP_ROOT", str(edition / "course_lib" / "edition"))
+    monkeypatch.chdir(tmp_path)
+    for solution in SOLUTIONS[3:5]:
+        (tmp_path / solution.name).write_text(f"# my {solution.name}\n")
+    graded = _fake_grader(monkeypatch)
+    result = CliRunner().invoke(app, ["check", "05"])
+    assert result.exit_code == 0, result.output
+    assert [lecture for lecture, _ in graded] == ["04", "05"]
+    assert "Lecture 05 builds on Lecture 04, never checked here" in " ".join(result.output.split())
+    assert lectures.check_record("04")["status"] == "full-marks"

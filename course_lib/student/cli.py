@@ -155,6 +155,24 @@ def _save_check(result, folder: Path) -> None:
         ) from None
 
 
+def _grade_prerequisites(lecture: str, folder: Path, timeout: float, memory_mb: int) -> None:
+    """Grade first the earlier lectures ``lecture`` builds on that were never checked here."""
+    from course_lib.student.lectures import grade_prerequisites, unrecorded_prerequisites
+
+    for earlier, path in unrecorded_prerequisites(lecture, folder):
+        console.print(
+            f"Lecture {lecture} builds on Lecture {earlier}, never checked here (a new machine "
+            f"or runtime?): grading {escape(shown(path))} first.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for result in grade_prerequisites(lecture, folder, timeout_s=timeout, memory_mb=memory_mb):
+        console.print(
+            f"Lecture {result.lecture}: {result.points:g} / {result.max_points:g} points",
+            highlight=False,
+        )
+
+
 @command(app)
 def check(
     lecture: Annotated[
@@ -186,6 +204,9 @@ def check(
     for number, target in plan:
         if target is None:
             target = _default_submission(number)
+        _grade_prerequisites(
+            number, target if target.is_dir() else target.parent, timeout, memory_mb
+        )
         result = grader.grade_lecture(number, target, timeout_s=timeout, memory_mb=memory_mb)
         _print_result(result)
         _save_check(result, folder)
