@@ -196,3 +196,17 @@ def test_solved_notebook_gets_full_marks_in_the_kernel_and_from_camp(tmp_path):
     result = grader.grade_lecture(LECTURE, path)
     assert (result.status, result.points) == ("full-marks", maximum), result.detail
     assert screen_file(path) == []
+
+
+def test_a_graded_notebook_may_call_display(tmp_path):
+    from course_lib.student.submission import import_lecture
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import numpy as np\n\ndisplay(np.eye(2))"),
+        nbformat.v4.new_code_cell("def dense_forward(x):\n    return x\n\n\ndisplay('done')"),
+    ]
+    path = tmp_path / "01_nn_recap.ipynb"
+    nbformat.write(notebook, path)
+    # Imported as a module, as the grader does: display() resolves and shows nothing there.
+    assert import_lecture(path, LECTURE).dense_forward(3) == 3

@@ -116,6 +116,18 @@ def notebook_to_python(path: Path) -> str:
     return jupytext.writes(notebook, fmt="py:percent")
 
 
+def _display(*objects, **kwargs) -> None:
+    """A notebook's ``display()`` in an imported lecture: IPython's in a kernel, else nothing.
+
+    The graded file is a module, not a kernel, so IPython's built-ins are not there by themselves.
+    """
+    shell = sys.modules.get("IPython")
+    if shell is not None and shell.get_ipython() is not None:
+        from IPython.display import display
+
+        display(*objects, **kwargs)
+
+
 def import_lecture(submission: Path, lecture: str) -> ModuleType:
     """Import the student's module for ``lecture`` from ``submission`` (cached per file).
 
@@ -134,6 +146,7 @@ def import_lecture(submission: Path, lecture: str) -> ModuleType:
     name = f"camp_submission_{lecture}_{len(_CACHE)}"
     spec = importlib.util.spec_from_file_location(name, source_path)
     module = importlib.util.module_from_spec(spec)
+    module.display = _display  # Notebook cells may call display(), as in Jupyter and Colab.
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
