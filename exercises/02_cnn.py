@@ -44,10 +44,11 @@ from sklearn.metrics import average_precision_score, f1_score
 from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import label_dataset
-from course_lib.demo import should_run_demo
-from course_lib.paths import project_root
+from course_lib.demo import in_kernel, should_run_demo, show_figure
+from course_lib.paths import user_dir
 
-matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
+if not in_kernel():  # Outside Jupyter and Colab, draw into files, never into a window.
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)
 
 SEED = 0  # Fixes data generation, shuffling and weight initialisation.
@@ -711,8 +712,11 @@ if should_run_demo(__name__):
     scores = evaluate_multilabel(y_true, y_prob)
     print(f"val mAP {scores['mAP']:.3f}, micro-F1 {scores['micro_f1']:.3f}")
 
-    out = project_root() / "data" / "generated"
+    out = user_dir() / "figures"
+    out.mkdir(exist_ok=True)
     plot_filters(model, out / "l02_filters.png")
     image = next(iter(val_ds))[0][0].numpy()  # (IMAGE_SIZE, IMAGE_SIZE, 3)
     plot_feature_maps(model, image, "block1", out / "l02_feature_maps.png")
     print(f"Filters and feature maps written to {out}")
+    show_figure(out / "l02_filters.png")
+    show_figure(out / "l02_feature_maps.png")

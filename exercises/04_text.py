@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from course_lib.demo import should_run_demo
+from course_lib.demo import should_run_demo, show_figure
 
 SEED = 0  # Fixes sampling, shuffling and weight initialisation, so results are reproducible.
 NUM_TRAIN_IMAGES = 2000  # Images of the collection's train split whose captions the demos use.
@@ -1001,3 +1001,4 @@ if should_run_demo(__name__):
     unit = int(np.nanargmax(correlations))
     print(f"unit {unit}: |correlation| with position in the caption {correlations[unit]:.2f}")
     print(plot_cell_activation(char_model, chars, train_captions[3], unit, figures / "04_cell.png"))
+    show_figure(figures / "04_cell.png")

@@ -49,9 +49,10 @@ from tensorflow.core.framework import summary_pb2
 from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import label_dataset, load_image
-from course_lib.demo import should_run_demo
+from course_lib.demo import in_kernel, should_run_demo, show_figure
 
-matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
+if not in_kernel():  # Outside Jupyter and Colab, draw into files, never into a window.
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)
 
 SEED = 0  # Fixes data generation, shuffling, weight initialisation and sampling.
@@ -1222,3 +1223,4 @@ if should_run_demo(__name__):
     image = load_images([load_coco(folder, "val", kinds=["captions"]).records[0].path])[0]
     plot_attention(image, words, weights, out / "attention.png")
     print(f"Attention maps: {out / 'attention.png'}")
+    show_figure(out / "attention.png")

@@ -51,10 +51,11 @@ import tensorflow as tf
 from course_lib.data.cache import cached_collection
 from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import load_image
-from course_lib.demo import should_run_demo
+from course_lib.demo import in_kernel, should_run_demo, show_figure
 from course_lib.student.lectures import lecture_module
 
-matplotlib.use("Agg")  # Draw into files, never into a window (also on machines without one).
+if not in_kernel():  # Outside Jupyter and Colab, draw into files, never into a window.
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen before pyplot loads)
 
 SEED = 0  # Fixes data generation, shuffling, caption draws and weight initialisation.
@@ -991,8 +992,11 @@ if should_run_demo(__name__):
     from course_lib.data.pipelines import multi_hot
     from course_lib.search.helpers import relevance_grades
 
+    # The lectures the training builds on, checked before the photos are generated: 03 (the
+    # image tower's blocks) and 04 (the text features). Retrieval below also needs Lecture 05.
+    cnn_lecture()
+    lecture_module("04", quiet=True)
     keras.utils.set_random_seed(SEED)
-    search = search_lecture()
     folder = collection_dir()
     train_pixels, train_records = load_split(folder, "train")
     val_pixels, val_records = load_split(folder, "val")
@@ -1008,6 +1012,7 @@ if should_run_demo(__name__):
     )
 
     # Retrieval: every val caption is a query whose relevant photo is its own.
+    search = search_lecture()
     image_vectors = embed_images(model, val_pixels)
     caption_vectors = embed_text_features(model, val_text.reshape(-1, val_text.shape[-1]))
     own = [{i // val_text.shape[1]} for i in range(len(caption_vectors))]
@@ -1043,6 +1048,8 @@ if should_run_demo(__name__):
     queries = [text for text, _ in graph_queries[:6]]
     plot_retrieval_grid(queries, val_pixels, rankings, relevant[:6], folder / "retrieval.png")
     print(f"Plots: {folder / 'embedding_space.png'}, {folder / 'retrieval.png'}")
+    show_figure(folder / "embedding_space.png")
+    show_figure(folder / "retrieval.png")
 
     # The dual encoder as a search engine, alone and fused with TF-IDF on the captions.
     def embed_paths(paths):

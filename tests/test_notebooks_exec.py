@@ -53,7 +53,8 @@ def _solved() -> nbformat.NotebookNode:
 def _execute(notebook, folder: Path, skip_demos: bool) -> nbformat.NotebookNode:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     env.pop("CAMP_SKIP_DEMOS", None)
-    env.update(MPLBACKEND="Agg", **({"CAMP_SKIP_DEMOS": "1"} if skip_demos else {}))
+    env.pop("MPLBACKEND", None)  # A kernel draws inline, as in Jupyter and Colab.
+    env.update({"CAMP_SKIP_DEMOS": "1"} if skip_demos else {})
     resources = {"metadata": {"path": str(folder)}}
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources=resources)
     client.execute(env=env)  # Raises CellExecutionError if any cell fails.
@@ -210,3 +211,29 @@ def test_a_graded_notebook_may_call_display(tmp_path):
     nbformat.write(notebook, path)
     # Imported as a module, as the grader does: display() resolves and shows nothing there.
     assert import_lecture(path, LECTURE).dense_forward(3) == 3
+
+
+def test_plots_show_inline_in_a_kernel_and_stay_files_in_the_grader(tmp_path):
+    figure = tmp_path / "figure.png"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from pathlib import Path\n"
+            "import matplotlib\n"
+            "from course_lib.student.submission import import_lecture\n"
+            "from course_lib.demo import show_figure\n"
+            f"import_lecture(Path({str(_lecture_file('solutions'))!r}).parent, '02')\n"
+            "print(matplotlib.get_backend())"
+        ),
+        nbformat.v4.new_code_cell(
+            "import matplotlib.pyplot as plt\n"
+            f"plt.plot([0, 1]); plt.savefig({str(figure)!r}); plt.close()\n"
+            f"show_figure({str(figure)!r})"
+        ),
+    ]
+    _execute(notebook, tmp_path, skip_demos=True)
+    # Lecture 02 chooses Agg outside a kernel only: in one, pyplot stays inline.
+    assert "inline" in notebook.cells[0].outputs[-1].text
+    assert any("image/png" in o.get("data", {}) for o in notebook.cells[1].outputs)
+    # The grader's processes draw into files (MPLBACKEND=Agg in their environment).
+    assert grader.grading_env()["MPLBACKEND"] == "Agg"
