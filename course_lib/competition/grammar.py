@@ -58,16 +58,22 @@ def _pick(rng: np.random.Generator, options):
 
 def _noun_phrase(rng, node: Node) -> str:
     forms = NOUNS[node.category]
+    # A noun that opens with a size word ("a little bird") reads two ways, as the noun and as a
+    # small bird: queries never write it, so every size a query shows is one its graph asks for.
+    forms = [f for f in forms if f[0].split()[0] not in _SIZE_WORDS] or forms
     if node.count is not None and node.count >= 2:
         return f"{NUMBERS[node.count]} {_pick(rng, forms)[1]}"
-    if node.size:
-        # "a little bird" with a size would read "a tiny little bird": keep the plain names.
-        sizes = {w for ws in SIZES.values() for w in ws}
-        forms = [f for f in forms if f[0].split()[0] not in sizes] or forms
     word = _pick(rng, forms)[0]
-    if node.size and not word.startswith(("pair", "piece", "head", "slice", "glass", "cup of")):
-        word = f"{_pick(rng, SIZES[node.size])} {word}"
+    if node.size:
+        # The size word goes before measure nouns too ("a small pair of skis"), since the graph
+        # asks for the size; no size word makes a noun with the word after it ("little bird").
+        sizes = [s for s in SIZES[node.size] if f"{s} {word}" not in _NOUN_FORMS]
+        word = f"{_pick(rng, sizes)} {word}"
     return article(word)
+
+
+_SIZE_WORDS = frozenset(w for ws in SIZES.values() for w in ws)
+_NOUN_FORMS = frozenset(form for forms in NOUNS.values() for pair in forms for form in pair)
 
 
 class _Graph:
