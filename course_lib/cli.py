@@ -31,28 +31,38 @@ def _is_edition() -> bool:
         return False
 
 
+def _in_panel(wing: typer.Typer, panel: str) -> typer.Typer:
+    """Show the verbs of ``wing`` under the heading ``panel`` of ``camp --help``."""
+    for info in [*wing.registered_commands, *wing.registered_groups]:
+        info.rich_help_panel = info.rich_help_panel or panel
+    return wing
+
+
 def _mount_subcommands() -> None:
-    """Mount every wing's verbs; the instructor's only outside a student edition."""
+    """Mount every wing's verbs; the instructor's only outside a student edition.
+
+    ``camp --help`` shows them in panels, the students' first: "Your work" (check, quiz),
+    "Search photos", "Data and competition", then "Instructor".
+    """
     from course_lib.competition.cli import app as competition_app
     from course_lib.data.cli import app as data_app
     from course_lib.quiz.cli import app as quiz_app
     from course_lib.search.cli import app as search_app
     from course_lib.student.cli import app as student_app
 
-    app.add_typer(student_app)
-    app.add_typer(search_app)
-    app.add_typer(data_app, name="data")
-    app.add_typer(quiz_app, name="quiz")
-    app.add_typer(competition_app, name="competition")
+    app.add_typer(_in_panel(student_app, "Your work"))
+    app.add_typer(quiz_app, name="quiz", rich_help_panel="Your work")
+    app.add_typer(_in_panel(search_app, "Search photos"))
+    app.add_typer(data_app, name="data", rich_help_panel="Data and competition")
+    app.add_typer(competition_app, name="competition", rich_help_panel="Data and competition")
     if _is_edition():
         return
     from course_lib.authoring.cli import app as authoring_app
     from course_lib.grading.cli import app as grading_app
     from course_lib.term.cli import app as term_app
 
-    app.add_typer(authoring_app)
-    app.add_typer(grading_app)
-    app.add_typer(term_app)
+    for wing in (authoring_app, grading_app, term_app):
+        app.add_typer(_in_panel(wing, "Instructor"))
 
 
 _mount_subcommands()

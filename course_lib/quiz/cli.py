@@ -57,6 +57,7 @@ app = typer.Typer(
         "you have started, 20 at most; `--stats` shows recall per lecture; `export` writes "
         "Moodle XML, GIFT or an Anki deck."
     ),
+    short_help="Quiz yourself on a lecture, or on what is due (--due).",
     add_completion=False,
 )
 

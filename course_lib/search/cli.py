@@ -14,22 +14,6 @@ from course_lib.errors import CourseError
 app = typer.Typer()
 
 
-@command(app)
-def classify(
-    paths: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
-    top: Annotated[int, typer.Option(help="Labels to show per image.")] = 5,
-) -> None:
-    """Top ImageNet labels of photos, from EfficientNet-Lite0 built with Lecture 03's blocks."""
-    from course_lib.models.imagenet import classify_files
-
-    for path, labels in zip(paths, classify_files(paths, top=top), strict=True):
-        console.print(f"[bold]{escape(str(path))}[/]", highlight=False, soft_wrap=True)
-        table = wrapping_table("label", "probability")
-        for label, probability in labels:
-            table.add_row(escape(label), f"{probability:.3f}")
-        console.print(table)
-
-
 def _print_hits(query: str, hits: list[tuple[str, float]], root: Path) -> None:
     console.print(f"[bold]{escape(query)}[/]", highlight=False, soft_wrap=True)
     table = wrapping_table("rank", "photo", "score")
@@ -96,6 +80,22 @@ def demo(
         _print_hits(query, hits, folder)
     if html is not None:
         wrote(write_html(results, html))
+
+
+@command(app)
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Image files to classify.")],
+    top: Annotated[int, typer.Option(help="Labels to show per image.")] = 5,
+) -> None:
+    """Top ImageNet labels of photos, from EfficientNet-Lite0 built with Lecture 03's blocks."""
+    from course_lib.models.imagenet import classify_files
+
+    for path, labels in zip(paths, classify_files(paths, top=top), strict=True):
+        console.print(f"[bold]{escape(str(path))}[/]", highlight=False, soft_wrap=True)
+        table = wrapping_table("label", "probability")
+        for label, probability in labels:
+            table.add_row(escape(label), f"{probability:.3f}")
+        console.print(table)
 
 
 @command(app)
