@@ -31,13 +31,31 @@ def test_check_solutions_prints_full_marks_and_saves_the_result():
     assert len(saved["submission_sha"]) == 64
 
 
-def test_check_untouched_exercises_scores_zero_and_exits_1(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # No student file here: the checkout's exercise is graded.
+def test_check_untouched_exercise_scores_zero_in_one_line_per_function(tmp_path, monkeypatch):
+    exercise = project_root() / "exercises" / "01_nn_recap.py"
+    (tmp_path / exercise.name).write_bytes(exercise.read_bytes())
+    monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "1"])
     assert result.exit_code == 1
-    assert "grading the course's exercise" in result.output
-    assert "Lecture 01: 0 / 28 points" in result.output
-    assert "Not implemented yet" in result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Lecture 01: grading 01_nn_recap.py"
+    assert lines[1] == "  ✗ dense_forward     0/1  not implemented yet"
+    assert lines[-1].startswith("Lecture 01: 0 / 28 points. Next: implement dense_forward")
+    assert len(lines) <= 40 and max(map(len, lines)) <= 80
+
+
+def test_a_syntax_error_is_one_line(tmp_path, monkeypatch):
+    source = (project_root() / "solutions" / "01_nn_recap.py").read_text()
+    broken = source.replace("    return np.maximum(z, 0.0)\n", "    return np.maximum(z, 0.0\n", 1)
+    assert broken != source
+    (tmp_path / "01_nn_recap.py").write_text(broken)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "01"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        "  ✗ 01_nn_recap.py has a syntax error on line 109: '(' was never closed.",
+        "Lecture 01: 0 / 28 points. Fix it and run camp check 01 again.",
+    ]
 
 
 def test_unknown_lecture_is_a_clear_error():
@@ -116,20 +134,25 @@ def test_check_grades_the_newest_lecture_file_in_the_current_folder(
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "01"])
     assert result.exit_code == 0, result.output
-    assert "Lecture 01: grading 01_nn_recap_final.ipynb from the current folder." in result.output
-    assert fake_grader == [("01", tmp_path)]
+    assert result.output.splitlines()[:2] == [
+        "Lecture 01: grading 01_nn_recap_final.ipynb",
+        "  the newest of its files; not graded: 01_nn_recap.py (1 s older)",
+    ]
+    assert fake_grader == [("01", tmp_path / "01_nn_recap_final.ipynb")]
 
 
-def test_check_falls_back_to_the_course_exercises_and_says_so(tmp_path, monkeypatch, fake_grader):
+def test_check_never_grades_the_course_copy_and_says_what_it_expects(
+    tmp_path, monkeypatch, fake_grader
+):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "02"])
-    assert result.exit_code == 0, result.output
-    exercise = project_root() / "exercises" / "02_cnn.py"
-    assert (
-        f"Lecture 02: no 02_*.py or 02_*.ipynb in the current folder ({tmp_path}); "
-        f"grading the course's exercise {exercise}." in result.output
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: No file for Lecture 02 in {tmp_path} or its exercises/ folder: expected "
+        "02_cnn.py or 02_cnn.ipynb (or a download such as 'Copy of 02_cnn.ipynb'). Run camp "
+        "check in the folder that holds it, or pass it: camp check 02 --submission PATH."
     )
-    assert fake_grader == [("02", project_root() / "exercises")]
+    assert fake_grader == []
 
 
 def test_a_notebook_without_lecture_number_is_graded_for_its_metadata_lecture(
@@ -157,7 +180,7 @@ def test_a_file_that_names_no_lecture_asks_for_the_number(tmp_path, fake_grader)
     assert result.output == (
         f"error: Cannot tell which lecture {notebook} is for (no camp_lecture in its metadata, "
         f"no number at the start of its name): pass it, e.g. `camp check 01 --submission "
-        f"{notebook}`.\n"
+        f"'{notebook}'`.\n"  # Quoted for the shell: [ and ] are glob characters.
     )
     assert fake_grader == []
 

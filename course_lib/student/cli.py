@@ -5,62 +5,72 @@ TensorFlow is imported inside the commands, never at module level, so ``camp --h
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from course_lib.clikit import check_limits, command, console, lecture_number, shown
 from course_lib.errors import CourseError
 from course_lib.grading.judge import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from course_lib.student.feedback import lecture_line, print_result
+from course_lib.student.submission import SubmissionError, describe_choice
 
 app = typer.Typer()
 
 
 def _resolve_submission(submission: str) -> Path:
-    """Map ``--submission`` to a path; ``solutions``/``exercises`` name the checkout's folders."""
-    from course_lib.paths import project_root
+    """Map ``--submission`` to a path; ``solutions``/``exercises`` name the course's folders.
+
+    ``exercises`` names the course's copy only in a checkout: in an installed edition that copy
+    lies inside site-packages and is never the student's work.
+    """
+    from course_lib.paths import edition_info, project_root
 
     path = Path(submission)
     if not path.exists() and submission in ("solutions", "exercises"):
-        return project_root() / submission
+        root = project_root()
+        if submission == "solutions" or edition_info(root) is None:
+            return root / submission
+        raise CourseError(
+            f"No exercises/ folder in {Path.cwd()}: run camp check in your copy of the course "
+            "(the folder holding exercises/), or pass your file with --submission PATH."
+        )
     return path
 
 
-def _default_submission(lecture: str) -> Path:
-    """The student's work on ``lecture`` in the current folder, else the checkout's exercise.
-
-    Prints which file is graded. The folder is returned (not the file), so the grader names
-    the other candidates it did not grade (the newest file wins, as in ``camp autograde``).
-    """
+def _expected(lecture: str) -> str:
+    """The names ``camp check`` looks for, from the course's own exercise (e.g. 01_nn_recap)."""
     from course_lib.paths import project_root
-    from course_lib.student.submission import SubmissionError, choose_lecture_file
 
-    here = Path.cwd()
+    stems = sorted(p.stem for p in (project_root() / "exercises").glob(f"{lecture}_*.py"))
+    stem = stems[0] if stems else f"{lecture}_<topic>"
+    return f"{stem}.py or {stem}.ipynb (or a download such as 'Copy of {stem}.ipynb')"
+
+
+def _find(folder: Path | None, lecture: str) -> tuple[Path, list[Path]]:
+    """The file to grade for ``lecture`` and the older candidates; CourseError naming the places.
+
+    ``folder`` None is the current folder. The course's own copy (inside site-packages in an
+    installed edition) is never a fallback: grading it would only ever give zero.
+    """
+    from course_lib.student.submission import choose_lecture_file
+
+    place = folder if folder is not None else Path.cwd()
+    if place.is_file():
+        return place, []
     try:
-        chosen, _ = choose_lecture_file(here, lecture)
+        chosen, others = choose_lecture_file(place, lecture)
     except SubmissionError:
-        exercises = project_root() / "exercises"
-        try:
-            chosen, _ = choose_lecture_file(exercises, lecture)
-        except SubmissionError:
-            return exercises  # The grader reports the missing file.
-        console.print(
-            f"Lecture {lecture}: no {lecture}_*.py or {lecture}_*.ipynb in the current folder "
-            f"({escape(str(here))}); grading the course's exercise {escape(str(chosen))}.",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return exercises
-    console.print(
-        f"Lecture {lecture}: grading {escape(shown(chosen))} from the current folder.",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return here
+        raise CourseError(
+            f"No file for Lecture {lecture} in {place} or its exercises/ folder: expected "
+            f"{_expected(lecture)}. Run camp check in the folder that holds it, or pass it: "
+            f"camp check {lecture} --submission PATH."
+        ) from None
+    return chosen, others
 
 
 def _check_plan(lecture: str | None, submission: str | None) -> list[tuple[str, Path | None]]:
@@ -81,42 +91,13 @@ def _check_plan(lecture: str | None, submission: str | None) -> list[tuple[str, 
             plan = [(lecture_number(lecture), target)]
         elif target.is_file():
             plan = [(lecture_of_file(target), target)]
+        elif not target.exists():
+            raise CourseError(f"Submission not found: {target} does not exist.")
         else:
             plan = [(number, target) for number in available_lectures()]
     for number, _ in plan:
         test_files(number)  # An unknown lecture is an error before anything is graded.
     return plan
-
-
-def _print_result(result) -> None:
-    title = escape(f"Lecture {result.lecture}: {result.submission}")
-    table = Table(title=title, title_justify="left")
-    table.add_column("test", overflow="fold")
-    table.add_column("points", justify="right", overflow="fold")
-    table.add_column("passed", justify="center", overflow="fold")
-    table.add_column("hint", overflow="fold")
-    for test in result.tests:
-        mark = "[green]yes[/]" if test["passed"] else "[red]no[/]"
-        hint = "\n".join(x for x in (test["hint"], test["message"]) if x)
-        pts = f"{test['points']:g}/{test['max_points']:g}"
-        table.add_row(escape(test["name"]), pts, mark, escape(hint))
-    if result.tests:
-        console.print(table)
-    else:
-        console.print(title, highlight=False, soft_wrap=True)
-    if result.detail:
-        console.print(
-            f"[bold red]{result.status}:[/] {escape(result.detail)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if result.warning:
-        console.print(f"[yellow]note:[/] {escape(result.warning)}", highlight=False, soft_wrap=True)
-    colour = "green" if result.status == "full-marks" else "yellow"
-    console.print(
-        f"[bold {colour}]Lecture {result.lecture}: {result.points:g} / {result.max_points:g} "
-        f"points[/]"
-    )
 
 
 def _checks_folder() -> Path:
@@ -182,11 +163,17 @@ def check(
         str | None,
         typer.Option(
             help="File, folder or .ipynb to grade; 'solutions' grades the reference solutions. "
-            "Default: your NN_*.py or NN_*.ipynb in the current folder (the newest), else the "
-            "checkout's exercises/. A file without a lecture number is graded for the lecture "
-            "in its notebook metadata or file name."
+            "Default: your NN_*.py or NN_*.ipynb (or 'Copy of NN_*.ipynb') in the current "
+            "folder or its exercises/ folder, the newest when there are several. A file without "
+            "a lecture number is graded for the lecture in its notebook metadata or file name."
         ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show every test with its points, hint and full message."
+        ),
+    ] = False,
     timeout: Annotated[
         float, typer.Option(help="Seconds allowed per lecture.")
     ] = DEFAULT_TIMEOUT_S,
@@ -194,24 +181,53 @@ def check(
         int, typer.Option(help="Memory limit per lecture, in MB.")
     ] = DEFAULT_MEMORY_MB,
 ) -> None:
-    """Grade your work on one lecture (or all) and show points and hints per test."""
+    """Grade your work: points per function, and hints for what fails."""
     from course_lib.grading import judge as grader
 
     check_limits(timeout, memory_mb, None)
     plan = _check_plan(lecture, submission)
+    if len(plan) == 1:
+        files = {plan[0][0]: _find(plan[0][1], plan[0][0])}  # CourseError: nothing to grade.
+    else:
+        files = {}
+        for number, target in plan:
+            with contextlib.suppress(CourseError):
+                files[number] = _find(target, number)
+        if not files:
+            raise CourseError(
+                f"No lecture file in {plan[0][1] or Path.cwd()} or its exercises/ folder: "
+                f"expected NN_topic.py or NN_topic.ipynb, e.g. {_expected(plan[0][0])}. Run "
+                "camp check in the folder that holds your work."
+            )
     folder = _checks_folder()
+    detailed = len(plan) == 1 or verbose
     total = maximum = 0.0
-    for number, target in plan:
-        if target is None:
-            target = _default_submission(number)
-        _grade_prerequisites(
-            number, target if target.is_dir() else target.parent, timeout, memory_mb
-        )
-        result = grader.grade_lecture(number, target, timeout_s=timeout, memory_mb=memory_mb)
-        _print_result(result)
+    for number, _ in plan:
+        if number not in files:
+            console.print(
+                f"  · Lecture {number} {'-':>7}  no {number}_* file here", highlight=False
+            )
+            continue
+        chosen, others = files[number]
+        _grade_prerequisites(number, chosen.parent, timeout, memory_mb)
+        if detailed:
+            console.print(f"Lecture {number}: grading {escape(shown(chosen))}", highlight=False)
+            if others:
+                older = describe_choice(chosen, others, Path.cwd())
+                console.print(f"  the newest of its files; not graded: {escape(older)}")
+        result = grader.grade_lecture(number, chosen, timeout_s=timeout, memory_mb=memory_mb)
+        if detailed:
+            print_result(console, result, verbose)
+        else:
+            newest = f" (newest of {len(others) + 1})" if others else ""
+            console.print(lecture_line(result, shown(chosen) + newest), highlight=False)
         _save_check(result, folder)
         total, maximum = total + result.points, maximum + result.max_points
     if len(plan) > 1:
-        console.print(f"[bold]Total: {total:g} / {maximum:g} points[/]")
+        console.print(
+            f"[bold]Total: {total:g} / {maximum:g} points[/] in {len(files)} lecture(s); "
+            "camp check NN shows one in detail.",
+            highlight=False,
+        )
     if total < maximum:
         raise typer.Exit(1)
