@@ -6,6 +6,14 @@ runners it forks (``course_lib.grading.runner``). This module starts the judge, 
 clamps every test's points to what the test file declares, recomputes the total, and names what
 went wrong: an infinite loop, a crash, ``sys.exit()``, ``os._exit``, a huge allocation, a broken
 channel each cost that lecture's points and get a status; the caller never sees an exception.
+
+Time: the judge must report before ``timeout_s`` (else it is killed: status ``timeout``); inside
+that, each test waits at most its own limit on the student's code (``plugin.TEST_LIMIT_S``), so
+a slow or looping function costs the tests that call it (rows with ``outcome`` ``timeout`` naming
+the function) and the other tests keep their points.
+
+Hidden tests: what students see of them is points and, when their pass fails as a whole, one
+generic line (``HIDDEN_FAILURE``); never their paths, inputs, exception text or output.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +40,8 @@ DEFAULT_TIMEOUT_S = 300  # Wall-clock seconds for one lecture's tests.
 DEFAULT_MEMORY_MB = 6144  # Address-space limit of a runner; TensorFlow maps ~3 GB.
 JUDGE_MEMORY_MB = 8192  # Address-space limit of the judge, which also holds TensorFlow.
 SEED = 0  # Seed exported to the tests as CAMP_SEED (tests fix their own seeds as well).
+REPORT_RESERVE_S = 20.0  # Seconds kept, at most, after the tests to end the runners and report.
+HIDDEN_FAILURE = "The student's code failed during the hidden tests (hidden tests show no details)."
 
 
 @dataclass
@@ -138,6 +149,7 @@ def grade_lecture(
     server=None,
     slot: int | None = None,
     parts: tuple[str, ...] = ("public", "hidden"),
+    test_limit_s: float | None = None,
 ) -> LectureResult:
     """Grade ``lecture`` of ``submission`` (a file, folder or ``.ipynb``) and return the result.
 
@@ -147,17 +159,28 @@ def grade_lecture(
         slot: the grading slot, which picks the runner's uid (distinct per parallel slot).
         parts: which tests to run, ``"public"`` and/or ``"hidden"`` (a class grades them in
             two passes; see ``merge_parts``).
+        test_limit_s: seconds each test may wait on the student's code (default
+            ``plugin.TEST_LIMIT_S``; a test's ``points(time_limit=)`` raises it).
     """
     if slot is None:
         claimed = claim_slots(1)
         try:
             return grade_lecture(
-                lecture, submission, hidden_dir, timeout_s, memory_mb, server, claimed[0], parts
+                lecture,
+                submission,
+                hidden_dir,
+                timeout_s,
+                memory_mb,
+                server,
+                claimed[0],
+                parts,
+                test_limit_s,
             )
         finally:
             release_slots(claimed)
     files = test_files(lecture) if "public" in parts else []
-    files += hidden_test_files(hidden_dir, lecture) if "hidden" in parts else []
+    hidden_files = hidden_test_files(hidden_dir, lecture) if "hidden" in parts else []
+    files += hidden_files
     declared = {name: pts for f in files for name, pts in declared_points(f).items()}
     max_points = sum(declared.values())
     try:
@@ -171,6 +194,10 @@ def grade_lecture(
         args = [*map(str, files), "-q", "-p", "no:cacheprovider", "-o", "addopts="]
         args += ["--submission", str(target.resolve()), "--camp-report", str(report_path)]
         args += ["--camp-memory-mb", str(memory_mb)]
+        reserve = min(REPORT_RESERVE_S, 0.25 * timeout_s)
+        args += ["--camp-deadline", repr(time.time() + timeout_s - reserve)]
+        if test_limit_s is not None:
+            args += ["--camp-test-limit", repr(float(test_limit_s))]
         if slot is not None:
             args += ["--camp-slot", str(slot)]
         if hidden_dir is not None:
@@ -193,6 +220,8 @@ def grade_lecture(
             returncode, text = _run_process(args, scratch, timeout_s)
         if slot is not None:
             kill_uid(FIRST_UID + slot)  # Whatever student code of this slot left running.
+        if returncode is None and parts == ("hidden",):
+            return _failed(lecture, target, "crashed", HIDDEN_FAILURE, max_points)
         if returncode is None:
             detail = f"Timed out after {timeout_s:g} s (an infinite loop or very slow code?)."
             return _failed(lecture, target, "timeout", detail, max_points)
@@ -200,7 +229,11 @@ def grade_lecture(
             report = json.loads(report_path.read_text()) if report_path.exists() else None
         except ValueError:
             report = None
+    if hidden_files:  # pytest's own output may quote a hidden test's assertion.
+        text = "(not shown: hidden tests ran)"
     result = _interpret(lecture, target, returncode, text, report, declared, memory_mb)
+    if parts == ("hidden",) and result.status in FAILED_AS_A_WHOLE:
+        result.status, result.detail = "crashed", HIDDEN_FAILURE
     if others:
         names = ", ".join(p.name for p in others)
         result.warning = f"Graded {target.name}; also found {names} (not graded)."
@@ -278,8 +311,10 @@ def _clamp(tests: list[dict], declared: dict[str, float]) -> list[dict]:
             continue
         seen.add(name)
         passed = test.get("passed") is True
-        rows.append(test | {"max_points": declared[name], "passed": passed})
+        outcome = test.get("outcome", "passed" if passed else "failed")
+        rows.append(test | {"max_points": declared[name], "passed": passed, "outcome": outcome})
         rows[-1]["points"] = declared[name] if passed else 0.0
+        rows[-1].setdefault("function", "")
     return rows
 
 
@@ -296,6 +331,15 @@ def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -
     for test in tests:
         test["message"] = clean_text(test.get("message", ""))
     isolation = report.get("isolation")
+    if report.get("import_timeout") is not None and not report.get("import_error"):
+        seconds = float(report["import_timeout"])
+        detail = (
+            f"Importing {Path(target).name} did not finish within {seconds:.0f} s (an infinite "
+            "loop, or slow code such as a training, at the top level outside the functions?)."
+        )
+        result = _failed(lecture, target, "timeout", detail, max_points, tests)
+        result.isolation = isolation
+        return result
     if report.get("import_error"):
         error = clean_text(report["import_error"])
         status = "memory-limit" if "MemoryError" in error else "import-error"
@@ -313,6 +357,10 @@ def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -
     if returncode not in (0, 1):
         detail = f"pytest ended with code {returncode}: {text.strip()[-300:]}"
         return _failed(lecture, target, "crashed", detail, max_points, tests)
+    if report.get("hidden_failed"):
+        result = _failed(lecture, target, "crashed", HIDDEN_FAILURE, max_points, tests)
+        result.isolation = isolation
+        return result
     points = sum(t["points"] for t in tests)
     if any(t.get("memory_error") for t in tests):
         status, detail = "memory-limit", f"Some tests ran out of memory (limit {memory_mb} MB)."

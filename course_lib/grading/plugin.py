@@ -8,6 +8,20 @@ surface in a public test's message); the ``points(n, hint=..., section=...)`` ma
 a JSON report (``--camp-report``) whose points are clamped to ``[0, n]`` per test. The report is
 written by this process only, which student code cannot reach.
 
+Time: each test may wait on the student's code for ``--camp-test-limit`` seconds (30; a test's
+``points(..., time_limit=S)`` raises it), and the whole lecture until ``--camp-deadline``. A test
+past its limit fails naming the student's function that was running, its runner is replaced by a
+fresh one for the next test, and the other tests keep their points; tests that find the lecture's
+time spent are reported as not run.
+
+Report rows (one per test): ``name``, ``file``, ``hidden``, ``section``, ``max_points``,
+``points``, ``passed``, ``hint``, ``message``, ``memory_error``, ``outcome`` (``passed``,
+``failed``, ``timeout`` or ``not-run``) and ``function`` (the student's function that ran out of
+time). A failure of the whole lecture (the file cannot be imported, or its import never ends) is
+reported once, as ``import_error`` or ``import_timeout``, and its rows are ``not-run`` with no
+message. Hidden tests' rows say only passed or failed: no message, file, outcome or function, and
+a hidden runner that fails to import is reported as ``hidden_failed``, without its text.
+
 Without ``--submission``, ``tests/autograder`` is skipped: grading the untouched exercises there
 would fail by design.
 """
@@ -18,6 +32,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +42,16 @@ from course_lib.student.submission import SubmissionError, find_lecture_file
 
 _STATE = pytest.StashKey[dict]()
 _LECTURE_FILE = re.compile(r"^test_(\d\d)_\w+\.py$")
+TEST_LIMIT_S = 30.0  # Seconds a test may wait on student code; the slowest reference test takes 9.
+IMPORT_LIMIT_S = 120.0  # Seconds to import the student's file (TensorFlow included).
+
+
+class NotRun(BaseException):
+    """A test not run because the lecture's time budget was spent before it started."""
+
+
+class LectureFailed(Exception):
+    """The ``sub`` fixture's failure when the whole lecture failed (reported once, not per test)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,10 +71,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--camp-memory-mb", type=int, default=None, help="Memory limit of a runner, MB."
     )
+    group.addoption(
+        "--camp-test-limit",
+        type=float,
+        default=TEST_LIMIT_S,
+        help="Seconds a test may wait on the student's code (points(time_limit=) raises it).",
+    )
+    group.addoption(
+        "--camp-deadline",
+        type=float,
+        default=None,
+        help="Time (seconds since the epoch) by which the report must be written.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from course_lib.grading.remote import Clock
+
     state = {"tests": [], "import_error": None, "runners": {}, "zygote": None, "deaths": []}
+    state |= {"import_timeout": None, "hidden_failed": False, "jobs": {}}
+    deadline = config.getoption("--camp-deadline")
+    state["clock"] = Clock(None if deadline is None else time.monotonic() + deadline - time.time())
     config.stash[_STATE] = state
     if config.getoption("--submission"):
         from course_lib.grading.remote import Zygote
@@ -84,6 +126,11 @@ def _slot(config: pytest.Config) -> int:
     return slot if slot is not None else 1000 + os.getpid() % 3000
 
 
+def _import_limit(state: dict) -> float:
+    left = state["clock"].budget_left()
+    return IMPORT_LIMIT_S if left is None else max(min(IMPORT_LIMIT_S, left), 0.0)
+
+
 def _runner(config: pytest.Config, lecture: str, hidden: bool):
     state = config.stash[_STATE]
     key = (lecture, hidden)
@@ -101,12 +148,26 @@ def _runner(config: pytest.Config, lecture: str, hidden: bool):
             "root": root,
             "limits": limits.__dict__,
         }
+        state["jobs"][key] = job
         try:
-            state["runners"][key] = (state["zygote"].start(job), root)
+            client = state["zygote"].start(job, _import_limit(state), state["clock"])
+            state["runners"][key] = (client, root)
         except Exception as error:  # A runner that cannot even start is the student's failure.
             state["runners"][key] = (None, root)
-            state["import_error"] = f"The student's code could not be started ({error})."
+            if hidden:
+                state["hidden_failed"] = True
+            else:
+                state["import_error"] = f"The student's code could not be started ({error})."
     return state["runners"][key][0]
+
+
+def _replace_stuck_runners(state: dict) -> None:
+    """After a test: a runner that ran out of time is killed and replaced by a fresh one."""
+    for key, (client, _) in state["runners"].items():
+        if client is not None and client.stuck is not None:
+            state["zygote"].finish(client)
+            fresh = state["zygote"].start(state["jobs"][key], _import_limit(state))
+            client.adopt(fresh)
 
 
 @pytest.fixture(scope="module")
@@ -116,19 +177,51 @@ def sub(request: pytest.FixtureRequest):
     if not config.getoption("--submission"):
         pytest.fail("No submission to grade: pass --submission PATH or set CAMP_SUBMISSION.")
     state = config.stash[_STATE]
+    hidden = _is_hidden(config, request.path)
     try:
         lecture = _lecture_of(Path(request.path))
-        client = _runner(config, lecture, _is_hidden(config, request.path))
+        client = _runner(config, lecture, hidden)
     except SubmissionError as error:
         state["import_error"] = str(error)
-        pytest.fail(str(error), pytrace=False)
+        raise LectureFailed(str(error)) from None
+    if hidden and (client is None or client.dead is not None or client.import_error):
+        if client is not None and not state["import_error"]:
+            state["hidden_failed"] = True  # Its text could carry what a hidden test showed.
+        raise LectureFailed("The student's code failed in the hidden tests' runner.")
+    if client is not None and client.import_timeout is not None:
+        state["import_timeout"] = client.import_timeout
+        raise LectureFailed(f"Importing the file took over {client.import_timeout:g} s.")
     if client is not None and client.dead is not None:
-        pytest.fail(f"The student's code stopped {client.dead}.", pytrace=False)
+        raise LectureFailed(f"The student's code stopped {client.dead}.")
     if client is None or client.import_error:
         if client is not None:
             state["import_error"] = client.import_error
-        pytest.fail(state["import_error"], pytrace=False)
+        raise LectureFailed(state["import_error"])
     return client.module
+
+
+def _limit(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    own = marker.kwargs.get("time_limit") if marker else None
+    default = item.config.getoption("--camp-test-limit")
+    return max(float(own), default) if own is not None else default
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Run a test under its time limit; afterwards, replace a runner left stuck by it."""
+    state = item.config.stash[_STATE]
+    if not item.config.getoption("--submission"):
+        return (yield)
+    left = state["clock"].budget_left()
+    if left is not None and left <= 0:
+        raise NotRun("Not run: the lecture's time limit was spent by the tests before this one.")
+    state["clock"].start_test(_limit(item))
+    try:
+        return (yield)
+    finally:
+        state["clock"].end_test()
+        _replace_stuck_runners(state)
 
 
 def _short_message(report: pytest.TestReport) -> str:
@@ -136,6 +229,25 @@ def _short_message(report: pytest.TestReport) -> str:
     text = crash.message if crash is not None else str(report.longrepr)
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return "\n".join(lines[:6])[:800]
+
+
+def _outcome(item: pytest.Item, call: pytest.CallInfo, report) -> tuple[str, str, str]:
+    """``(outcome, function, message)`` of a test that ran (or was meant to)."""
+    from course_lib.grading.remote import RunnerGone, TimeLimit
+
+    if report.passed:
+        return "passed", "", ""
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, LectureFailed | RunnerGone):
+        return "not-run", "", ""  # The lecture's own status and detail say why, once.
+    if isinstance(error, NotRun):
+        return "not-run", "", str(error)
+    if isinstance(error, TimeLimit):
+        return "timeout", error.function, str(error)
+    message = _short_message(report)
+    if "NotImplementedError" in message:
+        message = "Not implemented yet (the function still raises NotImplementedError)."
+    return "failed", "", message
 
 
 @pytest.hookimpl(wrapper=True)
@@ -147,13 +259,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         points = max(points, 0.0)
         hint = marker.kwargs.get("hint", "") if marker else ""
         hidden = _is_hidden(item.config, item.path)
-        message = "" if report.passed or hidden else _short_message(report)
-        if not report.passed and "NotImplementedError" in message:
-            message = "Not implemented yet (the function still raises NotImplementedError)."
+        outcome, function, message = _outcome(item, call, report)
+        if hidden:  # Points and a hint, nothing a hidden input could have shaped.
+            outcome = "passed" if report.passed else "failed"
+            function = message = ""
         item.config.stash[_STATE]["tests"].append(
             {
                 "name": item.name,
-                "file": Path(item.path).name,
+                "file": "" if hidden else Path(item.path).name,
                 "hidden": hidden,
                 "section": marker.kwargs.get("section", "") if marker else "",
                 "max_points": points,
@@ -161,7 +274,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 "passed": report.passed,
                 "hint": "" if report.passed else hint,
                 "message": message,
-                "memory_error": "MemoryError" in str(report.longrepr or ""),
+                "memory_error": not hidden and "MemoryError" in str(report.longrepr or ""),
+                "outcome": outcome,
+                "function": function,
             }
         )
     return report
@@ -174,7 +289,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if client is not None:
             code = state["zygote"].finish(client)
             isolation.append(client.isolation or "limits")
-            if code is not None or client.dead is not None:
+            if (code is not None or client.dead is not None) and client.import_timeout is None:
                 tail = "" if hidden else client.output.decode("utf-8", "replace")[-300:]
                 state["deaths"].append({"code": code, "output": tail, "hidden": hidden})
         try:
@@ -187,6 +302,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state["zygote"].close()
     path = session.config.getoption("--camp-report")
     if path:
-        report = {key: state[key] for key in ("tests", "import_error", "deaths")}
+        keys = ("tests", "import_error", "import_timeout", "hidden_failed", "deaths")
+        report = {key: state[key] for key in keys}
         report["isolation"] = min(isolation, key=sandbox.LEVELS.index) if isolation else None
         Path(path).write_text(json.dumps(report, indent=1))

@@ -8,6 +8,11 @@ calling it, indexing or iterating it asks the runner. It can never be compared, 
 truth-tested in the judge, so an object that claims to equal everything gets nowhere: a test must
 turn it into a value (``np.asarray``, ``float``, ``int``, ``len``, ``str``), which the runner sends
 by value and the judge decodes into exact builtin and numpy types.
+
+The judge never waits on student code for ever: every reply is awaited until the current test's
+time limit or the end of the lecture's time budget (``Clock``), whichever comes first. Past it,
+the call raises ``TimeLimit`` naming the student's function, the runner is killed and a fresh
+one (the same file imported again) serves the next test.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import threading
 import time
 import types
 
-from course_lib.grading.protocol import Channel, Endpoint, ProtocolError
+from course_lib.grading.protocol import Channel, ChannelTimeout, Endpoint, ProtocolError
 from course_lib.grading.sandbox import LEVELS
 
 OUTPUT_CAP = 1024 * 1024  # Bytes of a runner's printed output kept by the judge.
@@ -38,21 +43,108 @@ class RemoteError(Exception):
     """An exception raised by student code that has no builtin counterpart in the judge."""
 
 
+class RunnerGone(RuntimeError):
+    """A request to a runner that had already stopped (the lecture's status says how)."""
+
+
+class TimeLimit(BaseException):
+    """Student code did not answer within the test's time limit or the lecture's budget.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: a test's ``except Exception`` does not turn
+    it into another failure, and Hypothesis does not retry or shrink on a runner that is stuck.
+    ``function`` names the student's function that was running (empty if unknown); ``spent``
+    is True when the lecture's whole budget, not the test's own limit, ran out.
+    """
+
+    def __init__(self, message: str, function: str = "", spent: bool = False):
+        super().__init__(message)
+        self.function, self.spent = function, spent
+
+
+class Clock:
+    """When the judge stops waiting for a runner: the lecture's budget and the test's limit.
+
+    Times are ``time.monotonic()`` seconds. ``budget_end`` None means no budget (a test run
+    outside ``camp``); between tests only the budget applies.
+    """
+
+    def __init__(self, budget_end: float | None = None):
+        self.budget_end = budget_end
+        self.test_end: float | None = None
+        self.test_limit: float | None = None
+
+    def start_test(self, limit_s: float | None) -> None:
+        self.test_limit = limit_s
+        self.test_end = None if limit_s is None else time.monotonic() + limit_s
+
+    def end_test(self) -> None:
+        self.test_end = self.test_limit = None
+
+    def budget_left(self) -> float | None:
+        return None if self.budget_end is None else self.budget_end - time.monotonic()
+
+    def remaining(self) -> float | None:
+        ends = [end for end in (self.budget_end, self.test_end) if end is not None]
+        return None if not ends else min(ends) - time.monotonic()
+
+    def expired(self, label: str, function: str) -> TimeLimit:
+        """The ``TimeLimit`` to raise now that waiting on ``label`` ran past a deadline."""
+        if self.test_end is not None and (
+            self.budget_end is None or self.test_end <= self.budget_end
+        ):
+            return TimeLimit(
+                f"{label} did not finish within the test's {self.test_limit:g} s (an infinite "
+                "loop, or much slower code than needed?).",
+                function,
+            )
+        return TimeLimit(
+            f"{label} was still running when the lecture's time limit ran out.", function, True
+        )
+
+
 class Handle:
     """An object that lives in the runner. See the module docstring."""
 
-    def __init__(self, client: RunnerClient, index: int, type_name: str):
+    def __init__(self, client: RunnerClient, index: int, type_name: str, name: str = ""):
         object.__setattr__(self, "_camp_client", client)
         object.__setattr__(self, "_camp_id", index)
         object.__setattr__(self, "_camp_type", type_name)
+        object.__setattr__(self, "_camp_name", name)  # How messages name it: "relu", "model.fit"
+        object.__setattr__(self, "_camp_student", index == 0)  # Reached from the student's module
+        object.__setattr__(self, "_camp_generation", client.generation)
 
-    def _camp(self, op: str, **values):
-        return self._camp_client.request(op, target=self._camp_id, **values)
+    def _camp(self, op: str, label: str = "", function: str = "", **values):
+        client = self._camp_client
+        if self._camp_id != 0 and self._camp_generation != client.generation:
+            raise RuntimeError(
+                f"This {self._camp_type} came from the student's code before it was restarted "
+                "(after a time limit); get it again."
+            )
+        label = label or f"{op} on {self._camp_name or self._camp_type}"
+        function = function or (self._camp_name if self._camp_student else "")
+        return client.request(op, label=label, function=function, target=self._camp_id, **values)
+
+    def _camp_named(self, value, name: str):
+        if isinstance(value, Handle) and not value._camp_name:
+            object.__setattr__(value, "_camp_name", name)
+            object.__setattr__(value, "_camp_student", self._camp_student)
+        return value
+
+    def _camp_call_label(self, args, kwargs) -> tuple[str, str]:
+        """How a call is named if it runs out of time, and the student's function it runs."""
+        name = self._camp_name or self._camp_type
+        if self._camp_student:
+            return f"{name}(...)", name
+        for value in [*args, *kwargs.values()]:  # A library helper running a student function.
+            if isinstance(value, Handle) and value._camp_student and value._camp_name:
+                return f"{value._camp_name}(...), run by {name},", value._camp_name
+        return f"{name}(...)", ""
 
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._camp("getattr", name=name)
+        full = f"{self._camp_name}.{name}" if self._camp_name else name
+        return self._camp_named(self._camp("getattr", label=f"reading {full}", name=name), full)
 
     def __mro_entries__(self, bases):
         raise TypeError(
@@ -64,7 +156,9 @@ class Handle:
         self._camp("setattr", name=name, value=value)
 
     def __call__(self, *args, **kwargs):
-        return self._camp("call", args=list(args), kwargs=kwargs)
+        label, function = self._camp_call_label(args, kwargs)
+        result = self._camp("call", label, function, args=list(args), kwargs=kwargs)
+        return self._camp_named(result, f"{self._camp_name or self._camp_type}(...)")
 
     def __getitem__(self, key):
         return self._camp("getitem", key=key)
@@ -118,29 +212,71 @@ def _exact(value, kind: type):
 
 
 class RunnerClient(Endpoint):
-    """The judge's connection to one runner."""
+    """The judge's connection to one runner.
 
-    def __init__(self, channel: Channel, pid: int, output_fd: int):
+    Args:
+        timeout_s: how long to wait for the runner to import the student's file; past it,
+            ``import_timeout`` holds those seconds (None: wait as long as it takes).
+        clock: the deadlines of every later reply (``Clock``); None: no limit.
+    """
+
+    def __init__(
+        self,
+        channel: Channel,
+        pid: int,
+        output_fd: int,
+        timeout_s: float | None = None,
+        clock: Clock | None = None,
+    ):
         super().__init__(channel)
         self.pid, self.callbacks, self.dead = pid, {}, None
+        self.clock, self.generation, self.stuck = clock or Clock(), 0, None
         self.output = bytearray()
         self._drain = threading.Thread(target=self._read_output, args=(output_fd,), daemon=True)
         self._drain.start()
-        self.isolation, self.import_error = None, None
+        self.isolation, self.import_error, self.import_timeout = None, None, None
         self.module = Handle(self, 0, "module")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            header, _ = channel.recv(timeout_s=None)
+            header, _ = channel.recv(timeout_s=timeout_s)
             if header.get("kind") != "confined" or header.get("isolation") not in LEVELS:
                 raise ProtocolError("the runner did not confine itself")
             self.isolation = header["isolation"]
-            header, _ = channel.recv(timeout_s=None)
+            left = None if deadline is None else deadline - time.monotonic()
+            header, _ = channel.recv(timeout_s=left)
             if header.get("kind") != "ready":
                 raise ProtocolError("the runner sent something other than its greeting")
+        except ChannelTimeout:
+            self.import_timeout = timeout_s
+            self.dead = f"while importing the student's file: no answer within {timeout_s:g} s"
+            return
         except ProtocolError as error:
             self.dead = f"while importing the student's file: {error}"
             return
         error = header.get("error")
         self.import_error = str(error)[:2000] if error is not None else None
+
+    passed_through = (ProtocolError, TimeLimit)
+
+    def adopt(self, fresh: RunnerClient) -> None:
+        """Go on with ``fresh``, a new runner of the same file, after this one was stopped.
+
+        The module handle stays valid; every other handle belongs to the old runner and is
+        refused from now on.
+        """
+        self.channel, self.pid, self.output, self._drain = (
+            fresh.channel,
+            fresh.pid,
+            fresh.output,
+            fresh._drain,
+        )
+        self.callbacks, self.dead, self.stuck = {}, fresh.dead, None
+        self.import_error, self.import_timeout = fresh.import_error, fresh.import_timeout
+        self.isolation = fresh.isolation or self.isolation
+        self.generation += 1
+
+    def reply_timeout(self) -> float | None:
+        return self.clock.remaining()
 
     def _read_output(self, fd: int) -> None:
         with os.fdopen(fd, "rb", buffering=0) as stream:
@@ -150,6 +286,8 @@ class RunnerClient(Endpoint):
 
     def reference(self, value) -> dict:
         if isinstance(value, Handle) and value._camp_client is self:
+            if value._camp_id != 0 and value._camp_generation != self.generation:
+                raise RuntimeError("An object from before the runner was restarted was sent.")
             return {"$": "ref", "id": value._camp_id}
         if isinstance(value, CALLBACK_TYPES):
             self.callbacks[len(self.callbacks)] = value
@@ -183,11 +321,20 @@ class RunnerClient(Endpoint):
             return tf_kind(None, None, message)
         return RemoteError(f"{kind}: {message}")
 
-    def request(self, op: str, **values):
+    def request(self, op: str, *, label: str = "", function: str = "", **values):
+        """Send a request and wait for its reply; ``label`` names it if time runs out."""
+        if self.stuck is not None:
+            raise TimeLimit(*self.stuck)
         if self.dead is not None:
-            raise RuntimeError(f"The student's code stopped earlier ({self.dead}).")
+            raise RunnerGone(f"The student's code stopped earlier ({self.dead}).")
         try:
             return super().request(op, **values)
+        except ChannelTimeout:
+            if self.stuck is not None:  # A nested request (a callback's) ran out first.
+                raise TimeLimit(*self.stuck) from None
+            expired = self.clock.expired(label or f"The student's code ({op})", function)
+            self.stuck = (str(expired), expired.function, expired.spent)
+            raise expired from None
         except ProtocolError as error:
             self.dead = str(error)
             raise RuntimeError(f"The student's code broke the grading channel: {error}.") from None
@@ -202,13 +349,19 @@ class Zygote:
         self.control, self.pid = zygote.spawn()  # Never a fork of this judge: see zygote.
         self.lock = threading.Lock()
 
-    def start(self, job: dict) -> RunnerClient:
-        """Fork a runner for ``job`` (submission, name, lecture, slot, root, limits)."""
+    def start(
+        self, job: dict, timeout_s: float | None = None, clock: Clock | None = None
+    ) -> RunnerClient:
+        """Fork a runner for ``job`` (submission, name, lecture, slot, root, limits).
+
+        ``timeout_s`` bounds the import of the student's file, ``clock`` every later reply.
+        """
         with self.lock:
             self.control.sendall(json.dumps(job).encode())
             message, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 2)
         pid = json.loads(message)["pid"]
-        return RunnerClient(Channel(socket.socket(fileno=fds[0])), pid, fds[1])
+        channel = Channel(socket.socket(fileno=fds[0]))
+        return RunnerClient(channel, pid, fds[1], timeout_s, clock)
 
     def wait(self, pid: int, block: bool) -> int | None:
         """The runner's exit code (negative: signal), or None if it still runs and not block."""
@@ -219,7 +372,8 @@ class Zygote:
     def finish(self, client: RunnerClient) -> int | None:
         """End a runner; return its exit code if it had ended by itself, else None."""
         code = self.wait(client.pid, block=False)
-        for _ in range(50 if client.dead is not None else 0):  # It is ending: get its status.
+        ending = client.dead is not None and client.import_timeout is None
+        for _ in range(50 if ending else 0):  # It is ending: get its status.
             if code is not None:
                 break
             time.sleep(0.1)
