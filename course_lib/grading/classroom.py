@@ -19,8 +19,10 @@ import io
 import json
 import os
 import queue
+import re
 import secrets
 import tempfile
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib.metadata import version
 from pathlib import Path
@@ -34,6 +36,9 @@ from course_lib.student.submission import SubmissionError, choose_lecture_file
 
 CSV_FIELDS = ["student", "lecture", "points", "max_points", "status", "detail", "file", "flags"]
 CSV_FIELDS += ["isolation"]
+MAX_CELL_CHARS = 2000  # A gradebook cell is cut here (spreadsheets hold 32,767); results keep all.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # OWASP's CSV injection list, and '.
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # Reorders text.
 
 
 def _digest(paths: list[Path]) -> str:
@@ -284,25 +289,54 @@ def autograde(
     return rows
 
 
-def _cell(text: str) -> str:
-    """A gradebook cell a spreadsheet shows as text: clean, and never read as a formula."""
-    text = judge.clean_text(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+def cell(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """A gradebook cell a spreadsheet shows as the text it is, on one line, never as a formula.
+
+    Control characters and the bidirectional controls that reorder text on screen are removed
+    (tabs and line breaks become spaces), text beyond ``limit`` characters is cut with a note
+    (the results files keep it whole), and a cell that starts, after any spaces, with ``=``,
+    ``+``, ``-``, ``@`` or ``'`` gets a ``'`` in front, as OWASP recommends against CSV
+    injection (the ``'`` of a cell that had one is doubled, so no two texts give one cell).
+    """
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = BIDI.sub("", re.sub("[\t\n\r]", " ", text))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cc")
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit:,} more characters in the results file)"
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
+
+
+def student_cell(name: str) -> str:
+    """The gradebook's cell for a student folder's name: ``cell``, told apart from every other.
+
+    A name that lost characters to ``cell`` gets a short hash of the name as it is, so that two
+    folders never share a row (``--student`` and ``camp gradebook merge`` find rows by it).
+    """
+    shown = cell(name)
+    if shown in (name, "'" + name):
+        return shown
+    return f"{shown} [{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}]"
 
 
 def _row(name: str, lecture: str, record: dict, cached: bool) -> dict:
-    detail = " ".join(x for x in (record.get("detail", ""), record.get("warning", "")) if x)
+    late = [
+        f"{test['name']} ({test['function']})" if test.get("function") else test["name"]
+        for test in record.get("tests", [])
+        if test.get("outcome") == "timeout"
+    ]
+    timeouts = f"Out of time: {', '.join(late)}." if late else ""
+    texts = (record.get("detail", ""), timeouts, record.get("warning", ""))
     return {
-        "student": _cell(name),
+        "student": student_cell(name),
         "lecture": lecture,
         "cached": cached,
         "points": record["points"],
         "max_points": record["max_points"],
         "status": record["status"],
-        "detail": _cell(detail),
-        "file": _cell(record.get("file", "")),
-        "flags": "; ".join(record.get("flags", [])),
-        "isolation": record.get("isolation") or "",
+        "detail": cell(" ".join(x for x in texts if x)),
+        "file": cell(record.get("file", "")),
+        "flags": cell("; ".join(record.get("flags", []))),
+        "isolation": cell(record.get("isolation") or ""),
     }
 
 
@@ -310,8 +344,9 @@ def _write_csv(out_csv: Path, rows: list[dict], only_student: str | None) -> Non
     """Write the gradebook; regrading one student keeps the other students' existing rows."""
     kept = []
     if only_student is not None and out_csv.is_file():
-        with out_csv.open(newline="") as handle:
-            kept = [r for r in csv.DictReader(handle) if r.get("student") != only_student]
+        shown = student_cell(only_student)  # Rows are found by the cell the raw name gives.
+        with out_csv.open(newline="", encoding="utf-8", errors="replace") as handle:
+            kept = [r for r in csv.DictReader(handle) if r.get("student") != shown]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, extrasaction="ignore", restval="")
     writer.writeheader()
