@@ -6,6 +6,14 @@ The sandbox already keeps student code from touching the judge; screening flags 
 internals; ``gc.get_objects``, ``sys._getframe``, ``sys.settrace``/``setprofile``; ``ctypes``,
 ``socket``, ``atexit``, ``signal``, ``subprocess``; ``os.kill``/``killpg``/``fork``/``_exit``; and
 an ``__eq__`` that returns a constant (an object that claims to equal everything).
+
+Names are followed through aliases (``import os as o; o.fork()``, ``f = os.fork``,
+``from os import fork as spawn``) and through ``getattr(gc, "get_objects")``, ``sys.modules["x"]``,
+``__import__("x")`` and ``importlib.import_module("x")`` with a constant name. What cannot be read
+without running the code is flagged as such: a module imported under a computed name, an
+attribute of a watched module (``gc``, ``sys``, ``os``, ``builtins``, ``importlib``...) read under
+a computed name or through its ``__dict__``/``vars()``, other uses of ``sys.modules`` than the
+module's own entry (``sys.modules[__name__]``), ``__builtins__``, and ``exec``/``eval``.
 """
 
 from __future__ import annotations
@@ -36,6 +44,12 @@ FLAGGED_CALLS = {
     ("os", "_exit"): "os._exit",
     ("os", "system"): "os.system",
 }
+WATCHED = {module for module, _ in FLAGGED_CALLS} | {"builtins", "importlib", *FLAGGED_MODULES}
+IMPORTERS = {
+    ("importlib", "import_module"),
+    ("importlib", "__import__"),
+    ("builtins", "__import__"),
+}
 
 
 def _module_flag(name: str) -> str | None:
@@ -56,33 +70,119 @@ def _constant_eq(node: ast.FunctionDef) -> bool:
     )
 
 
+def _text(node) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+class _Screen:
+    """One pass over a module: ``aliases`` maps local names to what they stand for."""
+
+    def __init__(self):
+        self.flags: set[str] = set()
+        self.aliases: dict[str, str] = {}  # "o" -> "os", "spawn" -> "os.fork"
+
+    def resolve(self, node) -> str | None:
+        """The dotted name an expression stands for (``o.fork`` -> ``os.fork``), if known."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return f"{base}.{node.attr}" if base else None
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "getattr":
+            base = self.resolve(node.args[0]) if node.args else None
+            name = _text(node.args[1]) if len(node.args) > 1 else None
+            return f"{base}.{name}" if base and name else None
+        if isinstance(node, ast.Subscript) and self.resolve(node.value) == "sys.modules":
+            return _text(node.slice)
+        return None
+
+    def name(self, dotted: str | None) -> None:
+        """Flag what a resolved name reaches."""
+        if not dotted:
+            return
+        if flag := _module_flag(dotted):
+            self.flags.add(flag)
+        module, _, attribute = dotted.rpartition(".")
+        if flag := FLAGGED_CALLS.get((module, attribute)):
+            self.flags.add(flag)
+
+    def imported(self, node) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                self.name(alias.name)
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
+                else:
+                    self.aliases.setdefault(alias.name.split(".")[0], alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            self.name(node.module)
+            for alias in node.names:
+                self.name(f"{node.module}.{alias.name}")
+                self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def call(self, node: ast.Call) -> None:
+        function = self.resolve(node.func)
+        first = node.args[0] if node.args else None
+        if function in ("exec", "eval", "builtins.exec", "builtins.eval"):
+            self.flags.add(f"calls {function.rpartition('.')[2]}")
+        if function in ("__import__", "builtins.__import__") or (
+            tuple(str(function).rsplit(".", 1)) in IMPORTERS
+        ):
+            if _text(first) is None:
+                self.flags.add("computed import")
+            self.name(_text(first))
+        if function in ("getattr", "setattr", "delattr", "vars") and first is not None:
+            base = self.resolve(first)
+            name = _text(node.args[1]) if len(node.args) > 1 else None
+            if base in WATCHED and name is None:
+                self.flags.add(f"computed attribute of {base}")
+            elif base and name:
+                self.name(f"{base}.{name}")
+
+    def visit(self, tree: ast.AST) -> None:
+        parents = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                self.imported(node)
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], self.resolve(node.value)
+                if isinstance(target, ast.Name) and value and value.split(".")[0] in WATCHED:
+                    self.aliases[target.id] = value
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                self.attribute(node, parents.get(node))
+            elif isinstance(node, ast.Call):
+                self.call(node)
+            elif isinstance(node, ast.Subscript):  # sys.modules["name"]
+                self.name(self.resolve(node))
+            elif isinstance(node, ast.Name) and node.id == "__builtins__":
+                self.flags.add("reads __builtins__")
+            elif isinstance(node, ast.FunctionDef) and node.name == "__eq__" and _constant_eq(node):
+                self.flags.add("__eq__ returns a constant")
+
+    def attribute(self, node: ast.Attribute, parent) -> None:
+        dotted = self.resolve(node)
+        self.name(dotted)
+        base = self.resolve(node.value)
+        if node.attr == "__dict__" and base in WATCHED:
+            self.flags.add(f"computed attribute of {base}")
+        if dotted == "sys.modules":  # Only the module's own entry, sys.modules[__name__], is usual.
+            key = parent.slice if isinstance(parent, ast.Subscript) else None
+            if key is None or (_text(key) is None and getattr(key, "id", "") != "__name__"):
+                self.flags.add("reads sys.modules")
+
+
 def screen_source(source: str) -> list[str]:
     """Return the sorted, distinct flags of one submission's source (empty when clean)."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
-    flags = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            flags.update(f for alias in node.names if (f := _module_flag(alias.name)))
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            if flag := _module_flag(node.module):
-                flags.add(flag)
-            for alias in node.names:
-                if flag := FLAGGED_CALLS.get((node.module, alias.name)):
-                    flags.add(flag)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if flag := FLAGGED_CALLS.get((node.value.id, node.attr)):
-                flags.add(flag)
-        elif isinstance(node, ast.FunctionDef) and node.name == "__eq__" and _constant_eq(node):
-            flags.add("__eq__ returns a constant")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
-            argument = node.args[0] if node.args else None
-            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-                if flag := _module_flag(argument.value):
-                    flags.add(flag)
-    return sorted(flags)
+    screen = _Screen()
+    screen.visit(tree)
+    return sorted(screen.flags)
 
 
 def screen_file(path: Path) -> list[str]:
