@@ -336,3 +336,19 @@ def test_audited_questions(bank):
     metrics = [q for q in bank.questions("06") if q.lecture_section == "metrics"]
     assert {"06-bleu", "06-bleu-clipping", "06-bleu-brevity", "06-cider"} <= {q.id for q in metrics}
     assert "decimals" in qs["05-recall-at-k"].text
+
+
+def test_the_key_is_not_given_away_by_its_length(bank):
+    """A reader who always picks the longest (or the shortest) choice must not beat chance by
+    much. With four choices and the key placed at random, the key is the longest in a quarter of
+    the items; for a bank of 10 single-choice items, 6 or more happens with probability 0.02.
+    Measured, ties counted: before the banks were rewritten the key was the longest in 87 of 100
+    items (50-100 % of each bank); now in 25 of 105 (20-30 % per bank), and the shortest in 23
+    (10-30 %). Bound: half of each bank, for the longest and for the shortest."""
+    for lecture in sorted({q.id[:2] for q in bank.questions()}):
+        items = [q for q in bank.questions(lecture) if q.kind == "single"]
+        lengths = [[len(c) for c in q.choices] for q in items]
+        longest = [q.id for q, ls in zip(items, lengths, strict=True) if len(q.answer) == max(ls)]
+        shortest = [q.id for q, ls in zip(items, lengths, strict=True) if len(q.answer) == min(ls)]
+        assert len(longest) <= len(items) / 2, (lecture, "key longest", longest)
+        assert len(shortest) <= len(items) / 2, (lecture, "key shortest", shortest)
