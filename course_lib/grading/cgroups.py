@@ -2,7 +2,8 @@
 
 Every zygote makes a group of its own (``camp-<pid>``) under the cgroup it runs in, and every
 runner a child of that group (``r<pid>``), which it joins before it confines itself; whatever it
-starts is counted there too. The group bounds:
+starts is counted there too. A zygote serves one student's lecture, so its group bounds that
+student's public and hidden runners together, and each runner's group bounds:
 
 - memory: everything the runner charges, anonymous memory, page cache, the tmpfs of ``/scratch``
   and ``/dev/shm``, SysV and POSIX shared memory, ``memfd`` files, and kernel memory such as the
@@ -18,9 +19,8 @@ is found (a root shell, a systemd ``Delegate=yes`` scope); else the v1 hierarchi
 controllers (and ``cpuacct``), as on this course's CI machines. Where neither is available
 (macOS, a laptop without a delegated subtree) ``Cgroups.missing`` says exactly what is lacking.
 
-Why hand-written: a runner needs a dozen file writes, v1 and v2 alike, and must do them in a
-fresh fork before it drops its privileges; the Python cgroup libraries on PyPI cover v1 or v2
-only, or drive systemd over D-Bus, which a forked child must not do.
+Why hand-written: a runner needs a dozen file writes, v1 and v2 alike, in a fresh fork before it
+drops its privileges; the cgroup libraries on PyPI cover v1 or v2 only, or talk to systemd.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ def _mounts() -> list[tuple[str, str, str, set[str]]]:
     return found
 
 
-def _own_paths() -> tuple[dict[str, str], str | None]:
-    """This process's cgroup path per v1 controller, and in the v2 hierarchy."""
+def _own_paths_of(pid: int | str = "self") -> tuple[dict[str, str], str | None]:
+    """A process's cgroup path per v1 controller, and in the v2 hierarchy."""
     v1, v2 = {}, None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         if controllers == "":
             v2 = path
@@ -235,7 +235,7 @@ def discover() -> Cgroups:
     if not os.path.exists("/proc/self/cgroup"):
         return Cgroups(None, ["cgroups (not Linux)"])
     try:
-        mounts, (own_v1, own_v2) = _mounts(), _own_paths()
+        mounts, (own_v1, own_v2) = _mounts(), _own_paths_of()
         base, why = _v2(mounts, own_v2)
         if base is not None:
             return Cgroups(base, [])
@@ -270,3 +270,31 @@ def _remove_stale(base: Group) -> None:
         pid = name.removeprefix(PREFIX)
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             Group({c: d / name for c, d in base.dirs.items()}, base.version).remove(timeout_s=0)
+
+
+def cpu_seconds_of(pid: int) -> float | None:
+    """CPU time so far of runner ``pid`` and all it started (its cgroup's), or None if unknown.
+
+    For the judge, to count a test's time in the runner's CPU seconds: a runner slowed down by
+    a busy machine is then not cut short.
+    """
+    try:
+        own_v1, own_v2 = _own_paths_of(pid)
+        mounts = _mounts()
+        if "cpuacct" in own_v1:
+            kind, path, name = "cgroup", own_v1["cpuacct"], "cpuacct.usage"
+            mount = next(m for m in mounts if m[0] == kind and "cpuacct" in m[3])
+        else:
+            kind, path, name = "cgroup2", own_v2 or "", "cpu.stat"
+            mount = next(m for m in mounts if m[0] == kind)
+        if not Path(path).name.startswith("r"):
+            return None  # Not in a runner's own group.
+        descriptor = os.open(Path(mount[1]) / os.path.relpath(path, mount[2]) / name, os.O_RDONLY)
+        try:
+            if kind == "cgroup":
+                return int(os.pread(descriptor, 64, 0).decode()) / 1e9
+            return _read_field(descriptor, "usage_usec") / 1e6
+        finally:
+            os.close(descriptor)
+    except (OSError, ValueError, StopIteration):
+        return None

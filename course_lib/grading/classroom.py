@@ -162,7 +162,7 @@ def autograde(
     Returns:
         The gradebook rows (dicts with ``CSV_FIELDS`` plus ``cached``).
     """
-    from course_lib.grading.sandbox import probe_level
+    from course_lib.grading.sandbox import isolation_label, probe_level
 
     lectures = lectures or judge.available_lectures()
     for lecture in lectures:
@@ -234,7 +234,7 @@ def autograde(
         record["submission"] = judge.clean_text(record["submission"])
         record["flags"] = screen_file(graded) if graded.is_file() else []
         # A judge killed at its time limit reports nothing: its runner had the machine's level.
-        record["isolation"] = result.isolation or level
+        record["isolation"] = isolation_label(result.isolation or level)  # What is missing too.
         if not sandbox_required:
             record["isolation"] += " (--no-sandbox)"
         envelope = {"record": record, "hmac": _signature(record, key)}

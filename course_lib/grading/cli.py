@@ -60,6 +60,7 @@ def autograde(
 
     from course_lib.grading.classroom import autograde as run_autograde
     from course_lib.grading.gradebook import parse_shard
+    from course_lib.grading.sandbox import probe
 
     check_limits(timeout, memory_mb, jobs)
     if shard is not None and student is not None:
@@ -98,6 +99,8 @@ def autograde(
         cells = (row["student"], row["lecture"], pts, row["status"] + cached, row["detail"])
         table.add_row(*(escape(str(cell)) for cell in (*cells, row["flags"])))
     console.print(table)
+    if missing := probe().missing:  # The isolation column says it too.
+        err_console.print(f"warning: student code ran without {escape('; '.join(missing))}.")
     results = escape(str(out.parent / "results"))
     console.print(f"Gradebook written to {escape(str(out))}; Gradescope results in {results}.")
 

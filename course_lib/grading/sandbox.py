@@ -38,6 +38,7 @@ import select
 import signal
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from course_lib.grading import cgroups, seccomp_filter
 from course_lib.grading.rootfs import (
@@ -121,6 +122,13 @@ def _watch(child: int, group: cgroups.Group | None, limits: Limits) -> None:
     os._exit(code if code >= 0 else 128 - code)
 
 
+def _oom_score(value: int) -> None:
+    try:
+        Path("/proc/self/oom_score_adj").write_text(str(value))
+    except OSError:  # Lowering it needs root; raising it never fails.
+        pass
+
+
 def _enter_namespaces(root: str, uid: int, limits: Limits, group) -> None:
     """Unshare, fork into the new PID namespace, and build the filesystem there.
 
@@ -136,6 +144,7 @@ def _enter_namespaces(root: str, uid: int, limits: Limits, group) -> None:
     child = os.fork()
     if child:
         if user == 0:
+            _oom_score(-1000)  # At the memory limit the OOM killer ends student code, not this.
             drop_to(uid)  # The watchdog needs no privilege: its counters are open already.
         keep = sorted(group.fds.values()) if group is not None else []
         for low, high in zip([2, *keep], [*keep, os.sysconf("SC_OPEN_MAX")], strict=True):
@@ -143,6 +152,7 @@ def _enter_namespaces(root: str, uid: int, limits: Limits, group) -> None:
         _watch(child, group, limits)
     if group is not None:
         group.close_counters()
+    _oom_score(1000)  # Student code is the first the OOM killer ends.
     build_root(root, uid, limits.scratch_mb, limits.inodes)
 
 
@@ -185,9 +195,11 @@ def _join_group(limits: Limits, missing: list[str]):
     parent = _ZYGOTE["group"]
     if parent is None:
         return None
-    try:
+    memory = limits.memory_mb * 1024 * 1024
+    try:  # A student's public and hidden runners share one budget: its judge's zygote's group.
+        parent.limit(memory, 2 * limits.processes)
         group = parent.child(f"r{os.getpid()}")
-        group.limit(limits.memory_mb * 1024 * 1024, limits.processes)
+        group.limit(memory, limits.processes)
         group.join()
         group.open_counters()
     except OSError as error:
