@@ -228,3 +228,15 @@ def test_report_renders_side_by_side_in_headless_chromium(tmp_path):
         if pixels[x, y] == (0xFF, 0xCF, 0x66)  # The report's <mark> colour.
     ]
     assert any(x < width / 2 for x in marked) and any(x > width / 2 for x in marked)
+
+
+def test_a_large_class_lists_the_first_pairs_on_the_page_and_all_in_the_csv(monkeypatch):
+    import course_lib.term.similarity_report as report_module
+
+    monkeypatch.setattr(report_module, "TABLE_ROWS", 2)
+    works = [work(name, solved(AREA_A, PERIM)) for name in ("ann", "bob", "cy", "dee")]
+    pairs = rank_pairs(works, STARTER, k=10)
+    page = render(pairs, works, [], "01", "exercises/x.py", 0.5, 1, 10, 10)
+    assert len(pairs) == 6 and page.count("<tr") == 1 + 2
+    assert "4 less similar pairs are listed in pairs.csv" in page
+    assert len(pairs_csv(pairs, 0.5).splitlines()) == 1 + 6

@@ -18,6 +18,7 @@ from course_lib.grading.classroom import write_atomic
 from course_lib.term.similarity import Pair, Work
 
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
+TABLE_ROWS = 200  # Pairs listed on the page at most; pairs.csv has them all.
 PAIR_FIELDS = ["rank", "student_a", "student_b", "similarity_a", "similarity_b", "shared_tokens"]
 PAIR_FIELDS += ["flagged", "file_a", "file_b"]
 
@@ -88,7 +89,7 @@ def render(
 ) -> str:
     """The report page's HTML."""
     rows = []
-    for rank, pair in enumerate(pairs, start=1):
+    for rank, pair in enumerate(pairs[: max(top, TABLE_ROWS)], start=1):
         flagged = pair.score >= threshold
         link = f'<a href="#pair-{rank}">{rank}</a>' if rank <= top else str(rank)
         cells = [
@@ -112,6 +113,8 @@ def render(
         if rows
         else "<p>No two submissions share any code beyond the exercise and common passages.</p>"
     )
+    if len(pairs) > len(rows):
+        table += f"<p>{len(pairs) - len(rows)} less similar pairs are listed in pairs.csv.</p>"
     sections = []
     for rank, pair in enumerate(pairs[:top], start=1):
         title = (
