@@ -20,22 +20,32 @@ app = typer.Typer()
 @command(app)
 def generate(
     check: Annotated[
-        bool, typer.Option("--check", help="Only report exercises out of sync; exit 1 if any.")
+        bool,
+        typer.Option("--check", help="Only report files out of sync; exit 1 if any."),
     ] = False,
 ) -> None:
-    """Write exercises/ from solutions/ (solution regions become NotImplementedError stubs)."""
+    """Write exercises/ from solutions/, and the public tests' expected values from tests/hidden."""
+    from course_lib.authoring.expected_data import generate_expected
     from course_lib.authoring.generate import generate as run_generate
     from course_lib.paths import project_root
 
     root = project_root()
     changed = run_generate(root / "solutions", root / "exercises", check=check)
-    for path in changed:
+    data = generate_expected(root, check=check)
+    for path in changed + data:
         shown = escape(str(path.relative_to(root)))
         console.print(f"{'out of sync' if check else 'wrote'}: {shown}", highlight=False)
     if check and changed:
         raise CourseError("exercises/ is out of sync with solutions/: run `camp generate`.")
+    if check and data:
+        raise CourseError(
+            "tests/autograder/expected/ is out of sync with tests/hidden/references_NN.py: run "
+            "`camp generate`."
+        )
     if not changed:
         console.print("exercises/ is up to date.")
+    if not data:
+        console.print("tests/autograder/expected/ is up to date.")
 
 
 @command(app)

@@ -5,7 +5,9 @@ and ``.ipynb``), ``course_lib``, the public autograder tests and the quizzes, wh
 inside the package as ``course_lib/edition/`` so that an installed wheel finds them
 (``course_lib.paths.project_root``). It holds no ``solutions/`` except those of lectures up to
 ``--solutions-through``, no hidden tests and no instructor material. Before it finishes, every
-file is scanned for the text of the graded regions (``find_leaks``); a hit is an error.
+file is scanned for the text of the graded regions and of the instructor's reference
+implementations (``find_leaks``); a hit is an error. The public tests' expected values
+(``tests/autograder/expected``) ship beside them; ``tests/hidden`` never does.
 """
 
 from __future__ import annotations
@@ -261,7 +263,8 @@ def build_edition(out: Path, solutions_through: str | None = None, pip_spec: str
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "edition"),
         dirs_exist_ok=True,
     )
-    for folder, pattern in (("tests/autograder", "*.py"), ("quizzes", "*.yaml")):
+    shipped = (("tests/autograder", "*.py"), ("tests/autograder/expected", "*.json"))
+    for folder, pattern in (*shipped, ("quizzes", "*.yaml")):
         (data / folder).mkdir(parents=True)
         for path in sorted((root / folder).glob(pattern)):
             shutil.copy2(path, data / folder / path.name)

@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading import judge
+from course_lib.grading import expected, judge
 from course_lib.grading.forkserver import ForkServer
 from course_lib.grading.sandbox import claim_slots, release_slots
 from course_lib.grading.screening import screen_file
@@ -103,6 +103,7 @@ def provenance(student_dir: Path, lecture: str, hidden_dir: Path | None, limits:
     except SubmissionError:
         submission = []
     tests = judge.test_files(lecture) + judge.hidden_test_files(hidden_dir, lecture)
+    tests += [expected.data_file(lecture), *expected.support_files(hidden_dir)]
     return {
         "submission_sha": _digest(submission),
         "tests_sha": _digest(tests),

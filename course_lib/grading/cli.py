@@ -15,7 +15,8 @@ from rich.table import Table
 
 from course_lib.clikit import check_limits, command, console, err_console, lecture_number
 from course_lib.errors import CourseError
-from course_lib.grading.judge import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from course_lib.grading.expected import hidden_dir
+from course_lib.grading.judge import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, hidden_test_files
 
 app = typer.Typer()
 
@@ -31,7 +32,11 @@ def autograde(
         str | None, typer.Option(help="Regrade only this student (ignores cached results).")
     ] = None,
     hidden_tests: Annotated[
-        Path | None, typer.Option(help="Folder of instructor-only tests test_NN_*.py.")
+        Path | None,
+        typer.Option(
+            help="Folder of instructor-only tests test_NN_*.py; default: the checkout's "
+            "tests/hidden."
+        ),
     ] = None,
     jobs: Annotated[int | None, typer.Option(help="Parallel graders; default: CPU cores.")] = None,
     timeout: Annotated[
@@ -70,6 +75,7 @@ def autograde(
         raise CourseError(f"--out must name a .csv file to write; received {str(out)!r}.")
     if hidden_tests is not None and not hidden_tests.is_dir():
         raise CourseError(f"Hidden tests folder not found: {hidden_tests}.")
+    hidden_tests = hidden_tests or hidden_dir()
     lectures = [lecture_number(x) for x in lecture] if lecture else None
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("Grading", total=None)
@@ -142,7 +148,11 @@ def gradescope(
         Path | None, typer.Option(help="Zip to write; default: autograder_NN.zip.")
     ] = None,
     hidden_tests: Annotated[
-        Path | None, typer.Option(help="Folder of instructor-only tests test_NN_*.py.")
+        Path | None,
+        typer.Option(
+            help="Folder of instructor-only tests test_NN_*.py; default: the checkout's "
+            "tests/hidden when it has the lecture's."
+        ),
     ] = None,
     timeout: Annotated[
         float, typer.Option(help="Seconds allowed per submission.")
@@ -156,6 +166,8 @@ def gradescope(
 
     check_limits(timeout, memory_mb, None)
     number = lecture_number(lecture)
+    if hidden_tests is None and hidden_test_files(hidden_dir(), number):
+        hidden_tests = hidden_dir()
     target = out or Path(f"autograder_{number}.zip")
     names = build_bundle(number, target, hidden_tests, timeout, memory_mb)
     console.print(

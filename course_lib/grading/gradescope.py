@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from course_lib.errors import CourseError
-from course_lib.grading import judge
+from course_lib.grading import expected, judge
 from course_lib.paths import project_root
 
 ROOT_VARIABLE = "CAMP_AUTOGRADER_ROOT"
@@ -132,6 +132,9 @@ def _course_files(root: Path, lecture: str) -> dict[str, Path]:
         files[f"course/{name}"] = root / name
     for path in judge.test_files(lecture, root):
         files[f"course/tests/autograder/{path.name}"] = path
+    data = expected.data_file(lecture, root)  # The public tests' expected values, if any.
+    if data.is_file():
+        files[f"course/tests/autograder/expected/{data.name}"] = data
     # Later lectures' tests build on the reference code of earlier ones (lectures.lecture_module).
     for path in sorted((root / "solutions").glob("[0-9][0-9]_*.py")):
         if path.name[:2] < lecture:
@@ -155,6 +158,7 @@ def build_bundle(
     if hidden_dir is not None and not hidden:
         raise CourseError(f"{hidden_dir} holds no hidden tests test_{lecture}_*.py.")
     files |= {f"hidden/{path.name}": path for path in hidden}
+    files |= {f"hidden/{p.name}": p for p in expected.support_files(hidden_dir) if hidden}
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     config = {"lecture": lecture, "timeout_s": timeout_s, "memory_mb": memory_mb}
     texts = {

@@ -2,11 +2,12 @@
 
 ``camp mutants`` (``course_lib.grading.mutants``) starts ``python -m
 course_lib.grading.mutant_worker SCRATCH LOG`` once per lecture and writes one JSON job on its
-standard input: the test file, the solution's file name, and the mutants (``id``, mutated
-``source``, ``tests``). The worker imports the solution's libraries and the test file once, then
-forks a fresh child per mutant, at most ``jobs`` at a time, each killed after ``timeout_s``. A child
-imports its mutated source as a module, seeded as the runner seeds it, and runs the named test
-functions on it as a namespace, as nbgrader's local mode does (``course_lib.authoring.notebooks``).
+standard input: the test files (public, then hidden), the solution's file name, and the mutants
+(``id``, mutated ``source``, ``tests``). The worker imports the solution's libraries and the test
+files once, then forks a fresh child per mutant, at most ``jobs`` at a time, each killed after
+``timeout_s``. A child imports its mutated source as a module, seeded as the runner seeds it,
+and runs the named test functions on it as a namespace, as nbgrader's local mode does
+(``course_lib.authoring.notebooks``).
 The worker answers one JSON line per mutant on its standard output: ``{"id", "status": "done" |
 "timeout" | "crashed", "detail", "tests": [{"name", "outcome": "passed" | "failed" | "error" |
 "skipped", "targeted", "message"}]}``. ``targeted`` is true when the test failed through
@@ -34,8 +35,8 @@ MEMORY_MB = 6144  # Address-space limit of a mutant's child, as for a grading ru
 MESSAGE_CHARS = 400  # Failure messages are cut to this length.
 
 
-def _preload(source: str, test_file: str) -> types.ModuleType:
-    """Import the solution's top-level libraries and the test file, once, before any fork."""
+def _preload(source: str, test_files: list[str]) -> dict[str, types.FunctionType]:
+    """Import the solution's libraries and the test files, once, before any fork: name → test."""
     for node in ast.parse(source).body:
         names = []
         if isinstance(node, ast.Import):
@@ -47,17 +48,23 @@ def _preload(source: str, test_file: str) -> types.ModuleType:
                 importlib.import_module(name)
             except Exception:  # The child reports the import error with the mutant's result.
                 pass
-    spec = importlib.util.spec_from_file_location(f"camp_mutant_tests_{os.getpid()}", test_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    tests = {}
+    for index, test_file in enumerate(test_files):
+        name = f"camp_mutant_tests_{os.getpid()}_{index}"
+        spec = importlib.util.spec_from_file_location(name, test_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        tests |= {k: v for k, v in vars(module).items() if k.startswith("test_") and callable(v)}
+    return tests
 
 
 def _message(error: BaseException, test_file: str) -> str:
     """The first lines of a failure; a bare ``assert`` is shown by its source line."""
     text = str(error).strip()
     if not text and isinstance(error, AssertionError):
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == test_file]
+        frames = traceback.extract_tb(error.__traceback__)
+        frames = [f for f in frames if Path(f.filename).resolve() == Path(test_file).resolve()]
         text = frames[-1].line if frames and frames[-1].line else "assertion failed"
     elif not isinstance(error, AssertionError | _failed_type()):
         text = f"{type(error).__name__}: {text}"
@@ -71,11 +78,11 @@ def _failed_type() -> type:
     return pytest.fail.Exception
 
 
-def _run_tests(tests: types.ModuleType, names: list[str], sub, scratch: Path, emit) -> None:
+def _run_tests(tests: dict, names: list[str], sub, scratch: Path, emit) -> None:
     import pytest
 
     for name in names:
-        function = getattr(tests, name)
+        function = tests[name]
         arguments = {"sub": sub}
         if "tmp_path" in inspect.signature(function).parameters:
             arguments["tmp_path"] = Path(tempfile.mkdtemp(prefix="tmp-", dir=scratch))
@@ -88,11 +95,11 @@ def _run_tests(tests: types.ModuleType, names: list[str], sub, scratch: Path, em
             failed = isinstance(error, AssertionError | pytest.fail.Exception)
             outcome = "failed" if failed else "error"
             targeted = isinstance(error, pytest.fail.Exception)
-            message = _message(error, tests.__file__)
+            message = _message(error, sys.modules[function.__module__].__file__)
         emit({"name": name, "outcome": outcome, "targeted": targeted, "message": message})
 
 
-def _child(job: dict, mutant: dict, tests: types.ModuleType, write_fd: int, scratch: Path):
+def _child(job: dict, mutant: dict, tests: dict, write_fd: int, scratch: Path):
     """In the forked child: import the mutated solution, run its tests, report; never return."""
     from course_lib.grading import sandbox
     from course_lib.grading.runner import _seed
@@ -159,7 +166,7 @@ def _finish(running: dict, pid: int, status: str, detail: str, emit) -> None:
 
 def serve(job: dict, scratch: Path, answers) -> None:
     """Grade every mutant of ``job``, ``job["jobs"]`` children at a time; answer on ``answers``."""
-    tests = _preload(job["source"], job["test_file"])
+    tests = _preload(job["source"], job["test_files"])
     queue, running = list(job["mutants"]), {}
 
     def emit(row: dict) -> None:

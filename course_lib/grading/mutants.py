@@ -10,10 +10,11 @@ lists student mistakes, each an edit of ``solutions/NN_topic.py`` (see tests/mut
       replace: "exp.sum(axis=0, keepdims=True)" # found exactly once in the whole file
       tests: [test_softmax_over_last_axis]      # the tests expected to catch it
 
-``camp mutants [NN]`` runs only the named tests on each mutated copy. A mutant is *caught* when
-one of them fails, raises, crashes or times out, and *survives* when all pass; it is *stale* when
-its ``find`` text no longer occurs exactly once, inside a graded region of its function. Exit 1
-unless every mutant is caught and the unmutated solution passes every named test.
+``camp mutants [NN]`` runs only the named tests on each mutated copy; they may be public tests
+or the instructor's hidden tests (``tests/hidden/test_NN_*.py``), which grade too. A mutant is
+*caught* when one of them fails, raises, crashes or times out, and *survives* when all pass; it is
+*stale* when its ``find`` text no longer occurs exactly once, inside a graded region of its
+function. Exit 1 unless every mutant is caught and the unmutated solution passes every named test.
 
 The mutants are our own, so they are graded fast and unsandboxed, as nbgrader does: the tests run
 in-process on the module as a namespace (``course_lib.authoring.notebooks``), in one warm process
@@ -167,6 +168,32 @@ def autograder_tests(test_file: Path) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name[:5] == "test_"]
 
 
+def lecture_test_files(root: Path, lecture: str) -> list[Path]:
+    """The public test file of ``lecture`` and the instructor's hidden ones (``tests/hidden``).
+
+    A mistake caught only by a hidden test is still caught when the instructor grades, so the
+    catalogue may name hidden tests too. Raises CourseError when a hidden test reuses the name
+    of a public one (the grade report keys tests by name).
+    """
+    from course_lib.grading.expected import hidden_dir
+    from course_lib.grading.judge import hidden_test_files
+
+    public = sorted((root / "tests" / "autograder").glob(f"test_{lecture}_*.py"))[:1]
+    files = public + hidden_test_files(hidden_dir(root), lecture)
+    seen: dict[str, Path] = {}
+    for path in files:
+        for name in autograder_tests(path):
+            if name in seen:
+                raise CourseError(f"{path}: test {name} is also defined in {seen[name]}.")
+            seen[name] = path
+    return files
+
+
+def catalogue_tests(root: Path, lecture: str) -> list[str]:
+    """The names a catalogue may list: public tests, then hidden tests, in file order."""
+    return [name for path in lecture_test_files(root, lecture) for name in autograder_tests(path)]
+
+
 def run_lecture(
     root: Path, catalogue: Path, jobs: int, timeout_s: float
 ) -> tuple[list[Outcome], float]:
@@ -174,12 +201,12 @@ def run_lecture(
     started = time.monotonic()
     lecture = catalogue.name[:2]
     solution = root / "solutions" / f"{catalogue.stem}.py"
-    test_files = sorted((root / "tests" / "autograder").glob(f"test_{lecture}_*.py"))
+    test_files = lecture_test_files(root, lecture)
     if not solution.is_file() or not test_files:
         raise CourseError(
             f"{catalogue}: expected {solution} and tests/autograder/test_{lecture}_*.py."
         )
-    order = autograder_tests(test_files[0])
+    order = [name for path in test_files for name in autograder_tests(path)]
     mutants = load_catalogue(catalogue, set(order))
     source = solution.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(solution))
@@ -193,7 +220,7 @@ def run_lecture(
             jobs_out.append({"id": mutant.id, "source": mutated, "tests": tests})
     named = {name for job in jobs_out for name in job["tests"]}
     baseline = {"id": "", "source": source, "tests": [n for n in order if n in named]}
-    job = {"test_file": str(test_files[0]), "name": solution.name, "source": source}
+    job = {"test_files": [str(p) for p in test_files], "name": solution.name, "source": source}
     job |= {"mutants": [baseline, *jobs_out], "jobs": jobs, "timeout_s": timeout_s}
     results = _run_worker(job, timeout_s * (len(jobs_out) + 1) + 300)
     by_id = {mutant.id: mutant for mutant in mutants}
