@@ -61,9 +61,10 @@ def test_edition_holds_exercises_public_tests_quizzes_and_no_instructor_material
             assert (folder / solution.name).read_text(encoding="utf-8") == expected
         notebook = jupytext.read(edition / "exercises" / f"{solution.stem}.ipynb")
         assert any("# YOUR CODE HERE" in cell.source for cell in notebook.cells)
-    for folder, pattern in (("tests/autograder", "*.py"), ("quizzes", "*.yaml")):
+    shipped = (("tests/autograder", "*.py"), ("tests/autograder/expected", "*.json"))
+    for folder, pattern in (*shipped, ("quizzes", "*.yaml")):
         names = sorted(p.name for p in (ROOT / folder).glob(pattern))
-        assert sorted(p.name for p in (data / folder).iterdir()) == names
+        assert sorted(p.name for p in (data / folder).iterdir() if p.is_file()) == names
         assert filecmp.cmpfiles(ROOT / folder, data / folder, names, shallow=False)[0] == names
     assert list((data / "solutions").iterdir()) == []
     assert json.loads((data / "edition.json").read_text())["released"] == []
