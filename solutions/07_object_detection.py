@@ -49,7 +49,7 @@ from course_lib.data.coco import load_coco
 from course_lib.data.pipelines import box_dataset, load_image
 from course_lib.data.relevance import ALIASES, parse_query
 from course_lib.data.sprites import BY_NAME, CATEGORIES
-from course_lib.demo import should_run_demo
+from course_lib.demo import should_run_demo, show_figure
 
 SEED = 0  # Fixes data generation, shuffling and weight initialisation.
 IMAGE_SIZE = 64  # Pixels per side of the photos the detector sees.
@@ -63,8 +63,9 @@ BATCH_NORM_MOMENTUM = 0.9  # Momentum of every batch norm's moving statistics.
 HEATMAP_PRIOR = 0.1  # Initial probability of every heatmap cell (sets the output bias).
 SIZE_WEIGHT = 0.1  # Weight of the size loss in the total loss (CenterNet's 0.1).
 OFFSET_WEIGHT = 1.0  # Weight of the offset loss in the total loss.
-MIN_OVERLAP = 0.7  # IoU a box shifted by the Gaussian radius still reaches (CenterNet's 0.7).
+MIN_OVERLAP = 0.7  # The IoU that CenterNet's Gaussian radius aims at (its formula misses it).
 LEARNING_RATE = 2e-3  # Adam's step size at the first step (cosine decay to 0).
+CLIP_NORM = 10.0  # Adam clips each weight's gradient to this L2 norm (Keras' clipnorm).
 EPOCHS = 12  # Passes over the training photos.
 BATCH_SIZE = 32  # Photos per gradient step.
 MAX_DETECTIONS = 100  # Most detections kept per photo.
@@ -87,6 +88,12 @@ CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)  # Class index → name, the 
 # $$\mathrm{IoU}(A, B) = \frac{|A \cap B|}{|A| + |B| - |A \cap B|},$$
 #
 # 1 for identical boxes, 0 for disjoint ones. A box without area overlaps nothing: its IoU is 0.
+# `box_iou` also reads COCO's `[x, y, w, h]` directly (`box_format="xywh"`), with the areas
+# $w \cdot h$ as `pycocotools` computes them: converting to corners first gives the area
+# $((x + w) - x)((y + h) - y)$, which in floating point can differ from $w h$ in the last bit.
+# That can flip a match: of 200,000 random pairs of boxes with coordinates to a tenth of a
+# pixel, 115,662 get another IoU, and 6 of them land on the other side of one of COCO's ten IoU
+# thresholds (0.5, 0.55, ..., 0.95).
 
 
 # %%
@@ -120,28 +127,41 @@ def xyxy_to_xywh(boxes) -> np.ndarray:
     ### END SOLUTION
 
 
-def box_iou(boxes_a, boxes_b, dtype=np.float32) -> np.ndarray:
+def box_iou(boxes_a, boxes_b, dtype=np.float32, box_format: str = "xyxy") -> np.ndarray:
     """IoU of every box of ``boxes_a`` with every box of ``boxes_b``.
 
     Args:
-        boxes_a: (N, 4) ``[x_min, y_min, x_max, y_max]`` in pixels.
+        boxes_a: (N, 4) boxes in pixels, ``[x_min, y_min, x_max, y_max]`` by default.
         boxes_b: (M, 4) the same.
         dtype: the precision of the computation and the result (COCO evaluation: float64, so
             that an IoU next to a threshold compares as in pycocotools).
+        box_format: ``"xyxy"``, or ``"xywh"`` for COCO's ``[x, y, w, h]``: then the areas are
+            ``w · h`` and the far corners ``x + w``, ``y + h``, as pycocotools computes them
+            (its ``maskUtils.iou`` on boxes), bit for bit.
 
     Returns:
-        (N, M) ``dtype`` (float32 by default); 0 where the union has no area. No loops:
-        broadcast (N, 1) against (1, M).
+        (N, M) ``dtype`` (float32 by default); 0 where the union has no area (a side below 0
+        counts as 0). No loops: broadcast (N, 1) against (1, M).
     """
+    if box_format not in ("xyxy", "xywh"):
+        raise ValueError(f"Expected box_format 'xyxy' or 'xywh'; received {box_format!r}.")
     a = np.asarray(boxes_a, dtype=dtype).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=dtype).reshape(-1, 4)
     ### BEGIN SOLUTION
+    if box_format == "xywh":
+        # Areas from w and h themselves: ((x + w) - x) · ((y + h) - y) can differ in the last
+        # bit, and an IoU next to a threshold then lands on the other side of it.
+        area_a = np.clip(a[:, 2], 0.0, None) * np.clip(a[:, 3], 0.0, None)  # (N,)
+        area_b = np.clip(b[:, 2], 0.0, None) * np.clip(b[:, 3], 0.0, None)  # (M,)
+        a = np.concatenate([a[:, :2], a[:, :2] + a[:, 2:]], axis=1)
+        b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+    else:
+        area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)  # (N,)
+        area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)  # (M,)
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
     sides = np.clip(bottom_right - top_left, 0.0, None)
     intersection = sides[..., 0] * sides[..., 1]  # (N, M)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)  # (N,)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)  # (M,)
     union = area_a[:, None] + area_b[None, :] - intersection
     safe = np.where(union > 0, union, 1.0)
     return np.where(union > 0, intersection / safe, 0.0).astype(dtype)
@@ -149,12 +169,31 @@ def box_iou(boxes_a, boxes_b, dtype=np.float32) -> np.ndarray:
 
 
 # %% [markdown]
+# ## Anchors, and why CenterNet has none
+#
+# Most detectors before CenterNet are *anchor-based*. Faster R-CNN (Ren et al., 2015), SSD and
+# RetinaNet place a fixed set of reference boxes, the **anchors**, at every cell of their feature
+# maps: RetinaNet puts 3 sizes × 3 aspect ratios (1:2, 1:1, 2:1), 9 anchors, at each cell of
+# five pyramid levels, about 100,000 for one COCO image. Training assigns each true box to the
+# anchors that overlap it enough (RetinaNet: IoU at least 0.5; below 0.4 an anchor is
+# background, in between it is ignored), and for every anchor the network predicts class scores
+# and the offsets $t_x = (x - x_a) / w_a$, $t_y = (y - y_a) / h_a$, $t_w = \log(w / w_a)$,
+# $t_h = \log(h / h_a)$ that turn the anchor $(x_a, y_a, w_a, h_a)$ into the box. Several
+# anchors fire on one object, and non-maximum suppression keeps the best.
+#
+# Anchors bring hyperparameters that must fit the dataset's boxes (their sizes and ratios, the
+# IoU thresholds of the assignment) and a huge imbalance: nearly every anchor is background.
+# **CenterNet** (Zhou et al., *Objects as Points*, 2019) is *anchor-free*: an object is one
+# point, the centre of its box, and the cell under it predicts the box's width and height
+# directly. There is no assignment by IoU to tune and one prediction per object; the Gaussian
+# targets and the focal loss below deal with the imbalance, and a 3×3 max pooling does most of
+# NMS's work. CornerNet and FCOS are anchor-free too; DETR needs neither anchors nor NMS.
+
+# %% [markdown]
 # ## Encoding boxes as targets
 #
-# Older detectors (Faster R-CNN, SSD, RetinaNet) slide thousands of *anchor* boxes over the image
-# and learn to correct them. **CenterNet** (Zhou et al., *Objects as Points*, 2019) needs none: an
-# object is the point at its box centre. The network outputs three maps at output stride
-# $R = 4$ (one cell per 4 × 4 input pixels):
+# **CenterNet** needs no anchors: an object is the point at its box centre. The network
+# outputs three maps at output stride $R = 4$ (one cell per 4 × 4 input pixels):
 #
 # - a **heatmap** with one channel per class, 1 at each object's centre cell;
 # - the **size** $(w, h)$ of the box, in cells ($w_{\text{pixels}} / R$), at the centre cell;
@@ -162,11 +201,24 @@ def box_iou(boxes_a, boxes_b, dtype=np.float32) -> np.ndarray:
 #   which the rounding down to a cell loses.
 #
 # A cell next to a centre is *almost* right, so the heatmap target is not a single 1 but a
-# Gaussian peak $\exp(-(x^2 + y^2) / 2\sigma^2)$ with $\sigma = (2r + 1) / 6$, where the radius
-# $r$ is the largest shift of the box corners that keeps its IoU with the true box above
-# `MIN_OVERLAP` (CenterNet's `gaussian_radius`, three quadratic equations for the three ways
-# two shifted corners can sit; we keep its formulas exactly, including their well-known
-# approximation). Peaks of the same class combine by element-wise maximum.
+# Gaussian peak $\exp(-(x^2 + y^2) / 2\sigma^2)$ with $\sigma = (2r + 1) / 6$. The radius $r$
+# comes from CornerNet, which CenterNet copied: it is meant to be the largest shift of a box's
+# corners that keeps its IoU with the true box at least `MIN_OVERLAP` = 0.7, the smallest of
+# three cases, each a quadratic $a r^2 + b r + c = 0$ (both corners moved the same way, both
+# inwards, both outwards). Peaks of the same class combine by element-wise maximum.
+#
+# **CenterNet's `gaussian_radius` has a known bug**, which we keep on purpose. It takes each root
+# as $(b + \sqrt{b^2 - 4ac}) / 2$: the larger root instead of the smaller one in the first two
+# cases, and a division by 2 instead of $2a$ in the third, which is always the one that decides.
+# Its radius is 3.3 to 3.9 times the correct one (boxes of 1 to 40 cells a side), so a box whose
+# corners move by it keeps an IoU of 0.21 at most in the worst case, and a box moved by $r$
+# along both axes 0.26 to 0.36, not 0.7: the peaks are wider than the comment in CenterNet's
+# code says (CornerNet issue #110 on GitHub derives the correct roots). We keep CenterNet's
+# formula exactly for parity: the graded targets are compared with CenterNet's own code, and
+# the shipped detector was trained on them. The correct radius is
+# $\min\big(\frac{b_1 - \sqrt{b_1^2 - 4c_1}}{2}, \frac{b_2 - \sqrt{b_2^2 - 16c_2}}{8},
+# \frac{-b_3' + \sqrt{b_3'^2 - 16 o\,c_3}}{8o}\big)$ with $b_3' = 2o(h + w)$ and the other
+# coefficients as in `gaussian_radius`'s docstring; the cell after the targets compares the two.
 
 
 # %%
@@ -176,7 +228,8 @@ def gaussian_radius(height: float, width: float, min_overlap: float = MIN_OVERLA
     With ``a1 = 1, b1 = h + w, c1 = w h (1 - o) / (1 + o)``, ``a2 = 4, b2 = 2 (h + w),
     c2 = (1 - o) w h`` and ``a3 = 4 o, b3 = -2 o (h + w), c3 = (o - 1) w h`` (``o`` the
     minimum overlap), returns ``min(r1, r2, r3)`` with ``r_i = (b_i + sqrt(b_i² - 4 a_i c_i))
-    / 2`` (CenterNet's code divides by 2, not by 2 a_i; keep it so).
+    / 2``: CenterNet's code, bug included (the wrong root of the first two, a division by 2
+    instead of 2 a_i; see above). Keep it so: the targets must equal CenterNet's.
 
     Returns:
         A float (not rounded).
@@ -267,6 +320,76 @@ def encode_targets(
         mask[cell[1], cell[0]] = 1.0
     ### END SOLUTION
     return {"heatmap": heatmap, "sizes": sizes, "offsets": offsets, "mask": mask}
+
+
+# %% [markdown]
+# ### Seeing the targets, and the radius CenterNet meant
+#
+# Not graded. `correct_gaussian_radius` solves CornerNet's three quadratics with their correct
+# roots, and `worst_corner_iou` measures what a radius guarantees: the lowest IoU with the true
+# box when both corners move by the radius (the same way, both inwards or both outwards). The
+# demo cell prints both radii for a few box sizes; `plot_targets` draws a photo with its heatmap
+# target over it (the maximum over the classes) and the centres of its boxes (the demo at the
+# end of the lecture draws one).
+
+
+# %%
+def correct_gaussian_radius(height: float, width: float, min_overlap: float = MIN_OVERLAP):
+    """The radius CornerNet's derivation asks for: the smallest of the three correct roots."""
+    h, w, o = float(height), float(width), float(min_overlap)
+    b1, c1 = h + w, w * h * (1 - o) / (1 + o)
+    b2, c2 = 2 * (h + w), (1 - o) * w * h
+    b3, c3 = 2 * o * (h + w), (o - 1) * w * h
+    same_way = (b1 - np.sqrt(b1**2 - 4 * c1)) / 2  # Smaller root of r² - b1 r + c1 = 0.
+    inwards = (b2 - np.sqrt(b2**2 - 16 * c2)) / 8  # Smaller root of 4 r² - b2 r + c2 = 0.
+    outwards = (-b3 + np.sqrt(b3**2 - 16 * o * c3)) / (8 * o)  # Root > 0 of 4o r² + b3 r + c3.
+    return float(min(same_way, inwards, outwards))
+
+
+def worst_corner_iou(height: float, width: float, radius: float) -> float:
+    """The lowest IoU with the true box of a box whose corners both move by ``radius``."""
+    h, w, r = float(height), float(width), float(radius)
+    kept = max(w - r, 0.0) * max(h - r, 0.0)
+    same_way = kept / (2 * w * h - kept)
+    inwards = max(w - 2 * r, 0.0) * max(h - 2 * r, 0.0) / (w * h)
+    outwards = w * h / ((w + 2 * r) * (h + 2 * r))
+    return min(same_way, inwards, outwards)
+
+
+def plot_targets(image, boxes, targets: dict, path) -> Path:
+    """Draw ``image`` (S, S, 3) in [0, 1] with its heatmap target and true ``boxes`` (xyxy)."""
+    import matplotlib.pyplot as plt
+
+    size = image.shape[0]
+    figure, axes = plt.subplots(1, 2, figsize=(8, 4))
+    axes[0].imshow(image)
+    for x0, y0, x1, y1 in np.asarray(boxes).reshape(-1, 4):
+        axes[0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime"))
+    cells = np.argwhere(targets["mask"] > 0)  # (K, 2) rows (y, x)
+    centres = (cells[:, ::-1] + targets["offsets"][cells[:, 0], cells[:, 1]]) * STRIDE
+    axes[0].scatter(*centres.T, s=18, color="red")
+    axes[0].set_title("photo, boxes and their centres")
+    axes[1].imshow(image)
+    heat = targets["heatmap"].max(axis=-1)
+    axes[1].imshow(heat, cmap="magma", alpha=0.75, extent=(0, size, size, 0), vmin=0, vmax=1)
+    axes[1].set_title(f"heatmap target (max over classes), {heat.shape[0]}×{heat.shape[1]} cells")
+    for axis in axes:
+        axis.set_axis_off()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return Path(path)
+
+
+# %%
+if should_run_demo(__name__):
+    for box_h, box_w in ((2, 2), (4, 6), (8, 8), (12, 5)):
+        ours, meant = gaussian_radius(box_h, box_w), correct_gaussian_radius(box_h, box_w)
+        print(
+            f"{box_h}×{box_w} cells: CenterNet's radius {ours:.2f} (worst IoU "
+            f"{worst_corner_iou(box_h, box_w, ours):.2f}), the correct one {meant:.2f} (worst IoU "
+            f"{worst_corner_iou(box_h, box_w, meant):.2f})"
+        )
 
 
 # %% [markdown]
@@ -693,8 +816,11 @@ def detect(
 # gives `(image, {"boxes", "classes", "mask"})` with boxes as `[x, y, w, h]` fractions of the
 # image; a `tf.numpy_function` turns them into the target maps of `encode_targets` on the fly
 # (the maps of 4,000 photos would take 270 MB). Training is a `tf.function` step with
-# `GradientTape`, Adam and a cosine decay of the step size. Seeds are fixed before anything is
-# built, so a run can be repeated exactly.
+# `GradientTape`, Adam and a cosine decay of the step size. Adam clips the gradient of each
+# weight to an L2 norm of at most `CLIP_NORM` = 10 (Keras' `clipnorm`, one norm per weight
+# tensor; `global_clipnorm` would clip all of them together), a bound on the size of any one
+# step should a batch give an unusually large gradient; the shipped detector was trained so.
+# Seeds are fixed before anything is built, so a run can be repeated exactly.
 
 
 # %%
@@ -781,7 +907,8 @@ def train_detector(
     Args:
         model: the output of ``build_detector`` (its input size sets the image size).
         folder: a collection folder; epochs, batch_size: as named; learning_rate: Adam's step
-            size at the first step, decaying along a cosine to 0 over ``epochs``.
+            size at the first step, decaying along a cosine to 0 over ``epochs``; Adam clips
+            each weight's gradient to the L2 norm ``CLIP_NORM`` (``clipnorm=CLIP_NORM``).
         seed: passed to ``keras.utils.set_random_seed`` first, and used to shuffle every epoch.
         verbose: 1 prints one line per epoch; max_seconds: stop after the epoch that passes it.
 
@@ -796,7 +923,7 @@ def train_detector(
     dataset = detection_dataset(folder, "train", image_size, batch_size, shuffle_seed=seed)
     steps = int(dataset.cardinality())
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * steps))
-    optimizer = keras.optimizers.Adam(schedule, clipnorm=10.0)
+    optimizer = keras.optimizers.Adam(schedule, clipnorm=CLIP_NORM)
 
     @tf.function
     def train_step(images, targets):
@@ -831,13 +958,15 @@ def train_detector(
 # ## COCO mean average precision
 #
 # COCO scores a detector with the **average precision** of each class, averaged over the
-# classes and over ten IoU thresholds 0.50, 0.55, ..., 0.95 (mAP@[.5:.95]); AP50 is the value at
-# 0.5 alone. Exactly as `pycocotools.cocoeval.COCOeval` does it, for each image and class:
+# classes and over ten IoU thresholds 0.50, 0.55, ..., 0.95 (mAP@[.5:.95]); AP50 and AP75 are
+# the values at 0.5 and 0.75 alone. Exactly as `pycocotools.cocoeval.COCOeval` does it, for each
+# image and class:
 #
 # 1. keep the (at most) 100 best detections, sorted by score (stable: ties keep their order);
 # 2. at each IoU threshold $t$, visit them best first: each detection takes the unmatched
 #    ground-truth box with the highest IoU, if that IoU is at least $t$ (among equal IoUs, the
-#    later box), and is then a true positive; otherwise it is a false positive.
+#    later box), and is then a true positive; otherwise it is a false positive. The IoUs are
+#    those of COCO's own `[x, y, w, h]` boxes in float64 (`box_iou(..., box_format="xywh")`).
 #
 # Then, for each class and threshold, all images' detections are sorted by score (stable, in
 # image-id order), and cumulative true and false positives give recall ($TP / N_{gt}$) and
@@ -845,9 +974,25 @@ def train_detector(
 # right (each value becomes the best precision at any higher recall), and read at the 101 recall
 # levels 0, 0.01, ..., 1: at each level, the precision of the first detection whose recall
 # reaches it, or 0 if none does. AP is the mean of those 101 values. Classes without ground
-# truth are left out of the mean; a class with ground truth and no detection scores 0. One more
-# rule of COCO's: a detection that matches nothing and whose area $w \cdot h$ lies outside the
-# area range [0, 10^10] (a box with a negative side) is ignored, neither right nor wrong.
+# truth are left out of the mean; a class with ground truth and no detection scores 0.
+#
+# **Object sizes.** COCO also reports the AP of small, medium and large objects (APs, APm,
+# APl): areas up to $32^2$, from $32^2$ to $96^2$ and from $96^2$ pixels on (both ends
+# included); plain mAP uses the range $[0, 10^{10}]$. Within a range, the ground truth outside
+# it is *ignored*: it is not counted in $N_{gt}$, and a detection matched to it is ignored too,
+# neither right nor wrong. A true box's area is its annotation's `area` (in real COCO the area
+# of the object's mask, not of its box). Matching visits the truth that counts first, then the
+# ignored, each in file order, and a detection that holds a box that counts never trades it
+# for an ignored one. A detection that matches nothing and whose own area $w \cdot h$ lies
+# outside the range is ignored as well: so a box with a negative side is ignored even by plain
+# mAP. A class without truth in a range is left out of that range's mean, and a range in which
+# no class has any scores -1, as in `pycocotools`: our photos are small, so at 64 pixels no
+# object is large.
+#
+# **Average recall.** AR@k is the recall reached with at most $k$ detections per image and
+# class ($TP / N_{gt}$ once all of them are counted), averaged over the ten thresholds and the
+# classes; COCO reports AR@1, AR@10 and AR@100 on the range of all sizes. It says how many
+# objects the detector finds at all, whatever its precision.
 #
 # Results are written as COCO's result files are: one dict per detection with `image_id`,
 # `category_id`, `bbox` as `[x, y, w, h]` and `score`.
@@ -883,30 +1028,42 @@ def detections_to_coco_results(image_ids, detections, category_ids, scale: float
     ### END SOLUTION
 
 
-def match_detections(det_boxes, gt_boxes, iou_threshold: float) -> np.ndarray:
+def match_detections(det_boxes, gt_boxes, iou_threshold: float, gt_ignore=None) -> np.ndarray:
     """COCO's greedy matching of one image and class at one IoU threshold.
 
     Args:
-        det_boxes: (D, 4) xyxy, sorted best first; gt_boxes: (G, 4) xyxy, in file order.
+        det_boxes: (D, 4) COCO ``[x, y, w, h]``, sorted best first; gt_boxes: (G, 4) COCO
+            ``[x, y, w, h]``, in file order.
         iou_threshold: the IoU a match needs (at least ``min(t, 1 - 1e-10)``).
+        gt_ignore: (G,) bool, the true boxes to ignore (outside the area range evaluated);
+            None ignores none.
 
-    IoUs are computed in float64, as pycocotools does: in float32 an IoU next to a threshold
-    may fall on the other side of it.
+    IoUs are ``box_iou(..., np.float64, box_format="xywh")``, as pycocotools computes them: in
+    float32, or from corners, an IoU next to a threshold may fall on the other side of it. The
+    true boxes that count are visited before the ignored ones (each group in file order); a
+    detection takes the unmatched true box of highest IoU (the later one among equal IoUs), but
+    once it holds a box that counts it stops before the ignored ones.
 
     Returns:
-        (D,) bool: whether each detection is a true positive.
+        (D,) int64: the index in ``gt_boxes`` of each detection's match, -1 where none.
     """
+    gt_ignore = np.zeros(len(gt_boxes), bool) if gt_ignore is None else np.asarray(gt_ignore)
     ### BEGIN SOLUTION
-    ious = box_iou(det_boxes, gt_boxes, dtype=np.float64)  # (D, G)
-    taken = np.zeros(len(gt_boxes), bool)
-    matched = np.zeros(len(det_boxes), bool)
-    for d in range(len(det_boxes)):
+    ious = box_iou(det_boxes, gt_boxes, np.float64, box_format="xywh")  # (D, G)
+    order = np.argsort(gt_ignore, kind="stable")  # The truth that counts first.
+    taken = np.zeros(len(order), bool)
+    matched = np.full(len(ious), -1, np.int64)
+    for d in range(len(ious)):
         best, best_iou = -1, min(iou_threshold, 1 - 1e-10)
-        for g in range(len(gt_boxes)):
-            if not taken[g] and ious[d, g] >= best_iou:
+        for g in order:
+            if taken[g]:
+                continue
+            if best >= 0 and not gt_ignore[best] and gt_ignore[g]:
+                break  # A match that counts is never traded for an ignored one.
+            if ious[d, g] >= best_iou:
                 best, best_iou = g, ious[d, g]
         if best >= 0:
-            taken[best], matched[d] = True, True
+            taken[best], matched[d] = True, best
     return matched
     ### END SOLUTION
 
@@ -937,56 +1094,90 @@ def average_precision(scores, matched, num_gt: int) -> float:
     ### END SOLUTION
 
 
+AREA_RANGES = {  # COCO's object sizes, in pixels², both ends included.
+    "all": (0.0, 1e10),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e10),
+}
+RECALL_DETECTIONS = (1, 10, 100)  # AR@k: the detections per image and class that recall counts.
+
+
 def evaluate_coco_map(ground_truth: dict, results: list[dict], max_detections: int = 100) -> dict:
-    """COCO box mAP@[.5:.95] and AP50 of ``results`` against a COCO instances dict.
+    """COCO's box AP and AR of ``results`` against a COCO instances dict.
 
     Args:
         ground_truth: a COCO instances dict (``images``, ``annotations`` with ``bbox`` [x, y, w,
-            h], ``categories``); no crowd regions.
+            h] and ``area``, ``categories``); no crowd regions.
         results: COCO results (``detections_to_coco_results``).
         max_detections: best detections kept per image and class (COCO: 100).
 
     Returns:
-        ``{"mAP": float, "AP50": float, "AP75": float}``: as ``COCOeval(...).stats[0:3]``.
+        ``{"mAP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100"}``, floats: with
+        ``max_detections=100``, ``COCOeval(...).stats[0:9]``. The AP figures use the best
+        ``max_detections`` of each image and class; ``AR<k>`` the best ``min(k,
+        max_detections)``. A figure without any ground truth to measure is -1.
     """
     ### BEGIN SOLUTION
     thresholds = np.linspace(0.5, 0.95, 10)
     gts, dets = {}, {}
     for a in ground_truth["annotations"]:
-        gts.setdefault((a["image_id"], a["category_id"]), []).append(a["bbox"])
+        gts.setdefault((a["image_id"], a["category_id"]), []).append(a)
     for r in results:
-        dets.setdefault((r["image_id"], r["category_id"]), []).append((r["score"], r["bbox"]))
+        dets.setdefault((r["image_id"], r["category_id"]), []).append(r)
     image_ids = sorted(im["id"] for im in ground_truth["images"])
-    per_class = []
-    for category in sorted(c["id"] for c in ground_truth["categories"]):
-        num_gt = sum(len(gts.get((i, category), [])) for i in image_ids)
-        if num_gt == 0:
-            continue
-        scores, areas, matched = [], [], [[] for _ in thresholds]
-        for image in image_ids:
-            found = dets.get((image, category), [])
-            order = np.argsort([-s for s, _ in found], kind="mergesort")[:max_detections]
-            boxes = xywh_to_xyxy([found[i][1] for i in order], np.float64)
-            truth = xywh_to_xyxy(gts.get((image, category), []), np.float64)
-            scores += [found[i][0] for i in order]
-            areas += [found[i][1][2] * found[i][1][3] for i in order]
-            for k, t in enumerate(thresholds):
-                matched[k] += list(match_detections(boxes, truth, t))
-        scores, areas = np.asarray(scores), np.asarray(areas)
-        outside = (areas < 0) | (areas > 1e10)
-        aps = []
-        for hits in matched:
-            hits = np.asarray(hits, bool)
-            counted = hits | ~outside  # COCO ignores unmatched boxes outside its area range.
-            aps.append(average_precision(scores[counted], hits[counted], num_gt))
-        per_class.append(aps)
-    aps = np.asarray(per_class).reshape(-1, len(thresholds))  # (classes, thresholds)
-    if not len(aps):
-        return {"mAP": -1.0, "AP50": -1.0, "AP75": -1.0}
+    aps = {name: [] for name in AREA_RANGES}  # Per range: one row of 10 APs per class.
+    recalls = {k: [] for k in RECALL_DETECTIONS}  # Per k: one row of 10 recalls per class.
+    for name, (low, high) in AREA_RANGES.items():
+        for category in sorted(c["id"] for c in ground_truth["categories"]):
+            scores, ranks, hits, ignored, num_gt = [], [], [], [], 0
+            for image in image_ids:
+                found, truth = dets.get((image, category), []), gts.get((image, category), [])
+                if not found and not truth:
+                    continue
+                order = np.argsort([-d["score"] for d in found], kind="mergesort")
+                order = order[:max_detections]
+                boxes = np.array([found[i]["bbox"] for i in order], np.float64).reshape(-1, 4)
+                truth_boxes = np.array([g["bbox"] for g in truth], np.float64).reshape(-1, 4)
+                skip = np.array([not low <= g["area"] <= high for g in truth], bool)
+                num_gt += int((~skip).sum())
+                matches = np.array(
+                    [match_detections(boxes, truth_boxes, t, skip) for t in thresholds]
+                ).reshape(len(thresholds), len(order))  # (T, D) indices, -1 for none
+                on_skipped = np.append(skip, False)[matches]  # Index -1 reads the False.
+                area = boxes[:, 2] * boxes[:, 3]
+                outside = (area < low) | (area > high)
+                hits.append((matches >= 0) & ~on_skipped)
+                ignored.append(on_skipped | ((matches < 0) & outside))
+                scores += [found[i]["score"] for i in order]
+                ranks += list(range(len(order)))
+            if num_gt == 0:
+                continue  # No truth of this class in this range: left out of the mean.
+            scores, ranks = np.asarray(scores, np.float64), np.asarray(ranks, np.int64)
+            hits = np.concatenate(hits, axis=1) if hits else np.zeros((10, 0), bool)
+            ignored = np.concatenate(ignored, axis=1) if ignored else np.zeros((10, 0), bool)
+            aps[name].append(
+                [
+                    average_precision(scores[~ignore], hit[~ignore], num_gt)
+                    for hit, ignore in zip(hits, ignored, strict=True)
+                ]
+            )
+            if name == "all":
+                for k in RECALL_DETECTIONS:
+                    recalls[k].append((hits & (ranks < k)).sum(axis=1) / num_gt)
+
+    def mean(rows) -> float:
+        return float(np.mean(rows)) if len(rows) else -1.0
+
+    every = np.asarray(aps["all"]).reshape(-1, len(thresholds))
     return {
-        "mAP": float(aps.mean()),
-        "AP50": float(aps[:, 0].mean()),
-        "AP75": float(aps[:, 5].mean()),
+        "mAP": mean(every),
+        "AP50": mean(every[:, 0]),
+        "AP75": mean(every[:, 5]),
+        "APs": mean(aps["small"]),
+        "APm": mean(aps["medium"]),
+        "APl": mean(aps["large"]),
+        **{f"AR{k}": mean(recalls[k]) for k in RECALL_DETECTIONS},
     }
     ### END SOLUTION
 
@@ -1300,22 +1491,130 @@ class DetectionEngine:
 
 
 # %% [markdown]
+# ## Pictures of the results
+#
+# Not graded. `plot_detections` draws photos with their detections (class and score) and the
+# true boxes dashed. `precision_recall` follows one class at one IoU threshold through the
+# ranked detections of every photo, the curve whose area COCO's AP measures: the raw precision
+# after each detection and the interpolated one (the best precision at any higher recall),
+# which `average_precision` reads at the 101 recall levels. The demo below draws both for the
+# trained detector.
+
+
+# %%
+def plot_detections(images, detections, path, truth_boxes=None, min_score=GRAPH_SCORE) -> Path:
+    """Draw photos (n, S, S, 3) with their detections above ``min_score``, true boxes dashed."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.2), squeeze=False)
+    truth_boxes = truth_boxes if truth_boxes is not None else [()] * len(images)
+    for axis, image, found, truth in zip(axes[0], images, detections, truth_boxes, strict=True):
+        axis.imshow(image)
+        for x0, y0, x1, y1 in np.asarray(truth, np.float32).reshape(-1, 4):
+            box = plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", ls="--")
+            axis.add_patch(box)
+        for (x0, y0, x1, y1), score, cls in zip(
+            found["boxes"], found["scores"], found["classes"], strict=True
+        ):
+            if score < min_score:
+                continue
+            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="red"))
+            label = f"{CATEGORY_NAMES[cls]} {score:.2f}"
+            style = {"facecolor": "red", "alpha": 0.7, "pad": 1, "linewidth": 0}
+            axis.text(x0, y0, label, color="white", fontsize=6, va="bottom", bbox=style)
+        axis.set_axis_off()
+    figure.suptitle(f"detections scored at least {min_score} (red), true boxes (dashed)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return Path(path)
+
+
+def precision_recall(ground_truth: dict, results: list[dict], category_id: int, iou: float = 0.5):
+    """Return (recall, precision, interpolated precision) after each detection of one class."""
+    truth, found = {}, {}
+    for a in ground_truth["annotations"]:
+        if a["category_id"] == category_id:
+            truth.setdefault(a["image_id"], []).append(a["bbox"])
+    for r in results:
+        if r["category_id"] == category_id:
+            found.setdefault(r["image_id"], []).append(r)
+    scores, hits = [], []
+    for image in sorted(im["id"] for im in ground_truth["images"]):
+        ranked = sorted(found.get(image, []), key=lambda r: -r["score"])[:100]
+        matched = match_detections([r["bbox"] for r in ranked], truth.get(image, []), iou)
+        scores += [r["score"] for r in ranked]
+        hits += list(np.asarray(matched) >= 0)
+    hits = np.asarray(hits, bool)[np.argsort(-np.asarray(scores), kind="mergesort")]
+    true_positives = np.cumsum(hits)
+    recall = true_positives / max(sum(len(boxes) for boxes in truth.values()), 1)
+    precision = true_positives / np.arange(1, len(hits) + 1)
+    return recall, precision, np.maximum.accumulate(precision[::-1])[::-1]
+
+
+def plot_precision_recall(curves: dict, title: str, path) -> Path:
+    """Draw ``{label: (recall, precision, interpolated)}`` curves, raw thin, interpolated bold."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 4))
+    for index, (label, (recall, precision, interpolated)) in enumerate(curves.items()):
+        colour = f"C{index}"
+        axis.plot(recall, precision, color=colour, linewidth=0.8, alpha=0.6)
+        # The interpolated precision at recall r is the best at any recall >= r: a step down
+        # after each recall reached, level from 0 to the first.
+        steps = (np.r_[0.0, recall], np.r_[interpolated[:1], interpolated])
+        axis.step(*steps, where="pre", color=colour, linewidth=2, label=label)
+    axis.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return Path(path)
+
+
+# %% [markdown]
 # ## Train and evaluate
 #
 # Runs in a notebook or as a script (`python 07_object_detection.py`), never on import: about
-# 20 seconds to generate the photos the first time, then a few minutes of training.
+# 20 seconds to generate the photos the first time, then a few minutes of training. The
+# pictures are shown in a notebook and saved in the collection folder.
 
 # %%
 if should_run_demo(__name__):
     folder = collection_dir()
+    val = load_coco(folder, "val", kinds=["instances"])
+    classes_of = category_index(val.categories)
+    photos = np.stack(
+        [load_image(str(r.path), (IMAGE_SIZE, IMAGE_SIZE)).numpy() for r in val.records[:4]]
+    )
+    scale = IMAGE_SIZE / val.records[0].width
+    truth = [xywh_to_xyxy([box for _, box in r.boxes]) * scale for r in val.records[:4]]
+    record = val.records[0]
+    maps = encode_targets(
+        truth[0], [classes_of[c] for c, _ in record.boxes], IMAGE_SIZE, len(val.categories)
+    )
+    show_figure(plot_targets(photos[0], truth[0], maps, folder / "targets.png"))
+
     detector = build_detector(len(CATEGORY_NAMES))
     detector.summary()
     train_detector(detector, folder)
     scores = evaluate_detector(detector, folder)
-    print(f"val COCO mAP {scores['mAP']:.3f}, AP50 {scores['AP50']:.3f}")
-    val = load_coco(folder, "val", kinds=["instances"])
-    image = load_image(str(val.records[0].path), (IMAGE_SIZE, IMAGE_SIZE)).numpy()
-    found = detect(detector, image[None])[0]
-    names = [CATEGORY_NAMES[c] for c in found["classes"]]
-    graph = detections_to_scene_graph(found["boxes"], found["scores"], names, IMAGE_SIZE)
+    print(", ".join(f"{key} {value:.3f}" for key, value in scores.items() if key != "results"))
+    print("(-1: no true box of that size; at 64 pixels no object is large)")
+    found = detect(detector, photos)
+    show_figure(plot_detections(photos, found, folder / "detections.png", truth))
+    coco_truth = json.loads((folder / "annotations" / "instances_val.json").read_text())
+    counts = {}
+    for a in coco_truth["annotations"]:
+        counts[a["category_id"]] = counts.get(a["category_id"], 0) + 1
+    common = max(counts, key=counts.get)
+    name = next(c.name for c in val.categories if c.id == common)
+    curves = {
+        f"IoU {t}": precision_recall(coco_truth, scores["results"], common, t) for t in (0.5, 0.75)
+    }
+    title = f"{name}: {counts[common]} true boxes in val"
+    show_figure(plot_precision_recall(curves, title, folder / "pr.png"))
+    print(f"Pictures: {folder / 'targets.png'}, {folder / 'detections.png'}, {folder / 'pr.png'}")
+    names = [CATEGORY_NAMES[c] for c in found[0]["classes"]]
+    graph = detections_to_scene_graph(found[0]["boxes"], found[0]["scores"], names, IMAGE_SIZE)
     print("Predicted scene graph of the first val photo:", graph)
