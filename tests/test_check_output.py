@@ -230,3 +230,36 @@ def test_a_student_edition_mounts_the_students_verbs_only(tmp_path):
         assert refused.returncode == 2 and f"No such command '{verb}'" in refused.stderr
         assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) <= 5
     assert project_root() != edition  # This process still sees the checkout.
+
+
+def test_tests_out_of_time_in_one_function_are_named_once_without_hints():
+    def late(function, probe=""):
+        run_by = f", run by course_lib.grading.probes.lecture_01.{probe}," if probe else ""
+        return (
+            f"{function}(...){run_by} did not finish within the test's 30 s (an infinite loop, "
+            "or much slower code than needed?)."
+        )
+
+    slow = {
+        "test_relu": ("relu", late("relu", "arguments_after")),
+        "test_train_sgd_learns_separable_data": ("train_sgd", late("train_sgd")),
+        "test_train_sgd_shuffles_minibatches": ("train_sgd", late("train_sgd", "record_calls")),
+        "test_train_sgd_follows_sgd": ("train_sgd", late("train_sgd", "record_calls")),
+    }
+    tests = _rows(failing=list(slow))
+    for test in tests:
+        if test["name"] in slow:
+            test |= {"outcome": "timeout", "function": slow[test["name"]][0]}
+            test["message"] = slow[test["name"]][1]
+    lines = _shown(_result(tests))
+    text = "\n".join(lines)
+    assert "  ✗ relu              0/1  did not finish in time" in lines
+    assert "Hint of" not in text and "course_lib.grading" not in text
+    assert text.count("train_sgd(...) did not finish") == 1
+    assert (
+        "      test_train_sgd_learns_separable_data, test_train_sgd_shuffles_minibatches," in lines
+    )
+    assert lines[-1].startswith("Lecture 01: 24 / 28 points. Next: fix relu")
+    assert all(len(line) <= 80 for line in lines)
+    verbose = "\n".join(_shown(_result(tests), verbose=True))
+    assert verbose.count("train_sgd(...)") == 3

@@ -215,7 +215,8 @@ def check(
             if others:
                 older = describe_choice(chosen, others, Path.cwd())
                 console.print(f"  the newest of its files; not graded: {escape(older)}")
-        result = grader.grade_lecture(number, chosen, timeout_s=timeout, memory_mb=memory_mb)
+        with console.status(f"Grading Lecture {number}..."):
+            result = grader.grade_lecture(number, chosen, timeout_s=timeout, memory_mb=memory_mb)
         if detailed:
             print_result(console, result, verbose)
         else:

@@ -12,6 +12,7 @@ crash) is one line with the reason. Plain ``camp check`` prints one line per lec
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 
@@ -106,23 +107,34 @@ def _detail(console: Console, test: dict, lines: int | None, indent: int, label:
     """``label``, the hint and the message of a failed test, indented and wrapped by words.
 
     Wrapped with ``textwrap`` rather than rich's ``Padding``, which pads every line with spaces.
+    The message is dim; without a hint, its first line follows the label.
     """
     width = max(console.width - indent, 30)
-    margin = " " * indent
-    hint = textwrap.wrap(label + str(test.get("hint") or "").strip(), width) or [label]
-    for index, line in enumerate(hint):
-        if index == 0 and label and line.startswith(label):
-            line = f"[bold]{escape(label)}[/]{escape(line[len(label) :])}"
-        else:
-            line = escape(line)
-        console.print(margin + line, highlight=False)
     message = _message_lines(test)
     if lines is not None and len(message) > lines:
         message = message[:lines] + ["..."]
-    for paragraph in message:
-        wrapped = textwrap.wrap(paragraph, width, drop_whitespace=False) or [""]
-        for line in wrapped:
-            console.print(f"{margin}[dim]{escape(line.rstrip())}[/]", highlight=False)
+    hint = str(test.get("hint") or "").strip()
+    paragraphs = [(hint, "")] if hint else []
+    paragraphs += [(line, "dim") for line in message]
+    if not paragraphs:
+        paragraphs = [("", "")]
+    for number, (text, style) in enumerate(paragraphs):
+        prefix = label if number == 0 else ""
+        lead = "" if prefix else text[: len(text) - len(text.lstrip())]  # Kept: numpy aligns.
+        wrapped = textwrap.wrap(
+            prefix + text.strip(), width, initial_indent=lead, subsequent_indent=lead
+        ) or [prefix]
+        for index, line in enumerate(wrapped):
+            line = line.rstrip()
+            head = len(prefix) if index == 0 and line.startswith(prefix) else 0
+            body = escape(line[head:])
+            body = f"[{style}]{body}[/]" if style and body else body
+            bold = f"[bold]{escape(line[:head])}[/]" if head else ""
+            console.print(" " * indent + bold + body, highlight=False)
+
+
+def _timed_out(test: dict) -> bool:
+    return test.get("outcome") == "timeout"
 
 
 def _row_line(row: FunctionRow, width: int) -> str:
@@ -131,6 +143,8 @@ def _row_line(row: FunctionRow, width: int) -> str:
         note = ""
     elif row.not_implemented:
         note = "not implemented yet"
+    elif all(_timed_out(t) for t in failed):
+        note = "did not finish in time"
     elif len(row.tests) == 1:
         note = "fails"
     else:
@@ -141,23 +155,42 @@ def _row_line(row: FunctionRow, width: int) -> str:
     )
 
 
+_RUN_BY = re.compile(r", run by [\w.]+,")  # The judge's probe that called the function.
+
+
+def _print_failures(console: Console, row: FunctionRow) -> None:
+    """Without ``--verbose``: each failed test's hint and message; tests that ran out of time
+    in the same function once, without hints (they are about results, not time)."""
+    timeouts: dict[str, list[dict]] = {}
+    for test in row.failed:
+        if _timed_out(test):
+            timeouts.setdefault(test.get("function") or test["name"], []).append(test)
+        else:
+            _detail(console, test, SHORT_MESSAGE_LINES, 6, f"{test['name']}: ")
+    for tests in timeouts.values():
+        names = ", ".join(t["name"] for t in tests)
+        message = _RUN_BY.sub("", str(tests[0].get("message") or ""))
+        _detail(console, {"message": message}, SHORT_MESSAGE_LINES, 6, f"{names}: ")
+
+
 def print_functions(console: Console, lecture: str, tests: list[dict], verbose: bool) -> None:
     """One line per graded function; under it, what failed (every test with ``verbose``)."""
     rows = function_rows(lecture, tests)
     width = min(max((len(r.name) for r in rows), default=0), 32)
     for row in rows:
         console.print(_row_line(row, width), highlight=False)
+        if not verbose:
+            if not row.not_implemented:
+                _print_failures(console, row)
+            continue
         for test in row.tests:
-            if verbose:
-                points = _points(test["points"], test["max_points"])
-                console.print(
-                    f"      {_mark(test['passed'])} {escape(test['name'])} ({points})",
-                    highlight=False,
-                )
-                if not test["passed"]:
-                    _detail(console, test, None, 10, "")
-            elif not test["passed"] and not row.not_implemented:
-                _detail(console, test, SHORT_MESSAGE_LINES, 6, f"{test['name']}: ")
+            points = _points(test["points"], test["max_points"])
+            console.print(
+                f"      {_mark(test['passed'])} {escape(test['name'])} ({points})",
+                highlight=False,
+            )
+            if not test["passed"]:
+                _detail(console, test, None, 10, "")
 
 
 def next_step(lecture: str, result, rows: list[FunctionRow]) -> str:
