@@ -56,7 +56,8 @@ call("perf_event_open", 298, 0, 0, -1, -1, 0)
 report["max_user_namespaces"] = open("/proc/sys/user/max_user_namespaces").read().strip()
 report["package"] = os.path.isdir(PACKAGE)
 report["in_root_home"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else []
-report["test_files"] = [f for top in ("/usr", "/etc", PACKAGE) for _, _, names in os.walk(top)
+report["test_files"] = [f for top in set(os.listdir("/")) - {"proc", "dev"}
+                        for _, _, names in os.walk("/" + top)
                         for f in names if f.startswith("test_0") and f.endswith(".py")]
 print(json.dumps(report), flush=True)
 """

@@ -10,14 +10,12 @@ student's public and hidden runners together, and each runner's group bounds:
   inodes of empty files; no swap. Going past it ends in the kernel's OOM killer, counted in the
   group, so the grader can say "memory limit" rather than "crashed";
 - tasks (``pids``): processes and threads of this runner only, not of the uid;
-- CPU: each group has the default weight, so a runner that starts 64 busy processes gets the same
-  share of the cores as a classmate's runner with one; ``cpu_seconds`` is its CPU time, which
-  the runner's time limit counts.
+- CPU: every group has the default weight, so a runner with 64 busy processes gets the share of a
+  classmate's runner with one; ``cpu_seconds`` is what the runner's CPU-time limit counts.
 
-cgroup v2 is used where a writable cgroup with the ``memory``, ``pids`` and ``cpu`` controllers
-is found (a root shell, a systemd ``Delegate=yes`` scope); else the v1 hierarchies of those
-controllers (and ``cpuacct``), as on this course's CI machines. Where neither is available
-(macOS, a laptop without a delegated subtree) ``Cgroups.missing`` says exactly what is lacking.
+cgroup v2 where a writable group hands down ``memory``, ``pids`` and ``cpu`` (root, a systemd
+``Delegate=yes`` scope), else the v1 hierarchies of those (and ``cpuacct``), as on the course's CI
+machines; where neither can be used, ``Cgroups.missing`` says exactly what is lacking.
 
 Why hand-written: a runner needs a dozen file writes, v1 and v2 alike, in a fresh fork before it
 drops its privileges; the cgroup libraries on PyPI cover v1 or v2 only, or talk to systemd.
@@ -36,10 +34,6 @@ CONTROLLERS = ("memory", "pids", "cpu")  # What a runner's group must bound.
 PREFIX = "camp-"  # Groups of zygotes are named camp-<pid>.
 
 
-def _unescape(path: str) -> str:
-    return path.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
-
-
 def _mounts() -> list[tuple[str, str, str, set[str]]]:
     """(fstype, mount point, root inside the hierarchy, options) of every cgroup mount."""
     found = []
@@ -47,7 +41,8 @@ def _mounts() -> list[tuple[str, str, str, set[str]]]:
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
         if len(fields) >= 5 and len(tail) >= 3 and tail[0] in ("cgroup", "cgroup2"):
-            found.append((tail[0], _unescape(fields[4]), fields[3], set(tail[2].split(","))))
+            point = fields[4].replace("\\040", " ")  # mountinfo escapes spaces.
+            found.append((tail[0], point, fields[3], set(tail[2].split(","))))
     return found
 
 
@@ -63,12 +58,8 @@ def _own_paths_of(pid: int | str = "self") -> tuple[dict[str, str], str | None]:
     return v1, v2
 
 
-def _write(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY)
-    try:
-        os.write(descriptor, text.encode())
-    finally:
-        os.close(descriptor)
+def _write_value(path: Path, text: str) -> None:
+    path.write_text(text)  # One write: cgroup files take a value per write.
 
 
 def _read_field(descriptor: int, name: str) -> int:
@@ -87,6 +78,7 @@ class Group:
     dirs: dict[str, Path]  # Controller (or "cpuacct") -> directory.
     version: int
     fds: dict[str, int] = field(default_factory=dict)
+    parent_oom_kills: int = 0  # The parent's count when the counters were opened.
 
     def child(self, name: str, hand_down: bool = False) -> Group:
         """Make (or reuse) a child group in every hierarchy.
@@ -100,7 +92,9 @@ class Group:
         if self.version == 2 and hand_down:
             folder = dirs["memory"]
             wanted = set(CONTROLLERS) & set((folder / "cgroup.controllers").read_text().split())
-            _write(folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+            _write_value(
+                folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted))
+            )
         return Group(dirs, self.version)
 
     def limit(self, memory_bytes: int, tasks: int) -> None:
@@ -108,32 +102,34 @@ class Group:
         if "memory" in self.dirs:
             folder = self.dirs["memory"]
             if self.version == 2:
-                _write(folder / "memory.max", str(memory_bytes))
+                _write_value(folder / "memory.max", str(memory_bytes))
                 for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
                     if (folder / name).exists():
-                        _write(folder / name, value)
+                        _write_value(folder / name, value)
             else:
-                _write(folder / "memory.limit_in_bytes", str(memory_bytes))
+                _write_value(folder / "memory.limit_in_bytes", str(memory_bytes))
                 if (folder / "memory.memsw.limit_in_bytes").exists():  # Swap accounting is on.
-                    _write(folder / "memory.memsw.limit_in_bytes", str(memory_bytes))
+                    _write_value(folder / "memory.memsw.limit_in_bytes", str(memory_bytes))
         if "pids" in self.dirs:
-            _write(self.dirs["pids"] / "pids.max", str(tasks))
+            _write_value(self.dirs["pids"] / "pids.max", str(tasks))
 
     def join(self) -> None:
         """Move the calling process (all its threads) into the group."""
         for path in set(self.dirs.values()):
-            _write(path / "cgroup.procs", str(os.getpid()))
+            _write_value(path / "cgroup.procs", str(os.getpid()))
 
     def open_counters(self) -> None:
         """Open the CPU-time and OOM-kill counters, to read them after the filesystem is gone."""
-        cpu = self.dirs.get("cpuacct", self.dirs.get("cpu"))
-        if cpu is not None:
-            name = "cpu.stat" if self.version == 2 else "cpuacct.usage"
-            if (cpu / name).exists():
-                self.fds["cpu"] = os.open(cpu / name, os.O_RDONLY | os.O_CLOEXEC)
-        if "memory" in self.dirs:
+        cpu = self.dirs.get("cpuacct", self.dirs.get("cpu", Path("/nonexistent")))
+        cpu /= "cpu.stat" if self.version == 2 else "cpuacct.usage"
+        if cpu.exists():
+            self.fds["cpu"] = os.open(cpu, os.O_RDONLY | os.O_CLOEXEC)
+        if "memory" in self.dirs:  # The parent's too: its limit (the zygote's) may come first.
             name = "memory.events" if self.version == 2 else "memory.oom_control"
-            self.fds["oom"] = os.open(self.dirs["memory"] / name, os.O_RDONLY | os.O_CLOEXEC)
+            folder = self.dirs["memory"]
+            self.fds["oom"] = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
+            self.fds["oom_parent"] = os.open(folder.parent / name, os.O_RDONLY | os.O_CLOEXEC)
+            self.parent_oom_kills = _read_field(self.fds["oom_parent"], "oom_kill")
 
     def close_counters(self) -> None:
         for descriptor in self.fds.values():
@@ -149,20 +145,25 @@ class Group:
         return int(os.pread(self.fds["cpu"], 64, 0).decode().strip() or 0) / 1e9
 
     def oom_kills(self) -> int:
-        """How many of the group's processes the OOM killer ended."""
-        return _read_field(self.fds["oom"], "oom_kill") if "oom" in self.fds else 0
+        """How many of the group's processes the OOM killer ended (at its or its parent's limit)."""
+        if "oom" not in self.fds:
+            return 0
+        parent = _read_field(self.fds["oom_parent"], "oom_kill") - self.parent_oom_kills
+        return max(_read_field(self.fds["oom"], "oom_kill"), parent)
 
     def pids(self) -> list[int]:
+        """The processes in the group and in its children."""
         found = set()
-        for path in set(self.dirs.values()):
-            try:
-                found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
-            except OSError:
-                pass
+        for top in set(self.dirs.values()):
+            for folder, _, _ in os.walk(top):
+                try:
+                    found |= {int(p) for p in Path(folder, "cgroup.procs").read_text().split()}
+                except OSError:
+                    pass
         return sorted(found)
 
     def remove(self, timeout_s: float = 5.0) -> bool:
-        """Kill whatever is left in the group and remove it; False if it could not be removed."""
+        """Kill whatever is left in the group (children too) and remove it; False if it stays."""
         deadline = time.monotonic() + timeout_s
         while True:
             for pid in self.pids():
@@ -171,11 +172,12 @@ class Group:
                 except (ProcessLookupError, PermissionError):
                     pass
             try:
-                for path in set(self.dirs.values()):
-                    for sub in [p for p in path.iterdir() if p.is_dir()]:
-                        sub.rmdir()  # A runner's group that its zygote could not remove.
-                    if path.exists():
-                        path.rmdir()
+                for top in set(self.dirs.values()):
+                    for folder, _, _ in os.walk(top, topdown=False):
+                        try:
+                            os.rmdir(folder)
+                        except FileNotFoundError:
+                            pass
                 return True
             except OSError as error:
                 if error.errno not in (errno.EBUSY, errno.ENOTEMPTY) or time.monotonic() > deadline:
@@ -261,12 +263,13 @@ def zygote_group(cgroups: Cgroups) -> Group | None:
 
 def _remove_stale(base: Group) -> None:
     """Remove the groups of zygotes that were killed before they could clean up."""
-    folder = next(iter(base.dirs.values()))
-    try:
-        names = [p.name for p in folder.iterdir() if p.name.startswith(PREFIX)]
-    except OSError:
-        return
-    for name in names:
+    names = set()
+    for folder in set(base.dirs.values()):
+        try:
+            names |= {p.name for p in folder.iterdir() if p.name.startswith(PREFIX)}
+        except OSError:
+            pass
+    for name in sorted(names):
         pid = name.removeprefix(PREFIX)
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             Group({c: d / name for c, d in base.dirs.items()}, base.version).remove(timeout_s=0)

@@ -117,10 +117,13 @@ def spawn() -> tuple[socket.socket, int | None]:
     control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     factory = _factory_socket()
     if factory is not None:
-        with factory:
-            socket.send_fds(factory, [b"zygote"], [theirs.fileno()])
-        theirs.close()
-        return control, None
+        try:
+            with factory:
+                socket.send_fds(factory, [b"zygote"], [theirs.fileno()])
+            theirs.close()
+            return control, None
+        except OSError:  # The factory is gone: a fresh interpreter will do, only slower.
+            pass
     from course_lib.grading.judge import grading_env
 
     process = subprocess.Popen(
