@@ -2,15 +2,17 @@
 
 References: ``tf.nn.conv2d``, ``tf.nn.max_pool2d`` and ``tf.nn.avg_pool2d`` (in float64), Keras
 layers (``compute_output_shape``, ``count_params``), the gradient of one output unit of a stack of
-all-ones convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, and
-PIL reading back the saved figures. Each test calls the student's module ``sub``; random
-configurations come from seeded generators. Keras objects that the student's code receives (small
-models, datasets) are built where that code runs (``library``), with weights the judge chooses.
+all-ones convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, PIL
+reading back the saved figures, and expected values stored as data
+(``tests/autograder/expected/02_cnn.json``, computed by the instructor's references on the fixed
+inputs built here; ``camp generate`` writes it). Each test calls the student's module ``sub``;
+random configurations come from seeded generators. Keras objects that the student's code
+receives (small models, datasets) are built where that code runs (``library``), with weights the
+judge chooses.
 """
 
 import functools
 import io
-import math
 import warnings
 
 import keras
@@ -20,6 +22,7 @@ import tensorflow as tf
 from PIL import Image
 
 from course_lib.grading.access import library
+from course_lib.grading.expected import load
 
 
 def _quiet(test):
@@ -71,11 +74,28 @@ def _tf_conv(x, kernel, strides, padding):
     ).numpy()
 
 
-def _same_split(in_size, kernel_size, stride):
-    """TensorFlow's SAME padding of one axis, as documented for ``tf.nn.conv2d``."""
-    out_size = math.ceil(in_size / stride)
-    total = max((out_size - 1) * stride + kernel_size - in_size, 0)
-    return total // 2, total - total // 2
+def _expected(name):
+    """The reference's values for test ``name``, stored as data (see the module docstring)."""
+    return load("02")[name]
+
+
+def _tf_same_split(in_size, kernel_size, stride):
+    """The zeros TensorFlow's SAME padding puts before and after one axis, found by asking it.
+
+    The ``(before, after)`` whose VALID convolution of a random signal gives TensorFlow's SAME
+    output: TensorFlow is the reference, searched, rather than a formula written here.
+    """
+    rng = np.random.default_rng(0)
+    x, kernel = rng.normal(size=(1, in_size, 1, 1)), rng.normal(size=(kernel_size, 1, 1, 1))
+    same = _tf_conv(x, kernel, (stride, 1), "same")
+    for total in range(kernel_size + stride):
+        for before in range(total + 1):
+            padded = np.pad(x, ((0, 0), (before, total - before), (0, 0), (0, 0)))
+            if padded.shape[1] >= kernel_size:
+                valid = _tf_conv(padded, kernel, (stride, 1), "valid")
+                if valid.shape == same.shape and np.allclose(valid, same, atol=1e-12):
+                    return before, total - before
+    raise AssertionError(f"No padding of {in_size} reproduces TensorFlow's SAME output.")
 
 
 def _conv_config(rng, padding):
@@ -110,8 +130,8 @@ def _check_conv(function, x, kernel, strides, padding):
         )
     if padding == "same":
         sh, sw = strides
-        rows = _same_split(x.shape[1], kernel.shape[0], sh)[::-1]
-        cols = _same_split(x.shape[2], kernel.shape[1], sw)[::-1]
+        rows = _tf_same_split(x.shape[1], kernel.shape[0], sh)[::-1]
+        cols = _tf_same_split(x.shape[2], kernel.shape[1], sw)[::-1]
         swapped = np.pad(x, ((0, 0), rows, cols, (0, 0)))
         if rows[0] != rows[1] or cols[0] != cols[1]:
             if np.allclose(received, _tf_conv(swapped, kernel, strides, "valid"), atol=1e-5):
@@ -175,12 +195,15 @@ def test_same_padding_reproduces_tf_same(sub):
             received = _tf_conv(padded, kernel, (stride, 1), "valid")
             if received.shape == expected.shape and np.allclose(received, expected):
                 continue
-        if (after, before) == _same_split(in_size, kernel_size, stride):
-            pytest.fail(
-                f"in {in_size}, kernel {kernel_size}, stride {stride}: you return ({before}, "
-                f"{after}); TensorFlow puts the extra zero after (bottom/right): "
-                f"({after}, {before})."
-            )
+        swapped = np.pad(x, ((0, 0), (after, before), (0, 0), (0, 0)))
+        if before != after and swapped.shape[1] >= kernel_size:
+            flipped = _tf_conv(swapped, kernel, (stride, 1), "valid")
+            if flipped.shape == expected.shape and np.allclose(flipped, expected):
+                pytest.fail(
+                    f"in {in_size}, kernel {kernel_size}, stride {stride}: you return ({before}, "
+                    f"{after}); TensorFlow puts the extra zero after (bottom/right): "
+                    f"({after}, {before})."
+                )
         pytest.fail(
             f"in {in_size}, kernel {kernel_size}, stride {stride}: padding ({before}, {after}) "
             "does not reproduce tf.nn.conv2d's SAME output."
@@ -198,8 +221,8 @@ def test_pad_input(sub):
     x = rng.normal(size=(2, 7, 6, 3))
     np.testing.assert_array_equal(sub.pad_input(x, (3, 2), (2, 2), "valid"), x)
     for kernel_size, strides, constant in (((4, 3), (2, 3), 0.0), ((2, 5), (1, 4), -7.0)):
-        rows = _same_split(7, kernel_size[0], strides[0])
-        cols = _same_split(6, kernel_size[1], strides[1])
+        rows = _tf_same_split(7, kernel_size[0], strides[0])
+        cols = _tf_same_split(6, kernel_size[1], strides[1])
         expected = np.pad(x, ((0, 0), rows, cols, (0, 0)), constant_values=constant)
         received = np.asarray(sub.pad_input(x, kernel_size, strides, "same", constant))
         if received.shape != expected.shape:
@@ -215,7 +238,8 @@ def test_pad_input(sub):
 
 @pytest.mark.points(
     3,
-    hint="out[:, i, j, :] = tensordot(window at (i*s, j*s), kernel) over (kh, kw, in_channels).",
+    hint="Each output value is one window of the input times the whole kernel, summed; windows "
+    "start every stride pixels; the kernel is not flipped.",
     section="convolution",
 )
 @_quiet
@@ -247,8 +271,8 @@ def test_conv2d_loops_same_matches_tf(sub):
 
 @pytest.mark.points(
     3,
-    hint="sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, ::sh, ::sw] gives (b, oh, ow, "
-    "c, kh, kw); tensordot with the kernel over (c, kh, kw) = kernel axes (2, 0, 1).",
+    hint="The same windows as conv2d_loops, all at once: mind which axes of the windows and of "
+    "the kernel are summed over together, and the stride of the windows.",
     section="convolution",
 )
 @_quiet
@@ -328,8 +352,8 @@ def test_avg_pool2d_matches_tf(sub):
         )
         if padding == "same" and not np.allclose(received, expected):
             steps = strides or pool_size
-            rows = _same_split(x.shape[1], pool_size[0], steps[0])
-            cols = _same_split(x.shape[2], pool_size[1], steps[1])
+            rows = _tf_same_split(x.shape[1], pool_size[0], steps[0])
+            cols = _tf_same_split(x.shape[2], pool_size[1], steps[1])
             zero_padded = tf.constant(np.pad(x, ((0, 0), rows, cols, (0, 0))))
             full = tf.nn.avg_pool2d(zero_padded, pool_size, steps, "VALID").numpy()
             if np.allclose(received, full):
@@ -371,7 +395,8 @@ def test_pooling_keeps_channels(sub):
 
 @pytest.mark.points(
     2,
-    hint="kh * kw * in_channels weights per filter, plus one bias per filter when use_bias.",
+    hint="Count one filter's weights (its window over every input channel), then all filters, "
+    "then the biases, which exist only when use_bias is True.",
     section="parameters",
 )
 @_quiet
@@ -438,7 +463,8 @@ def _empirical_receptive_field(layers, length=600):
 
 @pytest.mark.points(
     3,
-    hint="Start with r = 1, jump = 1; for each layer r += (k - 1) * jump, then jump *= s.",
+    hint="A layer's kernel spans k - 1 steps of the layer below it, and one such step is as many "
+    "input pixels as the strides of the layers below multiply to.",
     section="receptive_field",
 )
 @_quiet
@@ -451,30 +477,41 @@ def test_receptive_field_matches_gradient(sub):
     for layers in stacks:
         expected = _empirical_receptive_field(layers)
         received = sub.receptive_field(layers)
-        if received != expected and received == 1 + sum(k - 1 for k, _ in layers):
+        unstrided = _empirical_receptive_field([(k, 1) for k, _ in layers])
+        if received != expected and received == unstrided:
             pytest.fail(
                 f"For {layers} you return {received}, as if every stride were 1; the gradient "
                 f"of one output unit reaches {expected} input pixels. A layer's kernel spans "
                 "k - 1 steps of the layer below, and each step is `jump` input pixels (the "
                 "product of the strides before it)."
             )
-        jump_first, jump = 1, 1
-        for kernel_size, stride in layers:
-            jump *= stride
-            jump_first += (kernel_size - 1) * jump
-        if received != expected and received == jump_first:
+        # Counting each layer's own stride in its step is the field of a stack whose strides
+        # all move one layer down (a 1-pixel layer taking the first stride).
+        shifted = [(1, layers[0][1])] if layers else []
+        shifted += [(k, nxt[1]) for (k, _), nxt in zip(layers, [*layers[1:], (1, 1)], strict=True)]
+        if received != expected and layers and received == _empirical_receptive_field(shifted):
             pytest.fail(
-                f"For {layers} you return {received}; expected {expected}. Grow the field with "
-                "the jump of the layer below first (r += (k - 1) * jump), then multiply the jump "
-                "by this layer's stride."
+                f"For {layers} you return {received}; expected {expected}. A layer's step is "
+                "set by the strides of the layers BELOW it, not by its own stride."
             )
         assert received == expected, layers
     assert sub.receptive_field([]) == 1
 
 
+def _conv_block_weights(filters, channels):
+    """The judge's values of a ConvBlock's variables: the kernel, then the batch norm's gamma,
+    beta, moving mean and moving variance (float32)."""
+    rng = _rng(17)
+    kernel = rng.normal(scale=0.4, size=(3, 3, channels, filters))
+    gamma, beta = rng.uniform(0.5, 1.5, filters), rng.normal(scale=0.2, size=filters)
+    mean, variance = rng.normal(scale=0.3, size=filters), rng.uniform(0.5, 2.0, filters)
+    return [v.astype(np.float32) for v in (kernel, gamma, beta, mean, variance)]
+
+
 @pytest.mark.points(
     2,
-    hint="call: self.conv → self.norm(..., training=training) → relu → self.pool.",
+    hint="The docstring's order of the sub-layers, with the batch norm told whether this call "
+    "trains (at inference it uses its moving averages).",
     section="keras_cnn",
 )
 @_quiet
@@ -482,21 +519,26 @@ def test_conv_block(sub):
     _seed(sub, 0)
     block = sub.ConvBlock(6, kernel_size=3, pool_size=2)
     x = tf.constant(_rng(13).normal(size=(2, 10, 9, 3)), tf.float32)
+    block.build((2, 10, 9, 3))  # The given build(): conv, norm and pool exist, by those names.
+    kernel, *norm = _conv_block_weights(6, 3)
+    block.conv.kernel.assign(kernel)
+    for name, value in zip(("gamma", "beta", "moving_mean", "moving_variance"), norm, strict=True):
+        getattr(block.norm, name).assign(value)
     received = keras.ops.convert_to_numpy(block(x, training=False))
-    expected = block.pool(tf.nn.relu(block.norm(block.conv(x), training=False))).numpy()
+    reference = _expected("conv_block")
+    expected = np.asarray(reference["out"], dtype=np.float32)
     if received.shape != expected.shape:
         pytest.fail(f"Expected output shape {expected.shape}; received {received.shape}.")
     if np.any(received < 0):
         pytest.fail("The block's output has negative values: apply ReLU before pooling.")
-    if not np.allclose(received, expected, rtol=1e-5, atol=1e-6):
-        # Only on failure: a training-mode call would update the block's moving statistics.
-        batch_stats = block.pool(tf.nn.relu(block.norm(block.conv(x), training=True))).numpy()
-        if np.allclose(received, batch_stats, rtol=1e-5, atol=1e-6):
+    if not np.allclose(received, expected, rtol=1e-5, atol=1e-5):
+        batch_stats = np.asarray(reference["batch_statistics"], dtype=np.float32)
+        if np.allclose(received, batch_stats, rtol=1e-5, atol=1e-5):
             pytest.fail(
                 "With training=False the block normalised with the batch's statistics: pass "
                 "training=training to self.norm, so inference uses the moving averages."
             )
-    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-5)
     assert block.compute_output_shape((None, 10, 9, 3)) == (None, 5, 5, 6)
     clone = sub.ConvBlock.from_config(block.get_config())
     assert (clone.filters, clone.kernel_size, clone.pool_size) == (6, 3, 2)
@@ -637,8 +679,8 @@ def test_train_cnn_learns_with_early_stopping(sub):
     name = _loss_name(sub, model.loss)
     if "categorical" in str(name):
         pytest.fail(
-            "Categorical cross-entropy assumes exactly one category per photo; with sigmoid "
-            "outputs use keras.losses.BinaryCrossentropy()."
+            "Categorical cross-entropy assumes exactly one category per photo; sigmoid "
+            "outputs, one per category, go with the binary cross-entropy."
         )
     assert "binary_crossentropy" in str(name), f"Expected binary cross-entropy; received {name}."
     # Measured with the reference on this data and these arguments over 20 seeds (build_cnn
@@ -719,11 +761,22 @@ def test_evaluate_multilabel_matches_sklearn(sub):
                 pytest.fail(f"Return {key} as a {kind.__name__}; received {type(scores[key])}.")
 
 
+def _judge_weights(filters):
+    """``{name: (kernel, bias)}`` of the convolutions of ``_small_conv_model``, float32."""
+    rng = _rng(20 + filters)
+    weights = {}
+    for name, shape in (("conv1", (3, 3, 3, filters)), ("conv2", (3, 3, filters, 4))):
+        kernel = (rng.normal(size=shape) * 0.3).astype(np.float32)
+        bias = (rng.normal(size=shape[-1]) * 0.1).astype(np.float32)
+        weights[name] = (kernel, bias)
+    return weights
+
+
 def _small_conv_model(sub, filters=10):
     """A small model built where the student's code runs, holding the judge's weights.
 
     Returns ``(model, weights)``: ``weights[name]`` is the ``(kernel, bias)`` of convolution
-    ``name``, float32 arrays chosen here.
+    ``name``, float32 arrays chosen here (``_judge_weights``).
     """
     rk = library(sub, "keras")
     rk.utils.set_random_seed(0)
@@ -735,13 +788,9 @@ def _small_conv_model(sub, filters=10):
             rk.layers.Conv2D(4, 3, name="conv2"),
         ]
     )
-    rng = _rng(20 + filters)
-    weights = {}
-    for name, shape in (("conv1", (3, 3, 3, filters)), ("conv2", (3, 3, filters, 4))):
-        kernel = (rng.normal(size=shape) * 0.3).astype(np.float32)
-        bias = (rng.normal(size=shape[-1]) * 0.1).astype(np.float32)
-        model.get_layer(name).set_weights([kernel, bias])
-        weights[name] = (kernel, bias)
+    weights = _judge_weights(filters)
+    for name, values in weights.items():
+        model.get_layer(name).set_weights(list(values))
     return model, weights
 
 
@@ -773,15 +822,11 @@ def test_first_layer_filters(sub):
 )
 @_quiet
 def test_plot_filters_png(sub):
-    model, weights = _small_conv_model(sub, filters=10)
-    kernel = weights["conv1"][0]  # (3, 3, 3, 10)
+    model, _ = _small_conv_model(sub, filters=10)
     path = _runner_path(sub, "filters.png")
     pictures = np.asarray(sub.plot_filters(model, path, columns=4, cell_pixels=24))
-    expected = np.moveaxis(kernel, 3, 0).astype(np.float64)
-    low = expected.min(axis=(1, 2, 3), keepdims=True)
-    expected = (expected - low) / (expected.max(axis=(1, 2, 3), keepdims=True) - low)
-    raw = np.moveaxis(kernel, 3, 0).astype(np.float64)
-    globally = (raw - raw.min()) / (raw.max() - raw.min())
+    reference = _expected("plot_filters")  # (10, 3, 3, 3) pictures of the judge's kernel.
+    expected, globally = np.asarray(reference["pictures"]), np.asarray(reference["global_scaling"])
     if pictures.shape == expected.shape and np.allclose(pictures, globally, atol=1e-6):
         pytest.fail(
             "You scale all filters by the global minimum and maximum; scale each filter by its "
@@ -804,7 +849,8 @@ def test_plot_filters_png(sub):
 
 @pytest.mark.points(
     2,
-    hint="keras.Model(model.inputs, model.get_layer(layer_name).output) applied to [image[None]].",
+    hint="A model from the network's inputs to the named layer's output gives the maps; it "
+    "takes a batch, and the function returns one image's maps.",
     section="keras_cnn",
 )
 @_quiet
