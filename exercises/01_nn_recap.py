@@ -18,8 +18,8 @@
 # **You will build:** a dense layer, ReLU and sigmoid, a numerically stable softmax and
 # cross-entropy, the backward pass of a two-layer network by hand (checked against
 # `tf.GradientTape` and by a numerical gradient check you write), an SGD training loop with
-# `GradientTape`, and the same network in Keras, trained on real handwritten digits to about
-# 97 % accuracy.
+# `GradientTape`, and the same network in Keras, trained on real handwritten digits to at least
+# 93 % test accuracy in 15 epochs (the graded bar; the reference reaches 96 to 98 %).
 #
 # Every later lecture rests on these pieces: the image classifier of Lecture 02, the text
 # encoders of Lecture 04 and the captioner of Lecture 06 are all trained with the softmax,
