@@ -19,12 +19,13 @@
 # Lecture 04 (MiniLM and SIF sentence embeddings, cosine similarity) and Lecture 05 (ranking
 # metrics and the `SearchEngine` interface).
 # **You will build:** projection heads and L2-normalised embeddings; the symmetric InfoNCE loss
-# with a learnable, clipped temperature, checked against numpy and its gradients; an image tower
+# with a learnable, bounded temperature, checked against numpy and its gradients; an image tower
 # from your Lecture 03 blocks and a text tower on frozen MiniLM sentence embeddings; a
 # `DualEncoder` Keras model with its own `train_step` and `test_step`, trained with `tf.data`
-# on the photo collection; text-to-image retrieval measured with Lecture 05's metrics;
-# zero-shot classification by prompts ("a photo of a dog"); pictures of the embedding space and
-# of the retrieval results; and a `DualEncoderEngine` that joins Lecture 05's search engines.
+# on the photo collection; text-to-image retrieval measured with Lecture 05's metrics, and
+# image-to-text retrieval as CLIP reports it; zero-shot classification by prompts ("a photo of
+# a dog"), one prompt or an ensemble of them; pictures of the embedding space and of the
+# retrieval results; and a `DualEncoderEngine` that joins Lecture 05's search engines.
 #
 # So far the course matched a text query with a *description* of the picture (captions,
 # detected labels, classifier scores). A dual encoder learns a common representation instead:
@@ -67,14 +68,22 @@ IMAGE_FILTERS = (32, 64, 128)  # Filters of the image tower's residual blocks (e
 EMBEDDING_DIM = 128  # Size of the joint embedding space (the output of both projection heads).
 DROPOUT_RATE = 0.1  # Dropout inside the projection heads.
 INITIAL_TEMPERATURE = 0.07  # CLIP's initial temperature (logits scaled by 1 / 0.07 ≈ 14.3).
-MAX_LOGIT_SCALE = 100.0  # CLIP clips the logit scale 1 / temperature to at most 100.
+MAX_LOGIT_SCALE = 100.0  # CLIP keeps the logit scale 1 / temperature at most 100.
 BATCH_SIZE = 128  # Image-caption pairs per step: each pair has BATCH_SIZE - 1 negatives.
 EPOCHS = 15  # Passes over the training photos (one random caption per photo and epoch).
 LEARNING_RATE = 2e-3  # AdamW's step size.
-WEIGHT_DECAY = 1e-4  # AdamW's decoupled weight decay.
+WEIGHT_DECAY = 1e-4  # AdamW's decoupled weight decay (kernels only, as in OpenCLIP).
 KS = (1, 5, 10)  # Recall@K is reported for these K.
 MAP_K = 10  # Cut-off of the reported mAP (as the competition's mAP@10).
 PROMPT = "a photo of a {}"  # Zero-shot prompt; {} is a category name.
+PROMPT_TEMPLATES = (  # Prompt ensembling: each category's prompts, averaged (CLIP's trick).
+    "a photo of a {}",
+    "a picture of a {}",
+    "a photo of the {}",
+    "there is a {} in the picture",
+    "a {} in a photo",
+    "a scene with a {}",
+)
 
 
 def search_lecture():
@@ -152,8 +161,11 @@ def to_pixels(images, image_size: int = IMAGE_SIZE) -> np.ndarray:
 #
 # The text tower starts from Lecture 04's MiniLM (the real all-MiniLM-L6-v2 weights in your own
 # Keras encoder). It stays *frozen*: its 384-d sentence embeddings are computed once for every
-# caption and cached, and only a projection head on top of them is trained. This is the "locked
-# text tower" half of LiT (Zhai et al., 2022) and saves most of the training time on a CPU.
+# caption and cached, and only a projection head on top of them is trained, which saves most of
+# the training time on a CPU. LiT (Zhai et al., 2022, "locked-image tuning") does the mirror
+# image: it locks a pretrained *image* tower and trains the text tower to match it. We lock the
+# text tower instead, because a pretrained sentence encoder is what we have (Lecture 04's
+# MiniLM) and our image tower is small and learns the course's photos from scratch.
 # Without MiniLM's package the tower falls back to Lecture 04's SIF GloVe embeddings (50-d); the
 # lecture says which one it uses. SIF removes the texts' common direction, which it estimates on
 # the texts it is given, so every batch of texts is embedded together with a fixed set of
@@ -316,20 +328,43 @@ class ProjectionHead(keras.layers.Layer):
 # best a model can reach is a gap of 2 between the right logit and the others, which leaves a
 # lot of probability on the negatives. CLIP *learns* τ, through its logarithm so that it stays
 # positive: the weight is $s = \log(1/\tau)$, initialised to $\log(1/0.07)$, and the logit
-# scale $e^s$ is clipped to at most 100 (OpenCLIP clamps $s$ to $[0, \log 100]$, as we do:
-# $\tau \in [0.01, 1]$).
+# scale $e^s$ is kept at most 100, $\tau \in [0.01, 1]$.
+#
+# *How* it is kept there matters. OpenCLIP clamps $s$ to $[0, \log 100]$ **after each
+# optimizer step** (`logit_scale.clamp_(0, math.log(100))` in its training loop) and uses $e^s$
+# as it is in the forward pass: the gradient reaches $s$ everywhere, and a step that would push
+# $s$ past the bound leaves it at the bound. Clipping in the forward pass instead,
+# $e^{\mathrm{clip}(s, 0, \log 100)}$, gives the same logits while $s$ is inside, but a zero
+# gradient once $s$ is past the bound, where nothing but weight decay would ever move it again.
+# We do as OpenCLIP does: the weight carries a Keras *constraint*, `ClampTo(0, log(100))`, that
+# every Keras optimizer applies to the weight after each update (in `optimizer.apply`).
 
 
 # %%
+class ClampTo(keras.constraints.Constraint):
+    """A weight constraint: clamp the weight into ``[low, high]`` after every optimizer step."""
+
+    def __init__(self, low: float, high: float):
+        if not low <= high:
+            raise ValueError(f"Expected low <= high; received {low!r} and {high!r}.")
+        self.low, self.high = float(low), float(high)
+
+    def __call__(self, weight):
+        return keras.ops.clip(weight, self.low, self.high)
+
+    def get_config(self):
+        return {"low": self.low, "high": self.high}
+
+
 class LearnableTemperature(keras.layers.Layer):
-    """A learnable temperature τ, stored as ``log_logit_scale`` = log(1 / τ) and clipped.
+    """A learnable temperature τ, stored as ``log_logit_scale`` = log(1 / τ), clamped as OpenCLIP.
 
     Weight: ``log_logit_scale``, a float32 scalar (shape ()), initialised to
-    ``log(1 / initial_temperature)``.
+    ``log(1 / initial_temperature)``, with the constraint ``ClampTo(0, log(max_logit_scale))``
+    (the optimizer clamps it after each update; the forward pass does not clip).
 
-    ``logit_scale()`` → a float32 scalar tensor, 1 / τ:
-    ``exp(clip(log_logit_scale, 0, log(max_logit_scale)))``, between 1 and ``max_logit_scale``;
-    ``temperature()`` → its inverse, τ.
+    ``logit_scale()`` → a float32 scalar tensor, 1 / τ: ``exp(log_logit_scale)``, between 1 and
+    ``max_logit_scale`` once an optimizer has stepped; ``temperature()`` → its inverse, τ.
     ``layer(similarities)`` → ``similarities * logit_scale()``, the logits.
     """
 
@@ -355,7 +390,7 @@ class LearnableTemperature(keras.layers.Layer):
         self.built = True  # The only weight exists already.
 
     def logit_scale(self):
-        """Return 1 / τ: exp of ``log_logit_scale`` clipped to [0, log(max_logit_scale)]."""
+        """Return 1 / τ = exp(``log_logit_scale``), differentiable in the weight (no clip)."""
         # YOUR CODE HERE
         raise NotImplementedError(
             "LearnableTemperature.logit_scale: fill in the region marked YOUR CODE HERE"
@@ -545,8 +580,18 @@ class DualEncoder(keras.Model):
 # cannot learn one sentence by heart. The draws come from `tf.data.Dataset.random(seed)`
 # zipped with the shuffled photos, so a seed fixes the whole sequence of epochs; the seeds are
 # fixed (`keras.utils.set_random_seed`) before anything is built. Photos are stored as uint8
-# and scaled to [0, 1] per batch. The last incomplete batch is dropped by default: a batch of 3
-# pairs is a much easier (and noisier) task than one of 128.
+# and scaled to [0, 1] per batch. The last incomplete batch is dropped: a batch of 3 pairs is a
+# much easier (and noisier) task than one of 128. Validation batches are dropped the same way,
+# so every validation loss is a loss over 128 pairs, comparable with the training loss and
+# with itself from epoch to epoch (the 1,000 val photos give 7 batches, 896 pairs, a new random
+# draw each epoch); a last batch of 104 pairs would mix an easier task into the mean.
+#
+# The optimizer is AdamW, Adam with *decoupled* weight decay: each step also shrinks a weight
+# by `learning_rate × WEIGHT_DECAY` times itself. As OpenCLIP does, only the kernels (weights of
+# rank 2 and more) decay: decaying the learned temperature would pull the logit scale towards
+# $e^0 = 1$, and the biases and the normalisations' scales and offsets are too few to overfit
+# and mean something at any size. `optimizer.exclude_from_weight_decay(var_list=...)` lists
+# them before the first step.
 #
 # Watch the validation loss of the first epochs: it may sit *above* the chance level log B while
 # the training loss falls. Validation runs the image tower with `training=False`, so its batch
@@ -610,10 +655,18 @@ def train_dual_encoder(
     verbose: int = 2,
     max_seconds: float | None = None,
 ) -> keras.callbacks.History:
-    """Compile with AdamW (cosine decay over ``epochs``) and fit; stop early at ``max_seconds``."""
+    """Compile with AdamW (cosine decay over ``epochs``) and fit; stop early at ``max_seconds``.
+
+    Weight decay applies to the kernels only: weights of rank below 2 (biases, normalisations'
+    scales and offsets, the temperature's ``log_logit_scale``) are excluded, as in OpenCLIP.
+    """
     steps = max(1, int(train_ds.cardinality())) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY))
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=WEIGHT_DECAY)
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
+    )
+    model.compile(optimizer=optimizer)
     callbacks = [TimeBudget(max_seconds)] if max_seconds else []
     return model.fit(
         train_ds,
@@ -685,6 +738,12 @@ def hard_negative_order(graphs: list[dict], batch_size: int = BATCH_SIZE, seed: 
 # query, the relevant photo is the one it was written for; queries read off a scene graph
 # (`course_lib.competition.grammar.caption_query`) have every photo whose scene graph matches
 # as relevant, as in the competition.
+#
+# CLIP reports both directions. **Image → text**: each photo is a query over all the captions,
+# and it scores a hit at K when *any* of its five captions is among the K captions most similar
+# to it. That Recall@K is a hit rate, not Lecture 05's share of the relevant items found: with
+# five right captions, a share would cap R@1 at 0.2. Text → image with one photo per caption is
+# the same either way.
 
 
 # %%
@@ -707,6 +766,22 @@ def retrieval_report(
     search = search_lecture()
     # YOUR CODE HERE
     raise NotImplementedError("retrieval_report: fill in the region marked YOUR CODE HERE")
+
+
+def image_to_text_recall(image_embeddings, text_embeddings, text_image, ks=KS) -> dict:
+    """Image → text Recall@K as CLIP reports it: each photo queries all the texts.
+
+    Args:
+        image_embeddings: float (N, dim); text_embeddings: float (T, dim) (both normalised
+            here); text_image: (T,) ints, the photo (row of ``image_embeddings``) each text
+            describes; ks: the K of Recall@K.
+
+    Returns:
+        ``{"R@k": share of the photos with at least one of their own texts among the k texts
+        most similar to them}`` for each k in ``ks``, floats. Ties keep the texts' order.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("image_to_text_recall: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -763,6 +838,34 @@ def zero_shot_report(probabilities, multi_hot) -> dict[str, float]:
 def prompts(categories: list[str], template: str = PROMPT) -> list[str]:
     """Return one prompt per category: ``template.format(category)``."""
     return [template.format(category) for category in categories]
+
+
+# %% [markdown]
+# ### Prompt ensembling
+#
+# One sentence per category is a noisy estimate of where the category lies in the text space:
+# "a photo of a dog" and "there is a dog in the picture" land in slightly different places.
+# CLIP *ensembles* prompts: it embeds several templates per category (`PROMPT_TEMPLATES`),
+# L2-normalises each embedding, averages them per category and normalises the mean again; the
+# averaged prompt then plays the role of the single one. On ImageNet, 80 templates added 3.5
+# points of top-1 accuracy to CLIP's zero-shot classifier over the single default prompt
+# (Radford et al., 2021). The demo compares the top-1 accuracy on val with one prompt and with
+# the ensemble.
+
+
+# %%
+def ensemble_class_embeddings(prompt_embeddings) -> np.ndarray:
+    """CLIP's prompt ensemble: one embedding per category from several prompts.
+
+    Args:
+        prompt_embeddings: float (P, C, dim): the embeddings of P prompt templates for each of
+            C categories (row ``[p, c]``: template p filled with category c).
+
+    Returns:
+        float64 (C, dim): per category, the mean of its P L2-normalised embeddings, L2-normalised.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError("ensemble_class_embeddings: fill in the region marked YOUR CODE HERE")
 
 
 # %% [markdown]
@@ -919,7 +1022,7 @@ if should_run_demo(__name__):
     train_dual_encoder(
         model,
         pairs_dataset(train_pixels, train_text),
-        pairs_dataset(val_pixels, val_text, seed=SEED + 1, drop_remainder=False),
+        pairs_dataset(val_pixels, val_text, seed=SEED + 1),  # Full batches only, as training.
     )
 
     # Retrieval: every val caption is a query whose relevant photo is its own.
@@ -928,6 +1031,8 @@ if should_run_demo(__name__):
     caption_vectors = embed_text_features(model, val_text.reshape(-1, val_text.shape[-1]))
     own = [{i // val_text.shape[1]} for i in range(len(caption_vectors))]
     print("val captions → photos:", retrieval_report(caption_vectors, image_vectors, own))
+    owner = np.arange(len(caption_vectors)) // val_text.shape[1]  # The photo of each caption.
+    print("val photos → captions:", image_to_text_recall(image_vectors, caption_vectors, owner))
     # Queries read off scene graphs: every matching photo is relevant.
     val_images = read_split(folder, "val")
     rng = np.random.default_rng(SEED)
@@ -947,6 +1052,17 @@ if should_run_demo(__name__):
     temperature = float(model.temperature.temperature())
     probabilities = zero_shot_probabilities(image_vectors, class_vectors, temperature)
     print(f"zero-shot (τ = {temperature:.3f}):", zero_shot_report(probabilities, labels))
+    # Prompt ensembling: every template for every category, averaged per category.
+    names = val_coco.category_names
+    per_template = np.stack(
+        [embed_text_features(model, features(prompts(names, t))) for t in PROMPT_TEMPLATES]
+    )  # (templates, categories, dim)
+    ensemble = ensemble_class_embeddings(per_template)
+    probabilities = zero_shot_probabilities(image_vectors, ensemble, temperature)
+    print(
+        f"zero-shot, {len(PROMPT_TEMPLATES)} prompts averaged:",
+        zero_shot_report(probabilities, labels),
+    )
     print("Lecture 02's supervised classifier on val: mAP 0.58, micro-F1 0.61")
 
     # Pictures.

@@ -110,9 +110,8 @@ def main(argv=None) -> int:
             epochs = max(1, int(left / epoch_seconds))
             log(f"{step_seconds:.3f} s per step, {epoch_seconds:.0f} s per epoch: {epochs} epochs")
         model = build()
-        val_ds = lecture.pairs_dataset(
-            val_pixels, val_text, seed=lecture.SEED + 1, drop_remainder=False
-        )
+        # Full batches only, as in training: a loss over fewer pairs is not comparable.
+        val_ds = lecture.pairs_dataset(val_pixels, val_text, seed=lecture.SEED + 1)
         left = budget - (time.perf_counter() - started) - EVALUATION_RESERVE_S
         history = lecture.train_dual_encoder(
             model, train_ds, val_ds, epochs=epochs, verbose=args.verbose, max_seconds=max(left, 1.0)

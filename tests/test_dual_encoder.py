@@ -88,3 +88,27 @@ def test_engine_ranks_by_the_embeddings_cosine(reference, unseen, tmp_path):
     for row, results in zip(scores, engine.search_batch(queries, k=4), strict=True):
         assert [image_id for image_id, _ in results] == [100 + int(j) for j in np.argsort(-row)[:4]]
         np.testing.assert_allclose([s for _, s in results], np.sort(row)[::-1][:4], atol=1e-5)
+
+
+def test_training_decays_the_kernels_only(lecture):
+    """The lecture's AdamW decays weights of rank 2 and more, as OpenCLIP: not the learned
+    temperature, the biases or the normalisations' scales and offsets."""
+    import functools
+    import types
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    conv = functools.partial(keras.layers.Conv2D, kernel_size=3, padding="same")
+    image_tower = lecture.build_image_tower(
+        16, (4,), 8, blocks=types.SimpleNamespace(ResidualBlock=conv)
+    )
+    model = lecture.DualEncoder(image_tower, lecture.build_text_tower(5, 8))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(8, 16, 16, 3)).astype("uint8")
+    dataset = lecture.pairs_dataset(pixels, rng.normal(size=(8, 2, 5)), batch_size=4)
+    lecture.train_dual_encoder(model, dataset, epochs=1, verbose=0)
+    decayed = [v for v in model.trainable_variables if model.optimizer._use_weight_decay(v)]
+    kernels = [v for v in model.trainable_variables if len(v.shape) >= 2]
+    assert {id(v) for v in decayed} == {id(v) for v in kernels} and kernels
+    assert id(model.temperature.log_logit_scale) not in {id(v) for v in decayed}

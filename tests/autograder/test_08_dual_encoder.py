@@ -256,8 +256,9 @@ def test_info_nce_gradients(sub):
 
 @pytest.mark.points(
     2,
-    hint="add_weight(shape=(), initializer=Constant(log(1 / initial_temperature))) named "
-    "log_logit_scale; logit_scale() = exp(clip(log_logit_scale, 0, log(max_logit_scale))).",
+    hint="One trainable scalar weight, log_logit_scale = log(1 / τ) at the start, with a "
+    "constraint that keeps it in [0, log(max_logit_scale)] after every optimizer step (as "
+    "OpenCLIP clamps it); logit_scale() is its exponential, not clipped in the forward pass.",
     section="temperature",
 )
 def test_learnable_temperature(sub):
@@ -272,15 +273,29 @@ def test_learnable_temperature(sub):
     assert _number(layer.temperature()) == pytest.approx(0.2, rel=1e-5)
     similarities = _rng(7).uniform(-1, 1, size=(3, 4)).astype("float32")
     np.testing.assert_allclose(np.asarray(layer(similarities)), similarities * 5.0, rtol=1e-5)
-    layer.log_logit_scale.assign(6.0)  # e^6 ≈ 403 > 50.
-    if _number(layer.logit_scale()) != pytest.approx(50.0, rel=1e-5):
+    layer.log_logit_scale.assign(6.0)  # Set by hand past the bound: e^6 ≈ 403 > 50.
+    if _number(layer.logit_scale()) == pytest.approx(50.0, rel=1e-5):
         pytest.fail(
-            f"With log_logit_scale = 6 the logit scale must be clipped to max_logit_scale = 50; "
-            f"received {_number(layer.logit_scale()):.3f}."
+            "logit_scale() clips in the forward pass, which stops the gradient past the bound. "
+            "OpenCLIP uses exp(log_logit_scale) as it is and clamps the weight after each "
+            "optimizer step instead: give the weight a constraint."
         )
-    layer.log_logit_scale.assign(-1.0)
-    if _number(layer.temperature()) != pytest.approx(1.0, rel=1e-5):
-        pytest.fail("Clip log_logit_scale below at 0 as well: τ never exceeds 1.")
+    assert _number(layer.logit_scale()) == pytest.approx(math.exp(6.0), rel=1e-5)
+    # One plain gradient step each way past the bounds: the optimizer applies the constraint.
+    keras = library(sub, "keras")
+    for start, gradient, expected in ((math.log(40.0), -2.0, math.log(50.0)), (0.5, 2.0, 0.0)):
+        layer.log_logit_scale.assign(start)
+        keras.optimizers.SGD(1.0).apply(
+            [np.float32(gradient)], [layer.log_logit_scale]
+        )  # start - gradient lies past the bound.
+        after = float(np.asarray(layer.log_logit_scale))
+        if abs(after - (start - gradient)) < 1e-6:
+            pytest.fail(
+                f"After an optimizer step log_logit_scale is {after:.3f}, outside [0, "
+                f"log(50) = {math.log(50.0):.3f}]: give the weight a constraint that clamps it "
+                "to [0, log(max_logit_scale)]; Keras' optimizers apply it after each update."
+            )
+        assert after == pytest.approx(expected, abs=1e-6), (start, gradient, after)
     default = sub.LearnableTemperature()
     assert _number(default.temperature()) == pytest.approx(0.07, rel=1e-5)
 
@@ -288,7 +303,7 @@ def test_learnable_temperature(sub):
 @pytest.mark.points(
     2,
     hint="The loss must reach log_logit_scale through layer.temperature(): no float() or "
-    "numpy in between; the clip stops the gradient beyond log(max_logit_scale).",
+    "numpy in between, and no clip in the forward pass (the gradient flows at any value).",
     section="temperature",
 )
 def test_temperature_gradient_tape(sub):
@@ -304,10 +319,18 @@ def test_temperature_gradient_tape(sub):
     expected = _numerical_gradient(lambda v: _info_nce(images, texts, math.exp(-float(v))), s)
     assert loss == pytest.approx(_info_nce(images, texts, 0.25), rel=1e-5)
     assert gradient == pytest.approx(float(expected), rel=1e-3, abs=1e-5)
-    layer.log_logit_scale.assign(math.log(100.0) + 0.5)
-    _, clipped = probe.temperature_gradient(sub.symmetric_info_nce, layer, images, texts)
-    if clipped is not None and abs(clipped) > 1e-9:
-        pytest.fail("Beyond the clip the gradient must be 0 (keras.ops.clip), as in CLIP.")
+    # Past the bound (set by hand), OpenCLIP's forward pass still uses exp(s): the gradient is
+    # the unclipped one; the optimizer's clamp, not the forward pass, keeps s inside.
+    s = math.log(100.0) + 0.5
+    layer.log_logit_scale.assign(s)
+    _, beyond = probe.temperature_gradient(sub.symmetric_info_nce, layer, images, texts)
+    expected = _numerical_gradient(lambda v: _info_nce(images, texts, math.exp(-float(v))), s)
+    if beyond is None or abs(beyond) < 1e-9:
+        pytest.fail(
+            "Past log(max_logit_scale) the gradient is 0: the forward pass clips. OpenCLIP "
+            "clamps the weight after each optimizer step instead, so the gradient always flows."
+        )
+    assert beyond == pytest.approx(float(expected), rel=1e-3, abs=1e-5)
 
 
 # The towers.
@@ -654,6 +677,61 @@ def test_retrieval_report_matches_numpy(sub):
             pytest.fail(f"{key}: expected {value:.4f}; received {received:.4f}.")
 
 
+def _image_to_text_reference(images, texts, owner, ks):
+    """CLIP's image → text Recall@K: a photo scores a hit when one of its texts is in its top K."""
+    similarity = _unit(images) @ _unit(texts).T
+    ranked = np.argsort(-similarity, axis=1, kind="stable")
+    report = {}
+    for k in ks:
+        hits = [bool(np.any(owner[row[:k]] == i)) for i, row in enumerate(ranked)]
+        report[f"R@{k}"] = float(np.mean(hits))
+    return report
+
+
+@pytest.mark.points(
+    2,
+    hint="Each photo is a query over all the texts, ranked by cosine similarity; it scores a "
+    "hit at K when any of its own texts is among its K best. Report the share of photos hit.",
+    section="evaluation",
+)
+def test_image_to_text_recall_matches_numpy(sub):
+    rng = _rng(18)
+    images = rng.normal(size=(8, 6)) * rng.uniform(0.5, 3, size=(8, 1))
+    owner = np.repeat(np.arange(8), 3)  # Three texts per photo...
+    texts = images[owner] + 2.5 * rng.normal(size=(24, 6))
+    texts *= rng.uniform(0.2, 4, size=(24, 1))
+    texts[6:9] = -images[2]  # ...except photo 2's texts, which point away from it.
+    shuffle = rng.permutation(24)
+    texts, owner = texts[shuffle], owner[shuffle]
+    report = sub.image_to_text_recall(images, texts, owner, ks=(1, 2, 5))
+    expected = _image_to_text_reference(images, texts, owner, (1, 2, 5))
+    if set(report) != set(expected):
+        pytest.fail(f"Expected the keys {sorted(expected)}; received {sorted(report)}.")
+    similarity = _unit(images) @ _unit(texts).T
+    share = {
+        f"R@{k}": float(
+            np.mean(
+                [
+                    np.sum(owner[np.argsort(-row, kind="stable")[:k]] == i) / 3
+                    for i, row in enumerate(similarity)
+                ]
+            )
+        )
+        for k in (1, 2, 5)
+    }
+    for key, value in expected.items():
+        received = float(report[key])
+        if abs(received - value) > 1e-9:
+            if all(abs(float(report[k]) - share[k]) < 1e-9 for k in share):
+                pytest.fail(
+                    "A photo has several right texts: it scores a hit when any of them is in "
+                    "its top K (CLIP's Recall@K), not the share of them found."
+                )
+            pytest.fail(f"{key}: expected {value:.4f}; received {received:.4f}.")
+    # Measured: R@1 0.5, R@2 0.75, R@5 0.75; the case separates the Ks and misses a photo.
+    assert expected["R@1"] < expected["R@2"] <= expected["R@5"] < 1.0, expected
+
+
 @pytest.mark.points(
     1,
     hint="Centre the rows (subtract the mean of each column), take np.linalg.svd, project "
@@ -720,6 +798,30 @@ def test_zero_shot_report_matches_sklearn(sub):
     if int(report["num_classes_scored"]) != 4:
         pytest.fail("Score only the categories with at least one positive photo (4 here).")
     assert float(report["mAP"]) == pytest.approx(mean_ap, abs=1e-9)
+
+
+@pytest.mark.points(
+    1,
+    hint="Normalise every prompt's embedding, average them per category over the templates "
+    "(axis 0), and normalise the mean.",
+    section="zero_shot",
+)
+def test_ensemble_class_embeddings(sub):
+    rng = _rng(19)
+    prompts = rng.normal(size=(4, 3, 5)) * rng.uniform(0.1, 10, size=(4, 3, 1))
+    received = np.asarray(sub.ensemble_class_embeddings(prompts), np.float64)
+    if received.shape != (3, 5):
+        pytest.fail(
+            f"Expected one embedding per category, (C, dim) = (3, 5); got {received.shape}."
+        )
+    expected = _unit(_unit(prompts).mean(axis=0))
+    if np.allclose(received, _unit(prompts.mean(axis=0)), atol=1e-9):
+        pytest.fail(
+            "Normalise each prompt's embedding before averaging: a long embedding would "
+            "otherwise outweigh the others."
+        )
+    np.testing.assert_allclose(received, expected, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(received, axis=1), 1.0, atol=1e-9)
 
 
 # The search engine.
