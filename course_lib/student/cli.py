@@ -60,8 +60,8 @@ def _find(folder: Path | None, lecture: str) -> tuple[Path, list[Path]]:
     from course_lib.student.submission import choose_lecture_file
 
     place = folder if folder is not None else Path.cwd()
-    if place.is_file():
-        return place, []
+    if not place.is_dir():
+        return choose_lecture_file(place, lecture)  # A file; SubmissionError if it is none.
     try:
         chosen, others = choose_lecture_file(place, lecture)
     except SubmissionError:
