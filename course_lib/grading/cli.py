@@ -185,12 +185,35 @@ def mutants(
     ] = None,
     jobs: Annotated[int, typer.Option(help="Mutants graded at once.")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds allowed per mutant.")] = 120.0,
+    auto: Annotated[
+        bool,
+        typer.Option(
+            "--auto",
+            help="Generate mutants of every graded region instead of reading the catalogue; "
+            "report in build/mutants/auto-NN.json.",
+        ),
+    ] = False,
+    limit: Annotated[
+        int,
+        typer.Option(help="With --auto: at most this many mutants per lecture (a fixed sample)."),
+    ] = 150,
+    min_score: Annotated[
+        float, typer.Option(help="With --auto: exit 1 when a lecture's score is below this, %.")
+    ] = 90.0,
 ) -> None:
     """Check that the autograder catches each mistake of tests/mutants/NN_topic.yaml."""
     from course_lib.grading.mutants import run
 
     check_limits(timeout, 512, jobs)
-    if not run(lecture_number(lecture) if lecture else None, console, jobs, timeout):
+    number = lecture_number(lecture) if lecture else None
+    if auto:
+        from course_lib.grading.auto_report import run as run_auto
+
+        if limit < 1:
+            raise CourseError(f"--limit must be at least 1; received {limit}.")
+        if not run_auto(number, console, jobs, timeout, limit, min_score):
+            raise typer.Exit(1)
+    elif not run(number, console, jobs, timeout):
         raise typer.Exit(1)
 
 
