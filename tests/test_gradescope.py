@@ -166,10 +166,15 @@ def test_a_later_lecture_ships_only_the_earlier_solutions(tmp_path):
         config = json.loads(archive.read("autograder.json"))
     shipped = sorted(n.split("/")[-1][:2] for n in names if n.startswith("course/solutions/"))
     assert shipped == ["01", "02", "03", "04"]
+    test_file = judge.test_files("05")[0]
     assert [n for n in names if n.startswith("course/tests/")] == [
-        f"course/tests/autograder/{judge.test_files('05')[0].name}"
+        f"course/tests/autograder/{test_file.name}",
+        f"course/tests/autograder/expected/{test_file.stem[5:]}.json",  # Its expected values.
     ]
-    assert config == {"lecture": "05", "timeout_s": 300, "memory_mb": 6144, "hidden": False}
+    # By default the checkout's hidden tests (tests/hidden) go along, with their references.
+    hidden = sorted(n for n in names if n.startswith("hidden/"))
+    assert "hidden/test_05_search_hidden.py" in hidden and "hidden/references_05.py" in hidden
+    assert config == {"lecture": "05", "timeout_s": 300, "memory_mb": 6144, "hidden": True}
 
 
 def test_bad_hidden_tests_folder_is_one_error_line(tmp_path):

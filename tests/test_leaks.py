@@ -78,7 +78,7 @@ def test_the_course_public_tests_carry_no_reference():
 
 
 # The lectures whose hints and messages have been rewritten to name mistakes, not answers.
-HINTS_REVIEWED = ["01", "02", "03"]
+HINTS_REVIEWED = ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("lecture", HINTS_REVIEWED)
@@ -115,3 +115,11 @@ def test_release_refuses_a_public_test_carrying_a_reference_and_leaves_nothing(
     with pytest.raises(CourseError, match=message):
         release.build_edition(out)
     assert list(out.iterdir()) == []
+
+
+def test_release_refuses_expected_values_out_of_sync_with_the_references(tmp_path, monkeypatch):
+    stale = ROOT / "tests" / "autograder" / "expected" / "01_nn_recap.json"
+    monkeypatch.setattr(release, "generate_expected", lambda root, check: [stale])
+    with pytest.raises(CourseError, match=r"out of sync with their references \(tests/autograder/"):
+        release.build_edition(tmp_path / "student")
+    assert not (tmp_path / "student").exists()

@@ -18,6 +18,7 @@ from course_lib.cli import app
 from course_lib.errors import CourseError
 from course_lib.grading import judge
 from course_lib.grading.classroom import CSV_FIELDS, signing_key
+from course_lib.grading.expected import hidden_dir
 from course_lib.grading.gradebook import parse_shard, select_shard
 from course_lib.paths import project_root
 
@@ -198,7 +199,8 @@ def test_three_shards_merge_into_the_single_gradebook(sharded_class):
         "untouched": "graded",
     }
     points = {row["student"]: float(row["points"]) for row in single}
-    full = sum(judge.declared_points(judge.test_files("01")[0]).values())
+    files = judge.test_files("01") + judge.hidden_test_files(hidden_dir(), "01")
+    full = sum(sum(judge.declared_points(path).values()) for path in files)  # With tests/hidden.
     assert points["solved"] == full and 0 < points["half"] < full and points["untouched"] == 0
 
 

@@ -19,6 +19,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
+from course_lib.authoring.expected_data import generate_expected
 from course_lib.authoring.generate import strip_solutions
 from course_lib.authoring.leaks import find_leaks, secret_fragments
 from course_lib.errors import CourseError
@@ -250,6 +251,13 @@ def build_edition(out: Path, solutions_through: str | None = None, pip_spec: str
         )
     _check_out(out, root)
     released = _released(root, solutions_through)
+    stale = generate_expected(root, check=True)  # Recomputed from tests/hidden's references.
+    if stale:
+        shown = ", ".join(str(path.relative_to(root)) for path in stale)
+        raise CourseError(
+            f"The public tests' expected values are out of sync with their references ({shown}): "
+            "run `camp generate` first."
+        )
     lines = (root / "requirements-nodeps.txt").read_text(encoding="utf-8").splitlines()
     requirements = [x.split("#")[0].strip() for x in lines if x.split("#")[0].strip()]
     plain, nodeps = _split_nodeps(requirements)

@@ -1,33 +1,33 @@
 """Autograder for Lecture 04, neural networks for text.
 
-References: Python and numpy written here, tensorflow-text's WordpieceTokenizer, scikit-learn's
-CountVectorizer, TfidfVectorizer, cosine_similarity and top_k_accuracy_score, tf.one_hot, real
-GloVe vectors searched with numpy, keras.layers.MultiHeadAttention with copied weights, a numpy
-BERT forward pass and tensorflow_hub.load. Tiny settings only: each test runs in seconds. Each
+References: expected values stored as data (``tests/autograder/expected/04_text.json``, which
+the instructor's references compute on the fixed inputs and weights built here: Python and
+numpy, tensorflow-text's WordpieceTokenizer, scikit-learn's CountVectorizer, TfidfVectorizer,
+cosine_similarity and top_k_accuracy_score, real GloVe vectors, a numpy BERT forward pass;
+``camp generate`` writes it), ``tf.nn`` and tensorflow_hub.load. Tiny settings only: each test
+runs in seconds. Each
 test calls the student's module ``sub``; student models, tokenizers and SavedModels are built,
 seeded and loaded where the student's code runs (``library``), and only values come back to be
 judged here. tests/mutants/04_text.yaml lists the student mistakes these tests must catch.
 """
 
 import math
-import re
-from collections import Counter
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from scipy.special import erf
 
 from course_lib.grading.access import library, type_name
+from course_lib.grading.expected import load
 
 
 def _rng(offset=0):
     return np.random.default_rng(4040 + offset)
 
 
-def _python_normalize(text):
-    return " ".join(re.sub(r"[^\w\s]|_", " ", text.lower()).split())
+def _expected(name):
+    """The reference's values for test ``name``, stored as data (see the module docstring)."""
+    return load("04")[name]
 
 
 TEXTS = [
@@ -49,7 +49,7 @@ def test_normalize_text(sub):
     # A string tensor crosses as lists of bytes (what .numpy().tolist() gives).
     probes = library(sub, "course_lib.grading.probes.lecture_04")
     out = [t.decode("utf-8") for t in probes.text_values(sub.normalize_text, TEXTS)]
-    expected = [_python_normalize(t) for t in TEXTS]
+    expected = _expected("normalize_text")
     if any(o != o.lower() for o in out):
         pytest.fail("Some capitals survived: apply tf_text.case_fold_utf8 first.")
     if any("  " in o or o != o.strip() for o in out):
@@ -68,7 +68,7 @@ def test_tokenize(sub):
     out = sub.tokenize(TEXTS)
     if out and out[0] and isinstance(out[0][0], bytes):
         pytest.fail("tokenize returned bytes: decode each word with .decode('utf-8').")
-    assert out == [_python_normalize(t).split() for t in TEXTS]
+    assert out == [text.split() for text in _expected("normalize_text")]
     assert list(sub.tokenize([])) == [], "No texts: an empty list."
 
 
@@ -77,33 +77,22 @@ WORDPIECE_VOCAB = [
     "##nt", "##ed", "run", "##n", "##ing", "surf", "##board", "board", "b", "##o", "##a", "##r",
     "##d", "x",
 ]  # fmt: skip
+WORDPIECE_WORDS = ["dog", "dogs", "doggies", "doggy", "unwanted", "running", "surfboard", "board",
+                   "boards", "xdog", "cat", "dogz", "a", "unwantedness", "bored"]  # fmt: skip
 
 
 @pytest.mark.points(
     2,
-    hint="Greedy longest match first: try word[start:end] for end from len(word) down; "
-    "pieces after the first carry '##'; no match at some position → the whole word is [UNK].",
+    hint="Greedy longest match first, from the left; pieces after the first carry '##'; when no "
+    "piece matches at some position the whole word is unknown.",
     section="tokenizing",
 )
 def test_wordpiece_split_matches_tf_text(sub):
-    import tensorflow_text as tf_text
-
-    table = tf.lookup.StaticVocabularyTable(
-        tf.lookup.KeyValueTensorInitializer(
-            WORDPIECE_VOCAB, tf.range(len(WORDPIECE_VOCAB), dtype=tf.int64)
-        ),
-        num_oov_buckets=1,
-    )
-    words = ["dog", "dogs", "doggies", "doggy", "unwanted", "running", "surfboard", "board",
-             "boards", "xdog", "cat", "dogz", "a", "unwantedness", "bored"]  # fmt: skip
     vocabulary = set(WORDPIECE_VOCAB)
-    # ASCII words, so tf_text's limit in bytes is a limit in characters.
+    # tensorflow-text's WordpieceTokenizer's pieces, stored (ASCII words: bytes are characters).
+    pieces = _expected("wordpiece")
     for max_chars in (100, 5):
-        reference = tf_text.WordpieceTokenizer(
-            table, token_out_type=tf.string, unknown_token="[UNK]", max_bytes_per_word=max_chars
-        )
-        for word in words:
-            expected = [p.decode() for p in reference.tokenize([word]).to_list()[0]]
+        for word, expected in zip(WORDPIECE_WORDS, pieces[str(max_chars)], strict=True):
             got = list(sub.wordpiece_split(word, vocabulary, max_chars=max_chars))
             if got != expected and max_chars == 5 and len(word) >= 5:
                 pytest.fail(
@@ -143,10 +132,8 @@ def _tokens(texts=CAPTIONS):
 )
 def test_build_vocabulary(sub):
     tokens = _tokens()
-    counts = Counter(w for t in tokens for w in t)
-    expected = ["[PAD]", "[UNK]"] + sorted(
-        (w for w, c in counts.items() if c >= 2), key=lambda w: (-counts[w], w)
-    )
+    reference = _expected("build_vocabulary")
+    expected = reference["min_count_2"]
     vocabulary = list(sub.build_vocabulary(tokens, min_count=2))
     if vocabulary[:2] != ["[PAD]", "[UNK]"]:
         pytest.fail(
@@ -155,10 +142,7 @@ def test_build_vocabulary(sub):
     if sorted(vocabulary) == sorted(expected) and vocabulary != expected:
         pytest.fail("Right words, wrong order: most frequent first, ties alphabetically.")
     assert vocabulary == expected
-    assert (
-        list(sub.build_vocabulary(tokens, min_count=1, max_size=5))
-        == (["[PAD]", "[UNK]"] + sorted(counts, key=lambda w: (-counts[w], w)))[:5]
-    )
+    assert list(sub.build_vocabulary(tokens, min_count=1, max_size=5)) == reference["max_size_5"]
 
 
 @pytest.mark.points(
@@ -179,68 +163,62 @@ def test_encode_tokens(sub):
 
 
 @pytest.mark.points(
-    1, hint="np.eye(vocab_size)[ids], then zero the padding positions (id 0).", section="one_hot"
+    1,
+    hint="One row of vocab_size per token with a single 1 at its id, except padding (id 0).",
+    section="one_hot",
 )
 def test_one_hot(sub):
     ids = np.array([[2, 3, 1, 0], [4, 0, 0, 0]])
     out = np.asarray(sub.one_hot(ids, 6))
-    expected = (tf.one_hot(ids, 6) * (ids != 0)[..., None]).numpy()
+    reference = _expected("one_hot")
+    expected = np.asarray(reference["out"])
     assert out.shape == (2, 4, 6), f"Expected (batch, length, vocab_size); received {out.shape}."
-    if np.allclose(out, tf.one_hot(ids, 6).numpy()):
+    if np.allclose(out, reference["padding_kept"]):
         pytest.fail("Padding (id 0) must give an all-zero vector, not a 1 in column 0.")
     assert out.dtype == np.float32, f"Expected float32; received {out.dtype}."
     np.testing.assert_allclose(out, expected)
 
 
-def _identity(doc):
-    return doc
+BAG_VOCABULARY = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow"]
 
 
 @pytest.mark.points(
     1, hint="counts[i, j] = how often vocabulary[j] occurs in text i.", section="tfidf"
 )
 def test_bag_of_words_matches_count_vectorizer(sub):
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    vocabulary = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow"]
     tokens = _tokens()
-    vectorizer = CountVectorizer(analyzer=_identity, vocabulary=vocabulary, lowercase=False)
-    reference = vectorizer.fit_transform(tokens)
-    counts = np.asarray(sub.bag_of_words(tokens, vocabulary))
+    counts = np.asarray(sub.bag_of_words(tokens, BAG_VOCABULARY))
     assert counts.dtype == np.float64, f"Expected float64 counts; received {counts.dtype}."
-    np.testing.assert_allclose(counts, reference.toarray())
-    empty = np.asarray(sub.bag_of_words([], vocabulary))
+    np.testing.assert_allclose(counts, _expected("bag_of_words"))  # scikit-learn's CountVectorizer
+    empty = np.asarray(sub.bag_of_words([], BAG_VOCABULARY))
     assert empty.shape == (0, 7), f"No texts: expected shape (0, 7); received {empty.shape}."
 
 
-def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+TFIDF_FIT = _tokens() + [["dog", "dog", "dog", "beach"], ["snow", "snow", "cat"]]
+TFIDF_TEST = [["a", "dog", "dog", "in", "snow"], ["zebra", "zebra"], ["nothing", "known"]]
+TFIDF_SETTINGS = [(True, False, "l2"), (False, True, "l1"), (True, True, None)]
 
-    fit_tokens = _tokens() + [["dog", "dog", "dog", "beach"], ["snow", "snow", "cat"]]
-    test_tokens = [["a", "dog", "dog", "in", "snow"], ["zebra", "zebra"], ["nothing", "known"]]
-    vocabulary = sorted({w for t in fit_tokens for w in t})
-    vectorizer = TfidfVectorizer(
-        analyzer=_identity, vocabulary=vocabulary, lowercase=False, smooth_idf=smooth_idf,
-        sublinear_tf=sublinear_tf, norm=norm,
-    )  # fmt: skip
-    vectorizer.fit(fit_tokens)
-    # The counts come from scikit-learn: the student's bag_of_words has a test of its own.
-    counter = CountVectorizer(analyzer=_identity, vocabulary=vocabulary, lowercase=False)
-    fit_counts = counter.fit_transform(fit_tokens).toarray()
-    test_counts = counter.transform(test_tokens).toarray()
+
+def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
+    vocabulary = sorted({w for t in TFIDF_FIT for w in t})
+    fit_counts, test_counts = (
+        np.array([[t.count(word) for word in vocabulary] for t in tokens], dtype=np.float64)
+        for tokens in (TFIDF_FIT, TFIDF_TEST)
+    )  # The counts are given here: the student's bag_of_words has a test of its own.
+    # scikit-learn's TfidfVectorizer with these settings, stored.
+    reference = _expected("tfidf")[f"{smooth_idf}-{sublinear_tf}-{norm}"]
     idf = np.asarray(sub.inverse_document_frequency(fit_counts, smooth_idf))
-    if not np.allclose(idf, vectorizer.idf_):
+    if not np.allclose(idf, reference["idf"]):
         pytest.fail(
             f"IDF differs from scikit-learn's (smooth_idf={smooth_idf}): expected "
-            f"{np.round(vectorizer.idf_, 4)}, received {np.round(idf, 4)}. Natural log, and +1."
+            f"{np.round(reference['idf'], 4)}, received {np.round(idf, 4)}. Natural log, and +1."
         )
     out = np.asarray(sub.tfidf(test_counts, idf, sublinear_tf=sublinear_tf, norm=norm))
     assert out.dtype == np.float64, f"Expected float64 TF-IDF; received {out.dtype}."
-    expected = vectorizer.transform(test_tokens).toarray()
+    expected = np.asarray(reference["out"])
     if not np.all(np.isfinite(out)):
         pytest.fail("A document without known words gave nan: its all-zero row must stay zero.")
-    columns = np.linalg.norm(expected, axis=0)
-    if norm == "l2" and np.allclose(out, expected / np.where(columns == 0, 1, columns), atol=1e-6):
+    if norm == "l2" and np.allclose(out, reference["columns_normalised"], atol=1e-6):
         pytest.fail("Scale each document's row to unit length, not each word's column.")
     if norm is not None and not np.allclose(out, expected, atol=1e-10):
         size = np.linalg.norm(out, ord=1 if norm == "l1" else 2, axis=1)
@@ -254,8 +232,8 @@ def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
 
 @pytest.mark.points(
     2,
-    hint="idf = ln((1 + n) / (1 + df)) + 1; tf-idf = counts * idf, each row scaled to unit "
-    "L2 norm (all-zero rows stay zero).",
+    hint="scikit-learn's smoothed IDF (see the docstring) weights the counts, then each "
+    "document's row has unit L2 norm (all-zero rows stay zero).",
     section="tfidf",
 )
 def test_tfidf_matches_sklearn_defaults(sub):
@@ -264,8 +242,8 @@ def test_tfidf_matches_sklearn_defaults(sub):
 
 @pytest.mark.points(
     2,
-    hint="Unsmoothed idf = ln(n / df) + 1; sublinear tf = 1 + ln(count) for count > 0; "
-    "norm 'l1' divides by the sum of absolute values, None keeps the raw products.",
+    hint="Each setting changes one step: unsmoothed IDF, sublinear (logarithmic) counts, the L1 "
+    "norm or none; check the docstring's definitions one at a time.",
     section="tfidf",
 )
 def test_tfidf_matches_sklearn_settings(sub):
@@ -275,18 +253,21 @@ def test_tfidf_matches_sklearn_settings(sub):
         sub.tfidf(np.ones((2, 3)), np.ones(3), norm="max")
 
 
-@pytest.mark.points(
-    2,
-    hint="Divide each row by its norm (leave all-zero rows as zeros), then one matrix product "
-    "a_unit @ b_unit.T.",
-    section="cosine",
-)
-def test_cosine_similarity_matrix(sub):
-    from sklearn.metrics.pairwise import cosine_similarity
-
+def _cosine_inputs():
     rng = _rng(1)
     a, b = rng.normal(size=(5, 7)), rng.normal(size=(4, 7))
     a[2] = 0
+    return a, b
+
+
+@pytest.mark.points(
+    2,
+    hint="Cosine similarity compares directions, not lengths; an all-zero row has no direction "
+    "and must give 0, not nan.",
+    section="cosine",
+)
+def test_cosine_similarity_matrix(sub):
+    a, b = _cosine_inputs()
     with np.errstate(all="ignore"):
         out = np.asarray(sub.cosine_similarity_matrix(a, b))
     assert out.shape == (5, 4), f"Expected (len(a), len(b)) = (5, 4); received {out.shape}."
@@ -294,33 +275,26 @@ def test_cosine_similarity_matrix(sub):
         pytest.fail("An all-zero row gave nan: divide by its norm only where the norm is not 0.")
     if np.allclose(out, a @ b.T, atol=1e-6):
         pytest.fail("Those are dot products: divide the rows by their norms first.")
-    np.testing.assert_allclose(out, cosine_similarity(a, b), atol=1e-10)
+    # scikit-learn's cosine_similarity, stored.
+    np.testing.assert_allclose(out, _expected("cosine_similarity_matrix"), atol=1e-10)
     empty = np.asarray(sub.cosine_similarity_matrix(np.zeros((0, 7)), b))
     assert empty.shape == (0, 4), f"No rows in a: expected shape (0, 4); received {empty.shape}."
 
 
-def _multiset_jaccard(x, y):
-    """Jaccard of word multisets (counts' minimum over maximum): a mistake the test detects."""
-    union = sum((Counter(x) | Counter(y)).values())
-    return sum((Counter(x) & Counter(y)).values()) / union if union else 0.0
+def _jaccard_inputs():
+    return _tokens() + [[]], _tokens(["a dog a dog", "cat sofa the", "snow"]) + [[]]
 
 
 @pytest.mark.points(
     1, hint="|A ∩ B| / |A ∪ B| of the word *sets*; 0 when both are empty.", section="retrieval"
 )
 def test_jaccard_similarity_matrix(sub):
-    a = _tokens() + [[]]
-    b = _tokens(["a dog a dog", "cat sofa the", "snow"]) + [[]]
-    expected = np.array(
-        [
-            [len(set(x) & set(y)) / len(set(x) | set(y)) if set(x) | set(y) else 0.0 for y in b]
-            for x in a
-        ]
-    )
+    a, b = _jaccard_inputs()
+    reference = _expected("jaccard_similarity_matrix")
+    expected = np.asarray(reference["out"])
     out = np.asarray(sub.jaccard_similarity_matrix(a, b))
     assert out.shape == (7, 4), f"Expected (len(a), len(b)) = (7, 4); received {out.shape}."
-    multisets = np.array([[_multiset_jaccard(x, y) for y in b] for x in a])
-    if np.allclose(out, multisets):
+    if np.allclose(out, reference["multisets"]):  # Counts' minimum over maximum.
         pytest.fail("Jaccard compares word sets: count a repeated word once ('a dog a dog').")
     np.testing.assert_allclose(out, expected)
     empty = np.asarray(sub.jaccard_similarity_matrix([], b))
@@ -329,25 +303,21 @@ def test_jaccard_similarity_matrix(sub):
 
 @pytest.mark.points(
     2,
-    hint="rank of query i = 1 + number of OTHER gallery items with score >= scores[i, i]; "
-    "Recall@K = mean(rank <= K).",
+    hint="Each query's correct item is on the diagonal; its rank counts the other items of its "
+    "row scoring at least as high (ties count against it), as the docstring defines.",
     section="retrieval",
 )
 def test_recall_at_k(sub):
-    from sklearn.metrics import top_k_accuracy_score
-
-    scores = _rng(2).normal(size=(30, 30))
-    scores[np.arange(30), np.arange(30)] += np.linspace(-1, 3, 30)
+    scores = _recall_scores()
     got = sub.recall_at_k(scores, ks=(1, 2, 5, 10, 30))
     assert sorted(got) == [1, 2, 5, 10, 30], f"Expected one entry per K; received {sorted(got)}."
     # Without ties, Recall@K is scikit-learn's top-K accuracy with query i labelled i (K < n).
-    for k in (1, 2, 5, 10):
-        expected = top_k_accuracy_score(np.arange(30), scores, k=k, labels=np.arange(30))
+    for k, expected in _expected("recall_at_k").items():
+        k = int(k)
         if got[k] != pytest.approx(expected):
             pytest.fail(
-                f"Recall@{k}: expected {expected:.4f}, received {got[k]:.4f}. Compare "
-                "scores[i, i] with row i; rank = 1 + the number of OTHER items scoring at least "
-                "as high; count the queries with rank <= K."
+                f"Recall@{k}: expected {expected:.4f}, received {got[k]:.4f}. Check which score "
+                "each query's rank compares with, which items it counts, and the ties."
             )
     assert got[30] == 1.0, "With K = n every correct item is within the top K."
     constant = sub.recall_at_k(np.zeros((10, 10)), ks=(1, 10))
@@ -362,18 +332,17 @@ def test_recall_at_k(sub):
             sub.recall_at_k(bad, ks=(1,))
 
 
+def _recall_scores():
+    scores = _rng(2).normal(size=(30, 30))
+    scores[np.arange(30), np.arange(30)] += np.linspace(-1, 3, 30)
+    return scores
+
+
 def _glove_top(n=50000):
     from course_lib.models.pretrained import load_glove_50d
 
     glove = load_glove_50d()
     return glove, np.asarray(glove.vectors[:n], dtype=np.float32)
-
-
-def _reference_neighbors(vectors, query, k, exclude):
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    scores = unit @ (query / np.linalg.norm(query))
-    scores[list(exclude)] = -np.inf
-    return np.argsort(-scores, kind="stable")[:k]
 
 
 @pytest.mark.points(
@@ -386,33 +355,31 @@ def test_nearest_neighbors_on_glove(sub):
     glove, vectors = _glove_top()
     dog = glove.index["dog"]
     got = np.asarray(sub.nearest_neighbors(vectors, vectors[dog], 8, exclude=[dog]))
-    expected = _reference_neighbors(vectors, vectors[dog], 8, [dog])
+    reference = _expected("nearest_neighbors")
+    expected = np.asarray(reference["out"])
     if dog in got:
         pytest.fail("The query word itself came back: leave the excluded rows out.")
-    dot = vectors @ vectors[dog]
-    dot[dog] = -np.inf
-    if got.shape == (8,) and np.array_equal(got, np.argsort(-dot, kind="stable")[:8]):
+    if got.shape == (8,) and np.array_equal(got, reference["dot_product"]):
         pytest.fail("That ranks by dot product, which favours long vectors: rank by cosine.")
     np.testing.assert_array_equal(got, expected)
     assert {"cat", "puppy"} <= {glove.words[i] for i in got}
 
 
+ANALOGIES = [(("man", "king", "woman"), 3, "queen"), (("big", "bigger", "small"), 5, "larger")]
+
+
 @pytest.mark.points(
     2,
-    hint="query = unit(b) - unit(a) + unit(c); nearest by cosine, excluding a, b and c.",
+    hint="a is to b as c is to ?: move from c as b differs from a, with every word's vector at "
+    "the same length; nearest by cosine, leaving out a, b and c.",
     section="word_vectors",
 )
 def test_analogy_on_glove(sub):
     glove, vectors = _glove_top()
-    for words, k, first in (
-        (("man", "king", "woman"), 3, "queen"),
-        (("big", "bigger", "small"), 5, "larger"),
-    ):
+    for (words, k, first), reference in zip(ANALOGIES, _expected("analogy"), strict=True):
         a, b, c = (glove.index[w] for w in words)
         got = np.asarray(sub.analogy(vectors, a, b, c, k))
-        unit = vectors[[a, b, c]] / np.linalg.norm(vectors[[a, b, c]], axis=1)[:, None]
-        expected = _reference_neighbors(vectors, unit[1] - unit[0] + unit[2], k, [a, b, c])
-        raw = _reference_neighbors(vectors, vectors[b] - vectors[a] + vectors[c], k, [a, b, c])
+        expected, raw = np.asarray(reference["out"]), np.asarray(reference["raw"])
         if got.shape == raw.shape and np.array_equal(got, raw):
             pytest.fail(f"{' : '.join(words)}: scale a, b and c to unit length before b - a + c.")
         names = [glove.words[i] for i in got]
@@ -429,7 +396,7 @@ def test_analogy_on_glove(sub):
     section="skipgram",
 )
 def test_skipgram_pairs_hand_computed(sub):
-    sequences = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0], [2, 3, 0, 4, 0, 0]])
+    sequences = SKIPGRAM_SEQUENCES
     got = np.asarray(sub.skipgram_pairs(sequences, window_size=2)).reshape(-1, 2)
     expected = [
         [5, 6], [5, 7],
@@ -442,17 +409,11 @@ def test_skipgram_pairs_hand_computed(sub):
     ]  # fmt: skip
     if any(0 in pair for pair in got.tolist()):
         pytest.fail("Padding (id 0) must never be a target or a context.")
-    short = [
-        [row[i], row[j]]
-        for row in sequences.tolist()
-        for i in range(6)
-        for j in range(max(0, i - 2), min(6, i + 2))
-        if j != i and row[i] != 0 and row[j] != 0
-    ]  # The window stopping one position early on the right.
-    if got.shape == (len(short), 2) and np.array_equal(got, short):
+    short = np.asarray(_expected("skipgram_short_window"))  # Stopping 1 early on the right.
+    if got.shape == short.shape and np.array_equal(got, short):
         pytest.fail(
-            "The window stops one position early on the right: contexts reach position "
-            "i + window_size, so range(..., i + window_size + 1)."
+            "The window stops one position early on the right: a context may be up to "
+            "window_size positions away on either side, both ends included."
         )
     np.testing.assert_array_equal(got, np.array(expected))
     window1 = np.asarray(sub.skipgram_pairs([[5, 6, 7]], window_size=1)).reshape(-1, 2)
@@ -462,39 +423,34 @@ def test_skipgram_pairs_hand_computed(sub):
     assert none.shape == (0, 2), f"No pairs: expected shape (0, 2); received {none.shape}."
 
 
-def _reference_skipgram_pairs(sequences, window_size):
-    """[target, context] pairs by text, then target position, then context position."""
-    pairs = [
-        [row[i], row[j]]
-        for row in np.asarray(sequences).tolist()
-        for i in range(len(row))
-        for j in range(len(row))
-        if row[i] != 0 and row[j] != 0 and 0 < abs(i - j) <= window_size
-    ]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+SKIPGRAM_SEQUENCES = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0], [2, 3, 0, 4, 0, 0]])
+NEGATIVE_COUNTS = np.array([0, 0, 100, 10, 1, 50], dtype=np.float64)
+NEGATIVE_ROW = np.array([2, 3, 4, 5, 2, 3, 0])
 
 
 @pytest.mark.points(
     2,
-    hint="p ∝ counts ** 0.75; contexts column 0 = the true context, the rest drawn with "
-    "rng.choice(vocab_size, p=distribution); labels 1 then zeros.",
+    hint="The distribution follows the docstring's power of the counts; column 0 of the "
+    "contexts is the true context and the others are drawn from the distribution with the "
+    "seed's generator; labels mark the true context only.",
     section="skipgram",
 )
 def test_negative_sampling(sub):
-    counts = np.array([0, 0, 100, 10, 1, 50], dtype=np.float64)
+    counts = NEGATIVE_COUNTS
+    reference = _expected("negative_sampling")
     distribution = np.asarray(sub.negative_sampling_distribution(counts))
-    expected = counts**0.75 / (counts**0.75).sum()
+    expected = np.asarray(reference["distribution"])
     if np.allclose(distribution, counts / counts.sum()):
         pytest.fail("Raise the counts to the power 0.75 before normalising.")
     np.testing.assert_allclose(distribution, expected)
     square_root = np.asarray(sub.negative_sampling_distribution(counts, power=0.5))
-    if not np.allclose(square_root, counts**0.5 / (counts**0.5).sum()):
+    if not np.allclose(square_root, reference["square_root"]):
         pytest.fail("With power=0.5 the probabilities must follow counts ** 0.5: use the argument.")
-    sequences = np.tile(np.array([[2, 3, 4, 5, 2, 3, 0]]), (300, 1))
+    sequences = np.tile(NEGATIVE_ROW[None], (300, 1))
     targets, contexts, labels = sub.skipgram_training_data(
         sequences, expected, window_size=2, num_negatives=5, seed=0
     )
-    pairs = _reference_skipgram_pairs(sequences, 2)
+    pairs = np.tile(np.asarray(reference["row_pairs"]), (300, 1))  # Each row's pairs, in order.
     np.testing.assert_array_equal(np.asarray(targets), pairs[:, 0])
     targets, contexts, labels = np.asarray(targets), np.asarray(contexts), np.asarray(labels)
     dtypes = (targets.dtype, contexts.dtype, labels.dtype)
@@ -517,22 +473,31 @@ def test_negative_sampling(sub):
         pytest.fail("seed=1 gave the negatives of seed=0: seed the generator with the argument.")
 
 
+SKIPGRAM_TARGETS = np.array([1, 5, 7])
+SKIPGRAM_CONTEXTS = np.array([[2, 3, 4], [5, 6, 7], [0, 11, 1]])
+
+
+def _skipgram_weights(vocab_size, dim):
+    """The judge's values of the two embedding tables (float32)."""
+    rng = _rng(7)
+    names = ("target_embedding", "context_embedding")
+    return {name: rng.normal(size=(vocab_size, dim)).astype(np.float32) for name in names}
+
+
 @pytest.mark.points(
     1,
-    hint="Two Embedding layers named target_embedding and context_embedding; logits[b, c] = "
-    "target_vector[b] · context_vector[b, c] (keras.ops.einsum('bd,bcd->bc', ...)).",
+    hint="Two Embedding layers named as the docstring says; each logit scores one context "
+    "against its own example's target (one number per pair of vectors).",
     section="skipgram",
 )
 def test_skipgram_model_dot_products(sub):
     library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_skipgram_model(12, 4)
-    target, contexts = np.array([1, 5, 7]), np.array([[2, 3, 4], [5, 6, 7], [0, 11, 1]])
-    logits = np.asarray(model([target, contexts]))
-    w_t = model.get_layer("target_embedding").embeddings.numpy()
-    w_c = model.get_layer("context_embedding").embeddings.numpy()
-    expected = np.einsum("bd,bcd->bc", w_t[target], w_c[contexts])
+    for name, value in _skipgram_weights(12, 4).items():  # The judge's embeddings.
+        model.get_layer(name).embeddings.assign(value)
+    logits = np.asarray(model([SKIPGRAM_TARGETS, SKIPGRAM_CONTEXTS]))
     assert logits.shape == (3, 3), f"Expected (batch, num_contexts); received {logits.shape}."
-    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits, _expected("skipgram_model"), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.points(
@@ -560,8 +525,14 @@ def test_train_skipgram_loss_decreases(sub):
 
 
 def _binary_cross_entropy(logits, labels):
-    """Mean binary cross-entropy of logits, computed stably."""
-    return float(np.mean(np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-abs(logits)))))
+    """TensorFlow's mean binary cross-entropy of logits."""
+    losses = tf.nn.sigmoid_cross_entropy_with_logits(np.asarray(labels, np.float64), logits)
+    return float(tf.reduce_mean(losses).numpy())
+
+
+def _settings_data():
+    sequences = _rng(6).integers(2, 9, size=(40, 6))
+    return sequences, np.bincount(sequences.ravel(), minlength=9).astype(np.float64)
 
 
 @pytest.mark.points(
@@ -572,8 +543,8 @@ def _binary_cross_entropy(logits, labels):
     section="skipgram",
 )
 def test_train_skipgram_settings(sub):
-    sequences = _rng(6).integers(2, 9, size=(40, 6))
-    counts = np.bincount(sequences.ravel(), minlength=9).astype(np.float64)
+    sequences, counts = _settings_data()
+    reference = _expected("train_skipgram_settings")
     probes = library(sub, "course_lib.grading.probes.lecture_04")
     library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     (model, losses), calls = probes.record_global_calls(
@@ -592,13 +563,13 @@ def test_train_skipgram_settings(sub):
             "window_size=1, num_negatives=2 and seed=7."
         )
     np.testing.assert_allclose(
-        np.asarray(calls[0]["distribution"]), counts**0.75 / (counts**0.75).sum(), atol=1e-12
+        np.asarray(calls[0]["distribution"]), reference["distribution"], atol=1e-12
     )
     assert len(losses) == 2, f"Expected one loss per epoch (2); received {len(losses)}."
     rate = float(np.asarray(model.optimizer.learning_rate))
     if rate != pytest.approx(1e-2):
         pytest.fail(f"Adam's learning rate must be 1e-2 (the docstring's); found {rate:g}.")
-    num_pairs = len(_reference_skipgram_pairs(sequences, 1))
+    num_pairs = reference["pairs"]
     steps = int(np.asarray(model.optimizer.iterations))
     if steps != 2 * math.ceil(num_pairs / 64):
         pytest.fail(
@@ -641,54 +612,120 @@ def test_mean_word_vectors(sub):
     assert empty.shape == (0, 6), f"No texts: expected shape (0, 6); received {empty.shape}."
 
 
+SIF_CASE = (
+    [["a", "dog", "on", "a", "beach"], ["a", "cat"], ["dog", "zebra"], ["cat", "on"]],
+    WORD_INDEX,
+    # "beach" is a known word without a probability: p = 0, so weight 1.
+    {"a": 0.3, "dog": 0.05, "on": 0.2, "cat": 0.04, "zebra": 0.1},
+    1e-2,
+)
+
+
 @pytest.mark.points(
     2,
-    hint="v_s = sum of a / (a + p(w)) * v_w over known words / their number; u = "
-    "np.linalg.svd(V, full_matrices=False)[2][0]; V - (V @ u)[:, None] * u.",
+    hint="Weight each known word as the docstring says and divide by the number of known words; "
+    "then remove from every row its component along the first singular vector of the raw "
+    "(uncentred) matrix.",
     section="sentence_embeddings",
 )
 def test_sif_embeddings(sub):
     vectors = _word_vectors()
-    tokens = [["a", "dog", "on", "a", "beach"], ["a", "cat"], ["dog", "zebra"], ["cat", "on"]]
-    # "beach" is a known word without a probability: p = 0, so weight 1.
-    probabilities = {"a": 0.3, "dog": 0.05, "on": 0.2, "cat": 0.04, "zebra": 0.1}
-    a = 1e-2
-    weighted = np.zeros((4, 6))
-    for row, words in enumerate(tokens):
-        known = [w for w in words if w in WORD_INDEX]
-        for w in known:
-            weight = a / (a + probabilities.get(w, 0.0))
-            weighted[row] += weight * vectors[WORD_INDEX[w]] / len(known)
-    u = np.linalg.svd(weighted, full_matrices=False)[2][0]
-    expected = weighted - np.outer(weighted @ u, u)
-    out = np.asarray(sub.sif_embeddings(tokens, WORD_INDEX, vectors, probabilities, a=a))
-    if np.allclose(out, weighted, atol=1e-5):
+    tokens, word_index, probabilities, a = SIF_CASE
+    reference = _expected("sif_embeddings")
+    expected = np.asarray(reference["out"])
+    out = np.asarray(sub.sif_embeddings(tokens, word_index, vectors, probabilities, a=a))
+    if np.allclose(out, reference["weighted"], atol=1e-5):
         pytest.fail("Remove the first principal component: v - (v · u) u.")
-    centred = weighted - weighted.mean(0)
-    u_centred = np.linalg.svd(centred, full_matrices=False)[2][0]
-    if np.allclose(out, weighted - np.outer(weighted @ u_centred, u_centred), atol=1e-5):
+    if np.allclose(out, reference["centred"], atol=1e-5):
         pytest.fail("SIF takes the singular vector of the raw matrix; do not centre it first.")
     assert out.dtype == np.float64, f"Expected float64; received {out.dtype}."
     np.testing.assert_allclose(out, expected, atol=1e-5)
-    empty = np.asarray(sub.sif_embeddings([], WORD_INDEX, vectors, probabilities, a=a))
+    empty = np.asarray(sub.sif_embeddings([], word_index, vectors, probabilities, a=a))
     assert empty.shape == (0, 6), f"No texts: expected shape (0, 6); received {empty.shape}."
+
+
+def _pool_inputs():
+    states = _rng(5).normal(size=(3, 4, 5)).astype(np.float32)
+    return states, np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=np.int32)
 
 
 @pytest.mark.points(
     1,
-    hint="Multiply by the mask (batch, seq, 1), sum over seq, divide by max(mask sum, 1e-9).",
+    hint="Average the vectors of the real tokens only; a row of padding only must not give nan.",
     section="sentence_embeddings",
 )
 def test_masked_mean_pool(sub):
-    states = _rng(5).normal(size=(3, 4, 5)).astype(np.float32)
-    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=np.int32)
+    states, mask = _pool_inputs()
     out = np.asarray(sub.masked_mean_pool(states, mask))
-    expected = (states * mask[..., None]).sum(1) / np.maximum(mask.sum(1), 1e-9)[:, None]
-    if np.allclose(out[:2], (states * mask[..., None]).mean(1)[:2], atol=1e-6):
+    reference = _expected("masked_mean_pool")
+    expected = np.asarray(reference["out"])
+    if np.allclose(out[:2], np.asarray(reference["length_mean"])[:2], atol=1e-6):
         pytest.fail("Divide by the number of real tokens (the mask's sum), not by seq.")
     if not np.all(np.isfinite(out)):
         pytest.fail("A row of padding only gave nan: divide by max(mask sum, 1e-9).")
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+ROLES = ("kernel", "bias", "gamma", "beta", "embeddings")
+
+
+def _named_weights(layout, offset):
+    """Seeded values for the variables of a layer's sublayers: ``{name: {role: array}}``.
+
+    ``layout``: ``{sublayer name: {role: shape}}``. Each value depends on the sublayer's name and
+    the variable's role only, never on the order in which the student's code created them;
+    layer-norm gains are random too, so that a misplaced norm shows.
+    """
+    weights = {}
+    for index, (name, shapes) in enumerate(layout.items()):
+        weights[name] = {}
+        for role, shape in shapes.items():
+            rng = np.random.default_rng([4040, offset, index, ROLES.index(role)])
+            weights[name][role] = rng.normal(scale=0.3, size=shape).astype(np.float32)
+    return weights
+
+
+def _assign_named(layer, weights):
+    """Write ``_named_weights`` into the sublayers the docstring names, by name and role."""
+    for name, roles in weights.items():
+        sublayer = getattr(layer, name, None)
+        if sublayer is None:
+            pytest.fail(f"{type_name(layer)} has no sublayer {name!r} (the docstring names it).")
+        for role, value in roles.items():
+            variable = getattr(sublayer, role, None)
+            shape = None if variable is None else tuple(variable.shape)
+            if shape != value.shape:
+                pytest.fail(
+                    f"{type_name(layer)}.{name}.{role}: expected a variable of shape "
+                    f"{value.shape}; received {shape}."
+                )
+            variable.assign(value)
+
+
+def _block_layout(hidden, intermediate):
+    def dense(inputs, units):
+        return {"kernel": (inputs, units), "bias": (units,)}
+
+    norm = {"gamma": (hidden,), "beta": (hidden,)}
+    return {
+        "query_dense": dense(hidden, hidden),
+        "key_dense": dense(hidden, hidden),
+        "value_dense": dense(hidden, hidden),
+        "attention_output_dense": dense(hidden, hidden),
+        "attention_layer_norm": norm,
+        "intermediate_dense": dense(hidden, intermediate),
+        "output_dense": dense(intermediate, hidden),
+        "output_layer_norm": norm,
+    }
+
+
+def _embeddings_layout(vocab_size, hidden, max_positions, type_vocab_size):
+    return {
+        "word_embeddings": {"embeddings": (vocab_size, hidden)},
+        "position_embeddings": {"embeddings": (max_positions, hidden)},
+        "token_type_embeddings": {"embeddings": (type_vocab_size, hidden)},
+        "layer_norm": {"gamma": (hidden,), "beta": (hidden,)},
+    }
 
 
 def _block(sub, hidden=16, heads=4, intermediate=32, dropout_rate=0.1, seed=0, epsilon=1e-12):
@@ -698,55 +735,8 @@ def _block(sub, hidden=16, heads=4, intermediate=32, dropout_rate=0.1, seed=0, e
         dropout_rate=dropout_rate, layer_norm_epsilon=epsilon,
     )  # fmt: skip
     block.build((None, None, hidden))
-    rng = _rng(seed + 10)
-    for weight in block.weights:  # Random non-trivial weights, LayerNorm gains included.
-        weight.assign(rng.normal(scale=0.3, size=tuple(weight.shape)).astype(np.float32))
+    _assign_named(block, _named_weights(_block_layout(hidden, intermediate), seed + 10))
     return block
-
-
-def _numpy_layer_norm(x, gamma, beta, epsilon):
-    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
-
-
-def _numpy_gelu(x, approximate=False):
-    if approximate:
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + erf(x / np.sqrt(2)))
-
-
-def _dense(layer, x):
-    return x @ layer.kernel.numpy() + layer.bias.numpy()
-
-
-def _numpy_block(block, x, mask, heads, eps, approximate=False, scale=True, post_ln=True):
-    """BERT's block in numpy from the block's sublayers (the variants detect common mistakes)."""
-    batch, seq, hidden = x.shape
-    size = hidden // heads
-
-    def norm(layer, v):
-        return _numpy_layer_norm(v, layer.gamma.numpy(), layer.beta.numpy(), eps)
-
-    def split(v):
-        return v.reshape(batch, seq, heads, size).transpose(0, 2, 1, 3)
-
-    inner = x if post_ln else norm(block.attention_layer_norm, x)
-    q, k, v = (
-        split(_dense(d, inner)) for d in (block.query_dense, block.key_dense, block.value_dense)
-    )
-    scores = q @ k.transpose(0, 1, 3, 2) / (np.sqrt(size) if scale else 1.0)
-    scores = scores + (1.0 - mask[:, None, None, :]) * -1e9
-    scores = scores - scores.max(-1, keepdims=True)
-    probabilities = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
-    context = (probabilities @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
-    attention = _dense(block.attention_output_dense, context)
-    if post_ln:
-        x = norm(block.attention_layer_norm, x + attention)
-        hidden_ff = _numpy_gelu(_dense(block.intermediate_dense, x), approximate)
-        return norm(block.output_layer_norm, x + _dense(block.output_dense, hidden_ff))
-    x = x + attention
-    hidden_ff = _numpy_gelu(_dense(block.intermediate_dense, norm(block.output_layer_norm, x)))
-    return x + _dense(block.output_dense, hidden_ff)
 
 
 def _inputs(batch=2, seq=6, hidden=16, offset=20):
@@ -777,58 +767,34 @@ def test_block_shapes_and_errors(sub):
 
 @pytest.mark.points(
     3,
-    hint="Post-LN: x = LN(x + attention(x)); x = LN(x + W2 gelu(W1 x)). Scores are "
-    "Q K^T / sqrt(head_size); padding keys get -1e9 before the softmax.",
+    hint="BERT's post-LN block as the lecture describes it: scaled dot-product attention over "
+    "the heads with padding keys masked, then the feed-forward with the exact GELU, each "
+    "followed by its residual sum and layer norm.",
     section="transformer",
 )
 def test_block_matches_keras_multi_head_attention(sub):
     block = _block(sub)
     x, mask = _inputs()
     out = np.asarray(block(x, attention_mask=mask, training=False))
-    heads, hidden = 4, 16
-    size = hidden // heads
-    attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=size)
-    key_mask = mask.astype(bool)[:, None, :].repeat(6, axis=1)  # (batch, query, key)
-    attention(x, x, attention_mask=key_mask)
-    attention.set_weights(
-        [block.query_dense.kernel.numpy().reshape(hidden, heads, size),
-         block.query_dense.bias.numpy().reshape(heads, size),
-         block.key_dense.kernel.numpy().reshape(hidden, heads, size),
-         block.key_dense.bias.numpy().reshape(heads, size),
-         block.value_dense.kernel.numpy().reshape(hidden, heads, size),
-         block.value_dense.bias.numpy().reshape(heads, size),
-         block.attention_output_dense.kernel.numpy().reshape(heads, size, hidden),
-         block.attention_output_dense.bias.numpy()]
-    )  # fmt: skip
-    first_norm = keras.layers.LayerNormalization(epsilon=1e-12)
-    second_norm = keras.layers.LayerNormalization(epsilon=1e-12)
-    intermediate = keras.layers.Dense(32, activation="gelu")
-    output = keras.layers.Dense(hidden)
-    h = first_norm(x + attention(x, x, attention_mask=key_mask))
-    first_norm.set_weights(block.attention_layer_norm.get_weights())
-    intermediate(h)
-    intermediate.set_weights(block.intermediate_dense.get_weights())
-    output(intermediate(h))
-    output.set_weights(block.output_dense.get_weights())
-    second_norm(h)
-    second_norm.set_weights(block.output_layer_norm.get_weights())
-    h = first_norm(x + attention(x, x, attention_mask=key_mask))
-    expected = np.asarray(second_norm(h + output(intermediate(h))))
+    # Keras' MultiHeadAttention, LayerNormalization and Dense layers with the block's weights
+    # compute the same as the instructor's numpy BERT block, stored here with its mistakes.
+    reference = _expected("block")
+    expected = np.asarray(reference["out"])
     if not np.allclose(out, expected, atol=1e-4):
-        for variant, advice in (
-            (dict(approximate=True), "use the exact GELU (erf), as BERT does, not tanh's"),
-            (dict(scale=False), "divide the scores by sqrt(head_size)"),
-            (dict(post_ln=False), "BERT is post-LN: the layer norm comes after each residual sum"),
+        for key, advice in (
+            ("approximate", "use the exact GELU (erf), as BERT does, not tanh's"),
+            ("unscaled", "scale the scores by the head size, as the lecture does"),
+            ("pre_ln", "BERT is post-LN: the layer norm comes after each residual sum"),
         ):
-            if np.allclose(out, _numpy_block(block, x, mask, 4, 1e-12, **variant), atol=1e-4):
+            if np.allclose(out, reference[key], atol=1e-4):
                 pytest.fail(f"Almost: {advice}.")
         if np.allclose(out, np.asarray(block(x, training=False)), atol=1e-4):
-            pytest.fail("The attention_mask is ignored: add -1e9 to the scores of padding keys.")
+            pytest.fail("The attention_mask is ignored: padding keys must get -1e9.")
         inverted = np.asarray(block(x, attention_mask=1.0 - mask, training=False))
         if np.allclose(inverted, expected, atol=1e-4):
             pytest.fail(
-                "The mask is inverted: add -1e9 where attention_mask is 0 (padding), "
-                "i.e. (1 - mask) * -1e9."
+                "The mask is inverted: -1e9 goes where attention_mask is 0 (padding), not where "
+                "it is 1."
             )
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
@@ -862,10 +828,11 @@ def test_block_non_default_settings(sub):
     block = _block(sub, hidden=12, heads=3, intermediate=20, seed=2, epsilon=0.5)
     x, mask = _inputs(seq=5, hidden=12, offset=24)
     out = np.asarray(block(x, attention_mask=mask, training=False))
-    expected = _numpy_block(block, x, mask, heads=3, eps=0.5)
+    reference = _expected("block_non_default")  # By layer-norm epsilon.
+    expected = np.asarray(reference["0.5"])
     if not np.allclose(out, expected, atol=1e-4):
         for eps in (1e-3, 1e-6, 1e-12):
-            if np.allclose(out, _numpy_block(block, x, mask, heads=3, eps=eps), atol=1e-4):
+            if np.allclose(out, reference[str(eps)], atol=1e-4):
                 pytest.fail(
                     f"The layer norms use epsilon={eps:g}: build them with "
                     "LayerNormalization(epsilon=layer_norm_epsilon)."
@@ -900,45 +867,44 @@ def test_block_get_config_round_trip(sub):
     )
 
 
-def _numpy_embeddings(layer, ids, eps, types=None):
-    types = np.zeros_like(ids) if types is None else types
-    x = (
-        layer.word_embeddings.embeddings.numpy()[ids]
-        + layer.position_embeddings.embeddings.numpy()[np.arange(ids.shape[1])][None]
-        + layer.token_type_embeddings.embeddings.numpy()[types]
-    )
-    return _numpy_layer_norm(x, layer.layer_norm.gamma.numpy(), layer.layer_norm.beta.numpy(), eps)
-
-
-def _randomise(layer, seed):
-    rng = _rng(seed)
-    for weight in layer.weights:
-        weight.assign(rng.normal(scale=0.3, size=tuple(weight.shape)).astype(np.float32))
+EMBEDDING_IDS = np.array([[3, 4, 5, 0], [7, 1, 0, 0]], np.int32)
+EMBEDDING_TYPES = np.array([[0, 0, 1, 1], [1, 1, 1, 1]], np.int32)
 
 
 @pytest.mark.points(
     1,
-    hint="word_embeddings(ids) + position_embeddings(arange(seq)) + token_type_embeddings("
-    "types, zeros by default), then layer_norm and dropout.",
+    hint="Each token's vector adds three embeddings (its word, its position, its type: 0 when "
+    "no types are given), then the layer norm and dropout.",
     section="transformer",
 )
 def test_bert_embeddings(sub):
     layer = sub.BertEmbeddings(
         vocab_size=20, hidden_size=8, max_positions=10, type_vocab_size=2, dropout_rate=0.1
     )
-    ids = np.array([[3, 4, 5, 0], [7, 1, 0, 0]], np.int32)
+    ids = EMBEDDING_IDS
     layer(ids)
-    _randomise(layer, 30)
+    _assign_named(layer, _named_weights(_embeddings_layout(20, 8, 10, 2), 30))
+    reference = _expected("bert_embeddings")
     out = np.asarray(layer(ids, training=False))
-    np.testing.assert_allclose(out, _numpy_embeddings(layer, ids, 1e-12), atol=1e-4)
-    types = np.array([[0, 0, 1, 1], [1, 1, 1, 1]], np.int32)
-    out = np.asarray(layer(ids, token_type_ids=types, training=False))
-    np.testing.assert_allclose(out, _numpy_embeddings(layer, ids, 1e-12, types), atol=1e-4)
+    np.testing.assert_allclose(out, reference["out"], atol=1e-4)
+    out = np.asarray(layer(ids, token_type_ids=EMBEDDING_TYPES, training=False))
+    np.testing.assert_allclose(out, reference["types"], atol=1e-4)
     config = layer.get_config()
     assert config.get("vocab_size") == 20 and config.get("max_positions") == 10
 
 
 ENCODER_EPSILON = 0.05  # Not the default 1e-12: the test sees whether every layer norm uses it.
+
+
+ENCODER_IDS = np.array([[2, 5, 9, 3, 0, 0], [2, 7, 7, 7, 11, 3]], np.int32)
+
+
+def _encoder_weights(seed, vocab_size=30):
+    """Named values for the tiny encoder's layers "embeddings", "layer_0" and "layer_1"."""
+    weights = {"embeddings": _named_weights(_embeddings_layout(vocab_size, 8, 16, 2), seed)}
+    for i in range(2):
+        weights[f"layer_{i}"] = _named_weights(_block_layout(8, 16), seed + 1 + i)
+    return weights
 
 
 def _tiny_encoder(sub, vocab_size=30, seed=40):
@@ -947,44 +913,31 @@ def _tiny_encoder(sub, vocab_size=30, seed=40):
         vocab_size=vocab_size, hidden_size=8, num_layers=2, num_heads=2, intermediate_size=16,
         max_positions=16, type_vocab_size=2, dropout_rate=0.1, layer_norm_epsilon=ENCODER_EPSILON,
     )  # fmt: skip
-    for i, layer in enumerate(model.layers):
-        if layer.weights:
-            _randomise(layer, seed + i)
+    for name, weights in _encoder_weights(seed, vocab_size).items():
+        _assign_named(model.get_layer(name), weights)
     return model
 
 
 @pytest.mark.points(
     3,
-    hint="Inputs {'input_ids', 'attention_mask'} → BertEmbeddings 'embeddings' → blocks "
-    "'layer_0', 'layer_1'... (each given the mask) → masked_mean_pool → divide by the L2 norm.",
+    hint="The docstring's inputs and layer names, every block given the attention mask, then "
+    "the masked mean of the real tokens, scaled to unit length.",
     section="transformer",
 )
 def test_text_encoder_matches_numpy_bert(sub):
     model = _tiny_encoder(sub)
-    ids = np.array([[2, 5, 9, 3, 0, 0], [2, 7, 7, 7, 11, 3]], np.int32)
+    ids = ENCODER_IDS
     mask = (ids > 0).astype(np.int32)
     out = np.asarray(model({"input_ids": ids, "attention_mask": mask}, training=False))
-    x = _numpy_embeddings(model.get_layer("embeddings"), ids, ENCODER_EPSILON)
-    for i in range(2):
-        x = _numpy_block(
-            model.get_layer(f"layer_{i}"), x, mask.astype(np.float64), 2, ENCODER_EPSILON
-        )
-    pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-    expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    reference = _expected("text_encoder")  # The instructor's numpy BERT, with its mistakes.
+    expected = np.asarray(reference["out"])
     assert out.shape == (2, 8), f"Expected (batch, hidden_size) = (2, 8); received {out.shape}."
     if not np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5):
         pytest.fail("Sentence embeddings must have unit L2 norm (all-MiniLM-L6-v2 normalises).")
     if not np.allclose(out, expected, atol=1e-4):
-        first = x[:, 0] / np.linalg.norm(x[:, 0], axis=1, keepdims=True)
-        if np.allclose(out, first, atol=1e-4):
+        if np.allclose(out, reference["first_token"], atol=1e-4):
             pytest.fail("That is the first token's vector: average the real tokens' vectors.")
-        unmasked = _numpy_embeddings(model.get_layer("embeddings"), ids, ENCODER_EPSILON)
-        for i in range(2):
-            unmasked = _numpy_block(
-                model.get_layer(f"layer_{i}"), unmasked, np.ones(ids.shape), 2, ENCODER_EPSILON
-            )
-        pooled = (unmasked * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-        if np.allclose(out, pooled / np.linalg.norm(pooled, axis=1, keepdims=True), atol=1e-4):
+        if np.allclose(out, reference["unmasked"], atol=1e-4):
             pytest.fail("Pass attention_mask to every block: real tokens attend to padding.")
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
@@ -1028,14 +981,14 @@ def test_export_round_trip_with_tensorflow_hub(sub):
 
 
 def _softmax(z):
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    """TensorFlow's softmax, in float64."""
+    return tf.nn.softmax(np.asarray(z, dtype=np.float64)).numpy()
 
 
 @pytest.mark.points(
     2,
-    hint="temperature 0 → argmax; otherwise p = softmax(logits / temperature) (subtract the "
-    "max first) and rng.choice(len(logits), p=p).",
+    hint="Temperature 0 means the most likely index; otherwise sample from the softmax of the "
+    "logits scaled by the temperature (small temperatures sharpen it), with the rng argument.",
     section="rnn",
 )
 def test_sample_with_temperature(sub):
