@@ -140,11 +140,11 @@ def plain_array(
         accepted = array.dtype.kind in kinds if dtype in KINDS else array.dtype.str == kinds
         if not accepted:
             _fail(what, f"holds {array.dtype} values; expected {name}.", advice)
+    if not empty and array.size == 0:
+        _fail(what, f"is empty (shape {array.shape}); expected values to compare.", advice)
     if shape is not None and not _shape_ok(array.shape, shape):
         wanted = tuple("any" if n is None else n for n in shape)
         _fail(what, f"has shape {array.shape}; expected {wanted}.", advice)
-    if not empty and array.size == 0:
-        _fail(what, f"is empty (shape {array.shape}); expected values to compare.", advice)
     if finite and array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
         count = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         _fail(what, f"holds {count} NaN or infinite value(s); expected finite numbers.", advice)

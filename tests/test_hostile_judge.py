@@ -1,0 +1,461 @@
+"""Hostile students against the judge's side: leaks, crafted values, gradebook cells, screening.
+
+Every case is a submission written to earn what it should not (or to learn what it should not)
+and each asserts the honest outcome. Three groups:
+
+- without grading: the gradebook's cells, the screening flags, the comparison helpers;
+- a small course of our own (``tests/autograder/test_01_mini.py`` under a temporary
+  ``CAMP_ROOT``) graded by the real judge and runners: in-place changes seen through a swapped
+  probe, numpy overflow raised in the runner, calls recorded by the judge, an object that equals
+  everything, per-test time limits (also inside a Hypothesis test), a spent lecture budget, and
+  what a hidden run may say;
+- Lecture 01's own autograder against the crafted values that once scored there.
+"""
+
+import csv
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib.grading import classroom, judge
+from course_lib.grading.compare import assert_close, plain_array, plain_float, plain_int
+from course_lib.grading.sandbox import probe_level
+from course_lib.grading.screening import screen_source
+
+needs_namespaces = pytest.mark.skipif(
+    probe_level() != "namespaces", reason="needs Linux namespaces (root or user namespaces)"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Without grading.
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("=1+2", "'=1+2"),
+        (" =1+2", "' =1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("+1", "'+1"),
+        ("'=1", "''=1"),  # A quote is doubled, so this row is not the one of "=1".
+        ("plain name", "plain name"),
+    ],
+)
+def test_a_name_that_a_spreadsheet_would_run_is_shown_as_text(name, shown):
+    assert classroom.student_cell(name) == shown
+
+
+@pytest.mark.parametrize("name", ["\t=1+2", "\r=1+2", "\u202eevil.exe", "a\u2066b", "x\x07y"])
+def test_tabs_controls_and_bidi_characters_never_reach_a_cell(name):
+    shown = classroom.student_cell(name)
+    assert not any(c in shown for c in "\t\r\n\x07\u202e\u2066")
+    assert shown.startswith("'") or shown.lstrip(" ")[:1] not in ("=", "+", "-", "@")
+    assert shown != classroom.student_cell(name.replace(name[0], "z", 1))  # Not another's row.
+
+
+def test_a_long_detail_is_cut_and_the_results_keep_it():
+    record = {"points": 0, "max_points": 28, "status": "import-error", "tests": []}
+    record["detail"] = "=" + "x" * 54_045  # The cell the red team wrote: 54,046 characters.
+    row = classroom._row("alice", "01", record, cached=False)
+    assert len(row["detail"]) < 32_767 and row["detail"].startswith("'=")
+    assert "more characters in the results file" in row["detail"]
+    assert len(record["detail"]) == 54_046  # The record, stored as results, is untouched.
+
+
+def test_regrading_a_student_named_like_a_formula_replaces_their_row(tmp_path):
+    out = tmp_path / "grades.csv"
+    record = {"points": 1, "max_points": 28, "status": "graded", "detail": "", "tests": []}
+    rows = [classroom._row(name, "01", record, False) for name in ("=1+2", "bob", "\t=1+2")]
+    classroom._write_csv(out, rows, only_student=None)
+    again = classroom._row("=1+2", "01", record | {"points": 28}, False)
+    classroom._write_csv(out, [again], only_student="=1+2")
+    with out.open(newline="") as handle:
+        students = [(r["student"], r["points"]) for r in csv.DictReader(handle)]
+    assert len(students) == 3 and ("'=1+2", "28") in students
+    assert sum(1 for name, _ in students if name.startswith("' =1+2")) == 1  # TAB's own row.
+
+
+@pytest.mark.parametrize(
+    "source, flag",
+    [
+        ("import os as o\no.fork()", "os.fork"),
+        ("import os\nspawn = os.fork\nspawn()", "os.fork"),
+        ("from os import fork as spawn\nspawn()", "os.fork"),
+        ("__import__('so' + 'cket')", "computed import"),
+        ("import importlib as il\nil.import_module(''.join(['so', 'cket']))", "computed import"),
+        ("import importlib\nimportlib.import_module('socket')", "imports socket"),
+        ("import gc\ngetattr(gc, 'get_objects')()", "gc.get_objects"),
+        ("import gc\ngetattr(gc, 'get_' + 'objects')()", "computed attribute of gc"),
+        ("import gc as g\nvars(g)['get_objects']()", "computed attribute of gc"),
+        ("import sys\nsys.modules['course_lib.grading.runner']", "imports the grading engine"),
+        ("import sys\nfor m in list(sys.modules.values()): pass", "reads sys.modules"),
+        ("exec('import socket')", "calls exec"),
+        (
+            "import importlib\nimportlib.import_module('course_lib.grading.probes.lecture_01')",
+            "imports the grading engine",
+        ),
+    ],
+)
+def test_screening_sees_through_aliases_and_computed_names(source, flag):
+    assert flag in screen_source(source)
+
+
+def test_screening_leaves_the_solutions_clean():
+    from course_lib.paths import project_root
+
+    for path in sorted((project_root() / "solutions").glob("[0-9][0-9]_*.py")):
+        assert screen_source(path.read_text()) == [], path.name
+
+
+class _Liar(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (np.array([1.0, np.nan]), "NaN or infinite"),
+        (np.array([1.0, np.inf]), "NaN or infinite"),
+        (np.zeros(0), "empty"),
+        (np.zeros((1, 2)), "shape (1, 2)"),
+        (np.array([True, False]), "holds bool"),
+        (np.array(["1", "2"]), "not numbers"),
+        (np.array([1.0, 2.0], dtype=object), "not numbers"),
+        ([[1.0], [2.0, 3.0]], "ragged"),
+        (np.zeros(2).view(np.recarray), "not plain numbers"),
+        (_Liar(2.0), "not plain numbers"),
+    ],
+)
+def test_crafted_values_fail_before_any_comparison(value, words):
+    with pytest.raises(pytest.fail.Exception, match=re.escape(words)):
+        assert_close(value, [1.0, 2.0], what="relu(z)")
+
+
+def test_plain_values_pass_and_say_what_differs():
+    assert_close([0.0, 2.0], np.array([0.0, 2.0]), rtol=0)
+    assert plain_float(np.float32(0.5)) == 0.5 and plain_int(np.int64(3)) == 3
+    assert plain_array(np.zeros((0, 3)), empty=True, shape=(None, 3)).shape == (0, 3)
+    with pytest.raises(pytest.fail.Exception, match=r"at index \(1,\): got 2.5, expected 2"):
+        assert_close([0.0, 2.5], [0.0, 2.0], what="relu(z)")
+    for value in (np.array([1.0]), True, float("nan"), _Liar(1.0)):
+        with pytest.raises(pytest.fail.Exception):
+            plain_float(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# A small course of our own, graded by the real judge and runners.
+
+MINI_TESTS = """
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from course_lib.grading.access import arguments_after, float_errors_raised, record_calls
+from course_lib.grading.compare import assert_close, plain_float
+
+
+@pytest.mark.points(1, hint="ReLU returns a new array.")
+def test_relu(sub):
+    z = np.array([-1.0, 2.0, -3.0])
+    out, args, _ = arguments_after(sub.relu, z.copy())
+    assert_close(out, [0.0, 2.0, 0.0], what="relu(z)")
+    assert_close(args[0], z, rtol=0, what="z after relu(z)", advice="Leave the input as it is.")
+
+
+@pytest.mark.points(1, hint="Use exp(-|z|).")
+def test_sigmoid(sub):
+    with float_errors_raised(sub):
+        try:
+            out = sub.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+        except FloatingPointError as error:
+            pytest.fail(f"sigmoid overflowed ({error}).")
+    assert_close(out, [0.0, 0.5, 1.0], atol=1e-12, what="sigmoid(z)")
+
+
+@pytest.mark.points(1, hint="Return 1.0.")
+def test_slow(sub):
+    assert plain_float(sub.slow(), what="slow()") == 1.0
+
+
+@pytest.mark.points(1, hint="Return 2.0.")
+def test_quick(sub):
+    assert plain_float(sub.quick(), what="quick()") == 2.0
+
+
+@pytest.mark.points(1, hint="train(n) calls step(i) for i < n and sums the results.")
+def test_train(sub):
+    total, calls = record_calls(sub, sub.train, "step", 3)
+    assert [call["arguments"]["i"] for call in calls] == [0, 1, 2], calls
+    assert plain_float(total, what="train(3)") == sum(call["result"] for call in calls)
+
+
+@pytest.mark.points(1, hint="Return the answer, 42.0.")
+def test_answer(sub):
+    assert plain_float(sub.answer(), what="answer()") == 42.0
+
+
+@pytest.mark.points(1, hint="double(x) = 2 x.")
+@settings(max_examples=15, derandomize=True, database=None, deadline=None)
+@given(st.floats(-10, 10))
+def test_double(sub, x):
+    assert_close(sub.double(x), 2 * x, what=f"double({x})")
+
+
+@pytest.mark.points(1, hint="spin(x) = x.")
+@settings(max_examples=15, derandomize=True, database=None, deadline=None)
+@given(st.floats(0, 1))
+def test_spin(sub, x):
+    assert_close(sub.spin(x), x, what=f"spin({x})")
+"""
+
+HONEST = """
+import numpy as np
+
+
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def slow():
+    return 1.0
+
+
+def quick():
+    return 2.0
+
+
+def step(i):
+    return float(i * i)
+
+
+def train(n):
+    return sum(step(i) for i in range(n))
+
+
+def answer():
+    return 42.0
+
+
+def double(x):
+    return 2.0 * x
+
+
+def spin(x):
+    return x
+"""
+
+ATTACKER = """
+import importlib
+import numpy as np
+
+# The probe a test once trusted, swapped for one that hides changes made in place.
+_probes = importlib.import_module("course_lib.grading.probes." + "lecture_01")
+_probes.arguments_after = lambda f, *a, **k: (f(*[np.copy(x) for x in a], **k), list(a), k)
+
+
+def relu(z):
+    z[z < 0] = 0.0  # In place: the caller's array changes.
+    return z
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))  # Overflows for z = -1000 (an honest mistake, not hidden).
+
+
+def slow():
+    while True:
+        pass
+
+
+def quick():
+    return 2.0
+
+
+def step(i):
+    return float(i * i)
+
+
+_step = step  # Reached without the module's global, so a recorder would see nothing.
+
+
+def train(n):
+    return 5.0
+
+
+class _Answer(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def answer():
+    return _Answer(0.0)
+
+
+def double(x):
+    return 2.0 * x
+
+
+def spin(x):
+    while x > 0.5:
+        pass
+    return x
+"""
+
+
+def _grade(root: Path, text: str, name: str, **kwargs) -> judge.LectureResult:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "01_mini.py").write_text(textwrap.dedent(text))
+    return judge.grade_lecture("01", folder, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini-course")
+    (root / "tests" / "autograder").mkdir(parents=True)
+    (root / "tests" / "autograder" / "test_01_mini.py").write_text(MINI_TESTS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAMP_ROOT", str(root))
+        yield root
+
+
+def _rows(result) -> dict[str, dict]:
+    return {test["name"]: test for test in result.tests}
+
+
+@needs_namespaces
+def test_an_honest_mini_submission_gets_full_marks(mini):
+    result = _grade(mini, HONEST, "honest", test_limit_s=10)
+    assert result.status == "full-marks", result.to_dict()
+
+
+@needs_namespaces
+def test_crafted_answers_earn_only_what_is_honest(mini):
+    result = _grade(mini, ATTACKER, "attacker", test_limit_s=8)
+    rows = _rows(result)
+    assert result.status == "graded", result.to_dict()
+    assert {name for name, row in rows.items() if row["passed"]} == {"test_quick", "test_double"}
+    assert "z after relu(z)" in rows["test_relu"]["message"]  # The swapped probe hid nothing.
+    assert "overflowed" in rows["test_sigmoid"]["message"]
+    assert "not plain numbers" in rows["test_answer"]["message"]
+    for name, function in (("test_slow", "slow"), ("test_spin", "spin")):
+        assert (rows[name]["outcome"], rows[name]["function"]) == ("timeout", function), rows[name]
+        assert f"{function}(...) did not finish within the test's 8 s" in rows[name]["message"]
+    assert rows["test_relu"]["outcome"] == "failed" and rows["test_quick"]["outcome"] == "passed"
+
+
+@needs_namespaces
+def test_a_spent_budget_leaves_later_tests_not_run_and_the_report_in_time(mini):
+    looping = HONEST.replace("    return ", "    while True:\n        pass\n    return ")
+    result = _grade(mini, looping, "loops", test_limit_s=6, timeout_s=40)
+    rows = _rows(result)
+    assert result.status == "graded" and result.points == 0, result.to_dict()
+    assert len(rows) == 8 and rows["test_relu"]["outcome"] == "timeout"
+    assert [row["outcome"] for row in rows.values()][-1] == "not-run"
+
+
+@needs_namespaces
+def test_an_import_error_is_reported_once(mini):
+    result = _grade(mini, HONEST + "\ndef broken(:\n", "syntax")
+    assert result.status == "import-error" and "syntax error on line" in result.detail
+    assert {row["outcome"] for row in result.tests} == {"not-run"}
+    assert {row["message"] for row in result.tests} == {""}
+
+
+@needs_namespaces
+def test_an_import_that_never_ends_is_one_line_naming_the_import(mini):
+    result = _grade(mini, HONEST + "\nwhile True:\n    pass\n", "endless", timeout_s=45)
+    assert result.status == "timeout" and result.detail.startswith("Importing 01_mini.py")
+    assert {row["outcome"] for row in result.tests} == {"not-run"}
+
+
+SECRET = "HIDDEN-INPUT-7.25"
+HIDDEN_TEST = f'''
+import numpy as np
+import pytest
+
+from course_lib.grading.compare import plain_float
+
+
+@pytest.mark.points(2, hint="ReLU of a positive number.")
+def test_hidden_relu(sub):
+    secret = 7.25  # {SECRET}
+    assert plain_float(sub.relu(np.array(secret))) == secret, "{SECRET}"
+'''
+CRASHING_TEST = f'''
+import os
+
+import pytest
+
+
+@pytest.mark.points(1, hint="The judge itself fails here.")
+def test_hidden_judge_crash(sub):
+    assert sub.quick() == 2.0
+    print("{SECRET}", __file__, flush=True)
+    os._exit(3)  # As a judge that ran out of memory on what a student's code returned.
+'''
+
+
+@pytest.fixture(scope="module")
+def hidden(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hidden")
+    (folder / "test_01_secret.py").write_text(HIDDEN_TEST)
+    return folder
+
+
+def _says_nothing_hidden(result, hidden_dir: Path) -> None:
+    text = json.dumps(result.to_dict())
+    for word in (SECRET, "7.25", "test_01_secret", str(hidden_dir)):
+        assert word not in text, (word, text)
+    record = result.to_dict() | {"file": "01_mini.py", "flags": [], "isolation": "namespaces"}
+    row = classroom._row("student", "01", record, False)
+    assert not any(SECRET in str(cell) or "test_01_secret" in str(cell) for cell in row.values())
+
+
+@needs_namespaces
+def test_a_hidden_runs_import_error_is_one_generic_line(mini, hidden):
+    leaking = HONEST + f"\nraise ImportError('{SECRET} seen by a classmate in test_01_secret')\n"
+    result = _grade(mini, leaking, "hidden-import", hidden_dir=hidden, parts=("hidden",))
+    assert (result.status, result.detail) == ("crashed", judge.HIDDEN_FAILURE)
+    _says_nothing_hidden(result, hidden)
+    public = judge.LectureResult("01", "x", "full-marks", 8.0, 8.0, "", [], "namespaces")
+    merged = judge.merge_parts(public, result)
+    assert merged.detail == judge.HIDDEN_FAILURE and merged.points == 0
+
+
+@needs_namespaces
+def test_hidden_failures_and_timeouts_show_points_only(mini, hidden):
+    looping = HONEST.replace("    return np.maximum(z, 0.0)", "    while True:\n        pass")
+    result = _grade(mini, looping, "hidden-loop", hidden_dir=hidden, test_limit_s=6)
+    rows = _rows(result)
+    secret = rows["test_hidden_relu"]
+    assert (secret["passed"], secret["message"], secret["function"]) == (False, "", "")
+    assert secret["outcome"] == "failed" and secret["file"] == "" and secret["hidden"]
+    assert rows["test_relu"]["outcome"] == "timeout"  # Public: named.
+    _says_nothing_hidden(result, hidden)
+
+
+@needs_namespaces
+def test_a_judge_that_dies_in_a_hidden_test_shows_none_of_its_output(mini, tmp_path):
+    crashing = tmp_path / "hidden"
+    crashing.mkdir()
+    (crashing / "test_01_secret.py").write_text(CRASHING_TEST)
+    for parts in (("public", "hidden"), ("hidden",)):
+        result = _grade(mini, HONEST, f"judge-crash-{len(parts)}", hidden_dir=crashing, parts=parts)
+        assert result.status == "crashed" and result.points == 0, result.to_dict()
+        _says_nothing_hidden(result, crashing)
