@@ -224,3 +224,17 @@ def test_tests_are_chosen_by_the_functions_they_reach():
     assert mapping["relu"] == ["test_relu", "test_twice"]
     assert mapping["relu_twice"] == ["test_twice"]
     assert mapping["halve"] == ["test_relu", "test_twice", "test_none"]  # No test: all of them.
+
+
+def test_a_traced_function_keeps_its_module_globals(tmp_path):
+    import numpy as np
+
+    from course_lib.grading.auto_trace import trace
+
+    namespace = {}
+    exec("def helper(x):\n    return x + 1\n\n\ndef f(x):\n    return helper(x) * 2\n", namespace)
+    trace(namespace, "f", str(tmp_path / "calls.txt"))
+    assert namespace["f"].__globals__ is namespace  # access.record_calls patches these.
+    assert list(namespace["f"](np.arange(3))) == [2, 4, 6]
+    lines = (tmp_path / "calls.txt").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("(3,):")

@@ -291,7 +291,7 @@ def print_report(console, report: dict, path: Path, min_score: float) -> bool:
     sample = f"{report['sampled']} of {report['generated']} generated"
     lines.append(
         f"[bold {'green' if ok else 'red'}]Lecture {report['lecture']}: {report['caught']}/"
-        f"{report['scored']} automatic mutants caught, score {report['score']:.0f} % "
+        f"{report['scored']} automatic mutants caught, score {report['score']:.1f} % "
         f"({sample}, {len(report['equivalent'])} equivalent), {report['seconds']:.0f} s, "
         f"{report['seconds_per_mutant']:.2f} s per mutant; report {escape(str(path))}[/]"
     )

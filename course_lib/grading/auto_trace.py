@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import types
 
 MAX_TRACED_CALLS = 200  # Calls recorded per function and run; later calls are not compared.
 
@@ -28,20 +29,23 @@ def trace(namespace: dict, function: str, path: str) -> None:
         owner, name = namespace[parts[0]], parts[1]
     get = owner.get if isinstance(owner, dict) else vars(owner).get
     original = get(name)
-    calls = [0]
+    calls, limit, digest, is_array = [0], MAX_TRACED_CALLS, _digest, _is_array
 
     def wrap(inner):
-        @functools.wraps(inner)
         def wrapper(*args, **kwargs):
             result = inner(*args, **kwargs)
-            if calls[0] < MAX_TRACED_CALLS:
+            if calls[0] < limit:
                 calls[0] += 1
-                line = f"{_digest(result)} | {_digest([a for a in args if _is_array(a)])}"
+                line = f"{digest(result)} | {digest([a for a in args if is_array(a)])}"
                 with open(path, "a", encoding="utf-8") as out:
                     out.write(line + "\n")
             return result
 
-        return wrapper
+        # The wrapper sees the module's globals, as the function did: a test that patches them
+        # through ``f.__globals__`` (``access.record_calls``) patches the module's.
+        code, closure = wrapper.__code__, wrapper.__closure__
+        clone = types.FunctionType(code, inner.__globals__, inner.__name__, None, closure)
+        return functools.update_wrapper(clone, inner)
 
     if isinstance(original, property):
         wrapped = property(wrap(original.fget), original.fset, original.fdel)
