@@ -238,3 +238,56 @@ def test_a_traced_function_keeps_its_module_globals(tmp_path):
     assert list(namespace["f"](np.arange(3))) == [2, 4, 6]
     lines = (tmp_path / "calls.txt").read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("(3,):")
+
+
+KINDS = {
+    "numeric kernel",
+    "Keras layer",
+    "Keras model",
+    "training loop",
+    "metric",
+    "data pipeline",
+    "search engine",
+}
+
+
+def _graded_functions(source):
+    """``f`` or ``Class.method`` around each graded region (a nested def counts for its method)."""
+    import ast
+
+    tree, names = ast.parse(source), []
+    for begin, _ in auto_mutants.regions(source):
+        nodes, path = tree.body, []
+        while True:
+            around = [
+                n
+                for n in nodes
+                if isinstance(n, ast.FunctionDef | ast.ClassDef)
+                and n.lineno <= begin <= n.end_lineno
+            ]
+            if not around:
+                break
+            path.append(around[0].name)
+            nodes = around[0].body
+        names.append(".".join(path[:2]))
+    return names
+
+
+def test_the_checklist_worklist_lists_every_graded_function():
+    import re
+
+    from course_lib.paths import project_root
+    from course_lib.regions import lecture_files
+
+    root = project_root()
+    text = (root / "docs" / "testing-checklist.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d\d) \| `([\w.]+)` \| ([A-Za-z ]+) \|$", text, re.MULTILINE)
+    assert {kind for *_, kind in rows} <= KINDS
+    listed = {(lecture, name) for lecture, name, _ in rows}
+    graded = {
+        (path.name[:2], name)
+        for path in lecture_files(root / "solutions")
+        for name in _graded_functions(path.read_text(encoding="utf-8"))
+    }
+    assert sorted(graded - listed) == [], "add these rows to docs/testing-checklist.md"
+    assert sorted(listed - graded) == [], "these rows name no graded function any more"
