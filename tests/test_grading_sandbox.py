@@ -66,6 +66,7 @@ print(json.dumps(report), flush=True)
 LAUNCHER = """
 import json, os, sys, tempfile
 from course_lib.grading import sandbox
+exec(SETUP)
 sandbox.prepare()
 pid = os.fork()
 if pid == 0:
@@ -79,9 +80,11 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), flush=True)
 """
 
 
-def _confined(python: list[str], code: str, env=None, **limits) -> tuple[dict, list[dict]]:
+def _confined(
+    python: list[str], code: str, env=None, setup: str = "", **limits
+) -> tuple[dict, list[dict]]:
     """Run ``code`` confined; return the launcher's two JSON lines and what ``code`` printed."""
-    launcher = f"CODE = {code!r}\nLIMITS = {limits!r}\n" + LAUNCHER
+    launcher = f"CODE = {code!r}\nLIMITS = {limits!r}\nSETUP = {setup!r}\n" + LAUNCHER
     completed = subprocess.run(
         [*python, "-c", launcher], capture_output=True, text=True, timeout=120, env=env
     )
@@ -160,6 +163,20 @@ def test_as_an_ordinary_user_the_runner_uses_a_user_namespace():
     _check(report)
     # An ordinary user here has no cgroup of its own to divide: the list names it.
     assert any(item.startswith("cgroup") for item in report["missing"]), report["missing"]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the root path drops to a uid of its own")
+def test_without_namespaces_the_runner_keeps_its_uid_and_says_what_is_missing():
+    # As in a container that forbids namespaces: the level is "uid", and the list says why.
+    code = (
+        "import json, os\n"
+        "print(json.dumps({'uid': os.getuid(), 'ns': os.readlink('/proc/self/ns/user')}))\n"
+    )
+    outcome, printed = _confined([sys.executable], code, setup="sandbox.SYS_PIVOT_ROOT = None")
+    assert outcome["level"] == "uid" and outcome["code"] == 0
+    assert [m for m in outcome["missing"] if m.startswith("namespaces")], outcome["missing"]
+    assert printed[0]["uid"] == sandbox.FIRST_UID + 7
+    assert printed[0]["ns"] != os.readlink("/proc/self/ns/user")  # Its own user namespace.
 
 
 HAS_GROUPS = cgroups.discover().base is not None

@@ -102,7 +102,10 @@ def _watch(child: int, group: cgroups.Group | None, limits: Limits) -> None:
     """The watchdog outside the namespace: wait for PID 1, end it at the CPU-time limit."""
     die_with_parent()
     counting = group is not None and group.cpu_seconds() is not None
-    pidfd = os.pidfd_open(child) if counting and hasattr(os, "pidfd_open") else None
+    try:  # Wakes the watchdog when PID 1 ends (Linux 5.3 and later); else it polls.
+        pidfd = os.pidfd_open(child) if counting else None
+    except OSError:
+        pidfd = None
     while True:
         if counting:
             used = group.cpu_seconds()
@@ -218,15 +221,18 @@ def confine(root: str, slot: int, limits: Limits) -> Confinement:
     """
     linux, host_root = sys.platform == "linux", os.getuid() == 0
     uid = FIRST_UID + slot if host_root else os.getuid()
-    missing = list(_ZYGOTE["missing"]) if linux else ["cgroups, namespaces, seccomp (not Linux)"]
+    missing = list(_ZYGOTE["missing"]) if linux else ["cgroups and seccomp (not Linux)"]
     group = _join_group(limits, missing) if linux else None
     level, own_userns = "limits", False
-    if linux and SYS_PIVOT_ROOT is not None:
-        try:
-            _enter_namespaces(root, uid, limits, group)
-            level, own_userns = "namespaces", not host_root
-        except OSError as error:
-            missing.append(f"namespaces ({error.strerror})")
+    try:
+        if not linux or SYS_PIVOT_ROOT is None:
+            raise OSError(0, "not Linux on x86-64 or arm64")
+        _enter_namespaces(root, uid, limits, group)
+        level, own_userns = "namespaces", not host_root
+    except OSError as error:
+        missing.append(f"namespaces ({error.strerror})")
+        if group is not None:  # No watchdog outside a PID namespace.
+            missing.append("a CPU-time limit over all its processes (RLIMIT_CPU per process)")
     if host_root:
         drop_to(uid)
         level = "namespaces" if level == "namespaces" else "uid"
