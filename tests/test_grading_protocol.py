@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from course_lib.grading.protocol import Channel, ProtocolError, decode, encode
+from course_lib.grading.protocol import Channel, ChannelTimeout, ProtocolError, decode, encode
 
 
 def _no_reference(value):
@@ -129,3 +129,16 @@ def test_messages_carry_arrays_over_a_socket():
     header, received = Channel(judge).recv(timeout_s=5)
     back = decode(header["value"], received, _no_reference)
     assert np.array_equal(back["x"], value["x"]) and back["x"].dtype == np.int64
+
+
+def test_a_timeout_is_its_own_protocol_error_and_leaves_no_timeout_behind():
+    judge, runner = socket.socketpair()
+    channel = Channel(judge)
+    with pytest.raises(ChannelTimeout):
+        channel.recv(timeout_s=0.05)
+    # A later wait without a deadline waits as long as it takes: the socket's timeout is reset.
+    assert judge.gettimeout() is not None
+    Channel(runner).send({"kind": "reply"}, [])
+    channel.recv(timeout_s=None)
+    assert judge.gettimeout() is None
+    assert issubclass(ChannelTimeout, ProtocolError)
