@@ -279,9 +279,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def _death(death: dict, memory_mb: int) -> tuple[str, str]:
     """Status and detail of a runner that ended or broke its channel before grading ended."""
     if death.get("hidden"):  # Nothing about a hidden-test runner's end reaches the student.
-        code = death.get("code")
-        status = "protocol-error" if code is None else "crashed" if code > 128 else "exited"
-        return status, "The student's code stopped during the hidden tests."
+        return "crashed", HIDDEN_FAILURE
     code, output = death.get("code"), str(death.get("output", ""))
     tail = f" Last output: {output.strip()[-300:]}" if output.strip() else ""
     if code is None:
