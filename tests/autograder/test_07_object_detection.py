@@ -1,31 +1,28 @@
 """Autograder for Lecture 07, object detection.
 
-References: IoU by plain loops; CenterNet's own ``gaussian_radius``, ``gaussian2D`` and
-``draw_umich_gaussian`` (transcribed from github.com/xingyizhou/CenterNet, src/lib/utils/image.py)
-and its focal loss (src/lib/models/losses.py) in numpy; ``tf.nn.conv2d`` and ``tf.nn.max_pool2d``;
-``tf.image.non_max_suppression``; Keras' own parameter counts; ``pycocotools.cocoeval.COCOeval``
-for COCO mAP; the photo collection's own scene graphs for the spatial relations; and
-``course_lib.data.relevance_grade`` for predicted scene graphs. Each test calls the student's
+References: hand-worked values; expected values stored as data
+(``tests/autograder/expected/07_object_detection.json``, which the instructor's references
+compute on the fixed inputs built here: IoU by plain loops, CenterNet's own gaussian radius,
+drawing and focal loss, ``tf.nn``, ``tf.image.non_max_suppression``, Keras' parameter counts,
+and pycocotools for IoU and COCO mAP; ``camp generate`` writes it); the photo collection's own
+scene graphs for the spatial relations; and ``course_lib.data.relevance_grade`` for predicted
+scene graphs. Each test calls the student's
 module ``sub``. Keras objects the student's code receives are built where that code runs
 (``library``): the detector's backbone there is a plain 3×3 convolution factory, because the
 sandboxed runner cannot read Lecture 03's solutions.
 """
 
-import contextlib
 import functools
-import io
 import json
-import math
 import warnings
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from course_lib.data.relevance import relevance_grade
 from course_lib.data.sprites import CATEGORIES
 from course_lib.grading.access import library
+from course_lib.grading.expected import load
 
 NAMES = [c.name for c in CATEGORIES]
 
@@ -52,151 +49,12 @@ def _random_boxes(rng, n, low=0.0, high=60.0, min_side=1.0, max_side=30.0):
     return np.concatenate([corner, corner + sides], axis=1).astype(np.float32)
 
 
-def _iou_loops(a, b):
-    out = np.zeros((len(a), len(b)))
-    for i, p in enumerate(a):
-        for j, q in enumerate(b):
-            iw = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
-            ih = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
-            union = (p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - iw * ih
-            out[i, j] = iw * ih / union if union > 0 else 0.0
-    return out
-
-
-# CenterNet's target drawing, as published (src/lib/utils/image.py).
-def _centernet_radius(det_size, min_overlap=0.7):
-    height, width = det_size
-    a1, b1 = 1, height + width
-    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + np.sqrt(b1**2 - 4 * a1 * c1)) / 2
-    a2, b2 = 4, 2 * (height + width)
-    c2 = (1 - min_overlap) * width * height
-    r2 = (b2 + np.sqrt(b2**2 - 4 * a2 * c2)) / 2
-    a3, b3 = 4 * min_overlap, -2 * min_overlap * (height + width)
-    c3 = (min_overlap - 1) * width * height
-    r3 = (b3 + np.sqrt(b3**2 - 4 * a3 * c3)) / 2
-    return min(r1, r2, r3)
-
-
-def _centernet_gaussian2d(shape, sigma=1):
-    m, n = [(ss - 1.0) / 2.0 for ss in shape]
-    y, x = np.ogrid[-m : m + 1, -n : n + 1]
-    h = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
-    h[h < np.finfo(h.dtype).eps * h.max()] = 0
-    return h
-
-
-def _centernet_draw(heatmap, center, radius):
-    diameter = 2 * radius + 1
-    gaussian = _centernet_gaussian2d((diameter, diameter), sigma=diameter / 6)
-    x, y = int(center[0]), int(center[1])
-    height, width = heatmap.shape[0:2]
-    left, right = min(x, radius), min(width - x, radius + 1)
-    top, bottom = min(y, radius), min(height - y, radius + 1)
-    masked_heatmap = heatmap[y - top : y + bottom, x - left : x + right]
-    masked_gaussian = gaussian[radius - top : radius + bottom, radius - left : radius + right]
-    if min(masked_gaussian.shape) > 0 and min(masked_heatmap.shape) > 0:
-        np.maximum(masked_heatmap, masked_gaussian, out=masked_heatmap)
-    return heatmap
-
-
-def _reference_targets(boxes, classes, image_size, num_classes, stride):
-    cells = image_size // stride
-    heat = np.zeros((cells, cells, num_classes), np.float32)
-    sizes = np.zeros((cells, cells, 2), np.float32)
-    offsets = np.zeros((cells, cells, 2), np.float32)
-    mask = np.zeros((cells, cells), np.float32)
-    for box, cls in zip(np.clip(boxes, 0, image_size), classes, strict=True):
-        w, h = (box[2] - box[0]) / stride, (box[3] - box[1]) / stride
-        if w <= 0 or h <= 0:
-            continue
-        ct = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32) / stride
-        cell = np.minimum(np.floor(ct).astype(int), cells - 1)
-        radius = max(0, int(_centernet_radius((math.ceil(h), math.ceil(w)))))
-        channel = heat[:, :, cls].copy()
-        heat[:, :, cls] = _centernet_draw(channel, cell, radius)
-        sizes[cell[1], cell[0]] = (w, h)
-        offsets[cell[1], cell[0]] = ct - cell
-        mask[cell[1], cell[0]] = 1
-    return heat, sizes, offsets, mask
-
-
-def _reference_decode(heat, sizes, offsets, stride=4, k=100, threshold=0.05):
-    pooled = tf.nn.max_pool2d(heat, 3, 1, "SAME").numpy()
-    peaks = np.where(pooled == heat, heat, 0.0)
-    out = []
-    for b in range(len(heat)):
-        flat = peaks[b].reshape(-1)
-        top = np.argsort(-flat, kind="stable")[:k]
-        top = top[flat[top] >= threshold]
-        cell, cls = np.divmod(top, heat.shape[-1])
-        y, x = np.divmod(cell, heat.shape[1])
-        cx, cy = (x + offsets[b, y, x, 0]) * stride, (y + offsets[b, y, x, 1]) * stride
-        w, h = np.maximum(sizes[b, y, x, 0], 0) * stride, np.maximum(sizes[b, y, x, 1], 0) * stride
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        out.append({"boxes": boxes.reshape(-1, 4), "scores": flat[top], "classes": cls})
-    return out
-
-
-def _focal_reference(gt, pred, alpha=2, beta=4):
-    """CenterNet's ``_neg_loss`` in numpy (predictions clipped as its ``_sigmoid`` does)."""
-    pred = np.clip(pred.astype(np.float64), 1e-4, 1 - 1e-4)
-    pos, neg = gt == 1, gt < 1
-    pos_loss = (np.log(pred) * (1 - pred) ** alpha)[pos].sum()
-    neg_loss = (np.log(1 - pred) * pred**alpha * (1 - gt) ** beta)[neg].sum()
-    num_pos = pos.sum()
-    return -neg_loss if num_pos == 0 else -(pos_loss + neg_loss) / num_pos
-
-
-def _pycocotools(ground_truth, results, max_detections=100):
-    """COCOeval's mAP, AP50 and AP75 with ``max_detections`` per image, its printing silenced.
-
-    With 100 (the default) these are ``stats[0:3]``; summarize() reads only 100, so for another
-    limit they are read from ``eval["precision"]`` exactly as summarize() reads them (COCOeval
-    sorts ``params.maxDets``; matching uses the largest, accumulate() keeps each image's best).
-    """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO()
-        truth.dataset = json.loads(json.dumps(ground_truth))
-        truth.createIndex()
-        detections = truth.loadRes(json.loads(json.dumps(results))) if results else COCO()
-        evaluation = COCOeval(truth, detections, "bbox")
-        evaluation.params.maxDets = sorted({1, 10, max_detections, 100})
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    column = evaluation.params.maxDets.index(max_detections)
-    precision = evaluation.eval["precision"][:, :, :, 0, column]  # (thresholds, recalls, classes)
-    values = []
-    for rows in (precision, precision[:1], precision[5:6]):
-        valid = rows[rows > -1]
-        values.append(float(valid.mean()) if valid.size else -1.0)
-    if max_detections == 100:
-        np.testing.assert_allclose(values, evaluation.stats[:3], atol=1e-12)
-    return values
+def _expected(name):
+    """The reference's values for test ``name``, stored as data (see the module docstring)."""
+    return load("07")[name]
 
 
 COCO_KEYS = ("mAP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
-
-
-def _coco_stats(ground_truth, results):
-    """COCOeval's ``stats[0:9]``: AP, AP50, AP75, APs, APm, APl, AR@1, AR@10, AR@100."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO()
-        truth.dataset = json.loads(json.dumps(ground_truth))
-        truth.createIndex()
-        detections = truth.loadRes(json.loads(json.dumps(results))) if results else COCO()
-        evaluation = COCOeval(truth, detections, "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    return [float(v) for v in evaluation.stats[:9]]
 
 
 def _compare_coco_stats(received, expected, case):
@@ -255,21 +113,26 @@ def test_box_format_conversions(sub):
     assert np.asarray(sub.xywh_to_xyxy(xywh)).dtype == np.float32
 
 
-@pytest.mark.points(
-    2,
-    hint="intersection = clip(min(x_max) - max(x_min), 0) × the same for y; union = area_a + "
-    "area_b - intersection; broadcast a[:, None] against b[None, :]; 0 where the union is 0.",
-    section="boxes",
-)
-@_quiet
-def test_box_iou_matches_loops(sub):
+def _iou_inputs():
     rng = _rng(2)
     a, b = _random_boxes(rng, 7), _random_boxes(rng, 5)
     b[0] = a[0]  # Identical boxes: IoU 1.
     b[1] = a[1] + np.array([100, 100, 100, 100], np.float32)  # Disjoint: IoU 0.
     b[2] = [3, 3, 3, 9]  # No area.
+    return a, b
+
+
+@pytest.mark.points(
+    2,
+    hint="Every pair of boxes at once: the overlap of two boxes is never negative, the union "
+    "counts the overlap once, and a union of 0 gives IoU 0.",
+    section="boxes",
+)
+@_quiet
+def test_box_iou_matches_loops(sub):
+    a, b = _iou_inputs()
     received = np.asarray(sub.box_iou(a, b))
-    expected = _iou_loops(a.astype(np.float64), b.astype(np.float64))
+    expected = np.asarray(_expected("box_iou"))  # Plain loops over the pairs, stored.
     if received.shape == (5, 7):
         pytest.fail("Return (N, M): one row per box of boxes_a, one column per box of boxes_b.")
     assert received.shape == (7, 5)
@@ -297,6 +160,18 @@ EDGE_PAIRS = [
 ]
 
 
+def _xywh_inputs():
+    """Detections and truth as COCO [x, y, w, h] boxes, to a tenth of a pixel."""
+    rng = _rng(20)
+    corner = np.round(rng.uniform(0, 100, size=(24, 2)), 1)
+    sides = np.round(rng.uniform(1, 40, size=(24, 2)), 1)
+    truth = np.concatenate([corner, sides], axis=1)
+    found = np.round(truth + rng.normal(0, 3, size=(24, 4)), 1)
+    found[:, 2:] = np.maximum(found[:, 2:], 0.5)
+    found[5, 2] = -4.0  # A negative width: no overlap.
+    return found, truth
+
+
 @pytest.mark.points(
     1,
     hint="With box_format='xywh' the boxes are COCO's [x, y, w, h]: the far corners are x + w "
@@ -305,18 +180,11 @@ EDGE_PAIRS = [
 )
 @_quiet
 def test_box_iou_xywh_equals_pycocotools(sub):
-    from pycocotools import mask as mask_utils
-
-    rng = _rng(20)
-    corner = np.round(rng.uniform(0, 100, size=(60, 2)), 1)
-    sides = np.round(rng.uniform(1, 40, size=(60, 2)), 1)
-    truth = np.concatenate([corner, sides], axis=1)
-    found = np.round(truth + rng.normal(0, 3, size=(60, 4)), 1)
-    found[:, 2:] = np.maximum(found[:, 2:], 0.5)
-    found[5, 2] = -4.0  # A negative width: no overlap.
-    expected = mask_utils.iou(found.tolist(), truth.tolist(), [0] * len(truth))
+    found, truth = _xywh_inputs()
+    reference = _expected("box_iou_xywh")  # pycocotools' mask.iou, stored bit for bit.
+    expected = np.asarray(reference["out"])
     received = np.asarray(sub.box_iou(found, truth, "float64", box_format="xywh"))
-    assert received.shape == (60, 60), f"Expected (60, 60); received {received.shape}."
+    assert received.shape == (24, 24), f"Expected (24, 24); received {received.shape}."
     if np.array_equal(received, np.asarray(sub.box_iou(found, truth, "float64"))):
         pytest.fail("box_format='xywh' must read [x, y, w, h] boxes, not corners.")
     if not np.array_equal(received, expected) and np.allclose(received, expected, atol=1e-12):
@@ -325,67 +193,86 @@ def test_box_iou_xywh_equals_pycocotools(sub):
             "COCO boxes (from corners, ((x + w) - x) · ((y + h) - y) may differ in the last bit)."
         )
     np.testing.assert_array_equal(received, expected)
-    for threshold, det, gt in EDGE_PAIRS:
+    for (threshold, det, gt), edge in zip(EDGE_PAIRS, reference["edges"], strict=True):
         value = float(np.asarray(sub.box_iou([det], [gt], "float64", box_format="xywh"))[0, 0])
-        reference = float(mask_utils.iou([det], [gt], [0])[0, 0])
-        assert value == reference, (threshold, value, reference)
+        assert value == edge, (threshold, value, edge)
 
 
 # Encoding
 
 
+def _radius_sizes():
+    rng = _rng(3)
+    return [(1, 1), (3, 7), (12, 5), *(tuple(v) for v in rng.uniform(1, 40, size=(10, 2)))]
+
+
 @pytest.mark.points(
     1,
-    hint="Three quadratics; r_i = (b_i + sqrt(b_i² - 4 a_i c_i)) / 2; return the minimum.",
+    hint="CenterNet's radius, as the lecture gives it: the smallest of its three cases, with "
+    "the min_overlap argument.",
     section="encoding",
 )
 @_quiet
 def test_gaussian_radius_matches_centernet(sub):
-    rng = _rng(3)
-    for height, width in [(1, 1), (3, 7), (12, 5), *rng.uniform(1, 40, size=(10, 2))]:
-        for overlap in (0.7, 0.5):
-            expected = _centernet_radius((height, width), overlap)
+    radii = _expected("gaussian_radius")  # CenterNet's gaussian_radius, stored.
+    for (height, width), by_overlap in zip(_radius_sizes(), radii, strict=True):
+        for overlap, expected in zip((0.7, 0.5), by_overlap, strict=True):
             received = float(sub.gaussian_radius(height, width, overlap))
             assert received == pytest.approx(expected, rel=1e-6), (height, width, overlap)
 
 
+GAUSSIAN_CASES = [((5, 4), 2), ((0, 0), 3), ((9, 1), 4), ((3, 7), 0)]  # (centre (x, y), radius)
+
+
+def _drawing_heatmap():
+    heatmap = np.zeros((8, 10), np.float32)
+    heatmap[2, 3] = 0.99  # An earlier peak: the maximum keeps it.
+    return heatmap
+
+
 @pytest.mark.points(
     1,
-    hint="sigma = (2 r + 1) / 6; cut the patch at the borders; combine with np.maximum in place.",
+    hint="The lecture's Gaussian of the given radius, cut where it leaves the map, keeping the "
+    "larger value wherever an earlier object's Gaussian is already drawn.",
     section="encoding",
 )
 @_quiet
 def test_draw_gaussian_matches_centernet(sub):
-    for center, radius in (((5, 4), 2), ((0, 0), 3), ((9, 1), 4), ((3, 7), 0)):
-        heatmap = np.zeros((8, 10), np.float32)
-        heatmap[2, 3] = 0.99  # An earlier peak: the maximum keeps it.
-        expected = _centernet_draw(heatmap.copy(), center, radius)
-        received = np.asarray(sub.draw_gaussian(heatmap.copy(), center, radius))
-        swapped = _centernet_draw(heatmap.copy(), center[::-1], radius)
+    for (center, radius), reference in zip(GAUSSIAN_CASES, _expected("draw_gaussian"), strict=True):
+        expected, swapped = np.asarray(reference["out"]), np.asarray(reference["swapped"])
+        received = np.asarray(sub.draw_gaussian(_drawing_heatmap(), center, radius))
         if not np.allclose(received, expected, atol=1e-6) and np.allclose(received, swapped):
             pytest.fail("center is (x, y): x indexes columns (axis 1), y rows (axis 0).")
         np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.points(
-    2,
-    hint="Centre in cells c = box centre / stride, cell = floor(c); radius from "
-    "gaussian_radius(ceil(h / stride), ceil(w / stride)); at the cell: sizes (w, h) / stride, "
-    "offsets c - cell, mask 1.",
-    section="encoding",
-)
-@_quiet
-def test_encode_targets_matches_centernet(sub):
-    rng = _rng(4)
+def _encode_cases():
+    """(boxes, classes, image_size, num_classes, stride) of two images."""
+    rng, cases = _rng(4), []
     for image_size, stride, num_classes in ((64, 4, 5), (96, 8, 3)):
         boxes = _random_boxes(rng, 6, 0, image_size - 10, 2, 30)
         boxes[5] = [10, 10, 10, 20]  # No width: skipped.
         boxes[4, 2] = image_size + 7  # Sticks out: clipped to the image first.
         classes = rng.integers(0, num_classes, size=6)
+        cases.append((boxes, classes, image_size, num_classes, stride))
+    return cases
+
+
+@pytest.mark.points(
+    2,
+    hint="Everything is measured in output cells (the image divided by the stride): the "
+    "centre's cell, the Gaussian of the box's size there, and at that cell its size, the "
+    "centre's offset within the cell and the mask.",
+    section="encoding",
+)
+@_quiet
+def test_encode_targets_matches_centernet(sub):
+    # CenterNet's target drawing, stored.
+    for case, expected in zip(_encode_cases(), _expected("encode_targets"), strict=True):
+        boxes, classes, image_size, num_classes, stride = case
         received = sub.encode_targets(boxes, classes, image_size, num_classes, stride)
-        expected = _reference_targets(boxes, classes, image_size, num_classes, stride)
-        for key, want in zip(("heatmap", "sizes", "offsets", "mask"), expected, strict=True):
-            got = np.asarray(received[key])
+        for key in ("heatmap", "sizes", "offsets", "mask"):
+            want, got = np.asarray(expected[key]), np.asarray(received[key])
             assert got.shape == want.shape, f"{key}: expected {want.shape}, got {got.shape}"
             if key == "sizes" and np.allclose(got * stride, want * stride**2, atol=1e-4):
                 pytest.fail("Sizes are in output cells: divide the box's width by the stride.")
@@ -396,14 +283,8 @@ def test_encode_targets_matches_centernet(sub):
     assert np.asarray(empty["heatmap"]).shape == (8, 8, 2) and not np.asarray(empty["mask"]).any()
 
 
-@pytest.mark.points(
-    2,
-    hint="Peaks: heat == tf.nn.max_pool2d(heat, 3, 1, 'SAME'); rank all cells and classes of an "
-    "image; centre ((x + dx) stride, (y + dy) stride), size max((w, h), 0) × stride.",
-    section="encoding",
-)
-@_quiet
-def test_decode_detections_peaks_and_boxes(sub):
+def _decode_inputs():
+    """Heatmaps, sizes and offsets of two images of 8 × 8 cells and 3 classes."""
     rng = _rng(5)
     heat = rng.uniform(0, 0.04, size=(2, 8, 8, 3)).astype(np.float32)
     heat[0, 2, 3, 1] = 0.9
@@ -414,8 +295,22 @@ def test_decode_detections_peaks_and_boxes(sub):
     sizes = rng.uniform(1, 5, size=(2, 8, 8, 2)).astype(np.float32)
     offsets = rng.uniform(0, 1, size=(2, 8, 8, 2)).astype(np.float32)
     sizes[0, 6, 6] = [-1.5, 2.0]  # A negative width counts as 0.
+    return heat, sizes, offsets
+
+
+@pytest.mark.points(
+    2,
+    hint="A detection is a cell that is the largest of its 3×3 neighbourhood in its class; rank "
+    "all of an image's, then undo the encoding: the offset within the cell, the stride, and no "
+    "negative size.",
+    section="encoding",
+)
+@_quiet
+def test_decode_detections_peaks_and_boxes(sub):
+    heat, sizes, offsets = _decode_inputs()
+    reference = _expected("decode_detections")
     received = sub.decode_detections(heat, sizes, offsets, 4, 10, 0.05)
-    expected = _reference_decode(heat, sizes, offsets, 4, 10, 0.05)
+    expected = reference["ten"]
     assert len(received) == 2
     first = np.asarray(received[0]["scores"])
     if len(first) and np.any(np.isclose(first, 0.8)):
@@ -424,22 +319,24 @@ def test_decode_detections_peaks_and_boxes(sub):
             "to their 3x3 max pooling."
         )
     for got, want in zip(received, expected, strict=True):
+        want_boxes = np.asarray(want["boxes"]).reshape(-1, 4)
         np.testing.assert_allclose(np.asarray(got["scores"]), want["scores"], rtol=1e-6)
         np.testing.assert_array_equal(np.asarray(got["classes"]), want["classes"])
         got_boxes = np.asarray(got["boxes"]).reshape(-1, 4)
-        if len(got_boxes) and np.allclose(got_boxes, want["boxes"][:, [1, 0, 3, 2]], atol=1e-4):
+        if len(got_boxes) and np.allclose(got_boxes, want_boxes[:, [1, 0, 3, 2]], atol=1e-4):
             pytest.fail("Boxes are [x_min, y_min, x_max, y_max]: x from the column, y the row.")
-        if len(got_boxes) == len(want["boxes"]) and np.any(got_boxes[:, 2] < got_boxes[:, 0]):
+        if len(got_boxes) == len(want_boxes) and np.any(got_boxes[:, 2] < got_boxes[:, 0]):
             pytest.fail("A negative predicted size means no extent: clip sizes at 0.")
-        np.testing.assert_allclose(got_boxes, want["boxes"], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(got_boxes, want_boxes, rtol=1e-5, atol=1e-4)
     fewer = sub.decode_detections(heat, sizes, offsets, 8, 2, 0.55)
-    want = _reference_decode(heat, sizes, offsets, 8, 2, 0.55)
-    for got, expected_image in zip(fewer, want, strict=True):
+    for got, expected_image in zip(fewer, reference["two"], strict=True):
         assert len(np.asarray(got["scores"])) == len(expected_image["scores"]), (
             "Keep max_detections peaks, then drop those under score_threshold."
         )
         np.testing.assert_allclose(
-            np.asarray(got["boxes"]).reshape(-1, 4), expected_image["boxes"], atol=1e-4
+            np.asarray(got["boxes"]).reshape(-1, 4),
+            np.asarray(expected_image["boxes"]).reshape(-1, 4),
+            atol=1e-4,
         )
 
 
@@ -478,56 +375,46 @@ def test_encode_then_decode_recovers_boxes(sub):
 )
 @_quiet
 def test_detection_head_against_tf(sub):
-    rng = _rng(6)
     head = sub.DetectionHead(4, head_channels=5, prior=0.2, name="head")
-    features = rng.normal(size=(2, 6, 6, 3)).astype(np.float32)
+    features, weights = _head_inputs()
     zeros_out = head(np.zeros((1, 6, 6, 3), np.float32))
     np.testing.assert_allclose(np.asarray(zeros_out[0]), 0.2, rtol=1e-5, err_msg="prior")
     expected_params = 3 * (9 * 3 * 5 + 5) + (5 * 4 + 4) + 2 * (5 * 2 + 2)
     assert int(head.count_params()) == expected_params
-    weights = {}
-    for name, out in (("heatmap", 4), ("size", 2), ("offset", 2)):
-        conv = (rng.normal(size=(3, 3, 3, 5)) * 0.5).astype(np.float32)
-        conv_bias = rng.normal(size=5).astype(np.float32) * 0.1
-        last = (rng.normal(size=(1, 1, 5, out)) * 0.5).astype(np.float32)
-        last_bias = rng.normal(size=out).astype(np.float32) * 0.1
+    for name, (conv, conv_bias, last, last_bias) in weights.items():
         getattr(head, f"{name}_conv").set_weights([conv, conv_bias])
         getattr(head, f"{name}_out").set_weights([last, last_bias])
-        hidden = tf.nn.relu(tf.nn.conv2d(features, conv, 1, "SAME") + conv_bias)
-        weights[name] = (tf.nn.conv2d(hidden, last, 1, "SAME") + last_bias).numpy()
+    branches = {k: np.asarray(v) for k, v in _expected("detection_head").items()}  # tf.nn's.
     heatmap, sizes, offsets = (np.asarray(o) for o in head(features))
-    if np.allclose(heatmap, weights["heatmap"], atol=1e-5):
+    if np.allclose(heatmap, branches["heatmap"], atol=1e-5):
         pytest.fail("The heatmap is a probability: apply a sigmoid to its last convolution.")
-    np.testing.assert_allclose(heatmap, tf.sigmoid(weights["heatmap"]).numpy(), atol=1e-5)
-    if np.allclose(sizes, tf.sigmoid(weights["size"]).numpy(), atol=1e-5):
+    np.testing.assert_allclose(heatmap, 1 / (1 + np.exp(-branches["heatmap"])), atol=1e-5)
+    if np.allclose(sizes, 1 / (1 + np.exp(-branches["size"])), atol=1e-5):
         pytest.fail("Sizes and offsets are linear outputs: no sigmoid on them.")
-    np.testing.assert_allclose(sizes, weights["size"], atol=1e-5)
-    np.testing.assert_allclose(offsets, weights["offset"], atol=1e-5)
+    np.testing.assert_allclose(sizes, branches["size"], atol=1e-5)
+    np.testing.assert_allclose(offsets, branches["offset"], atol=1e-5)
     config = head.get_config()
     assert (config["num_classes"], config["head_channels"], config["prior"]) == (4, 5, 0.2)
     rebuilt = sub.DetectionHead.from_config(config)
     assert int(rebuilt.num_classes) == 4 and float(rebuilt.prior) == pytest.approx(0.2)
 
 
-def _reference_detector(num_classes, image_size, widths, neck, head_channels):
-    """The documented architecture with plain 3×3 convolutions as blocks, in the judge."""
-    inputs = keras.Input((image_size, image_size, 3))
-    x = keras.layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False)(inputs)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
-    stages = []
-    for width in widths[1:]:
-        x = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(width, 3, strides=1, padding="same", activation="relu")(x)
-        stages.append(x)
-    p = keras.layers.Conv2D(neck, 1)(stages[2])
-    for skip in (stages[1], stages[0]):
-        p = keras.layers.UpSampling2D(2)(p) + keras.layers.Conv2D(neck, 1)(skip)
-    x = keras.layers.Conv2D(neck, 3, padding="same", activation="relu")(p)
-    branches = [
-        keras.layers.Conv2D(out, 1)(keras.layers.Conv2D(head_channels, 3, padding="same")(x))
-        for out in (num_classes, 2, 2)
-    ]
-    return keras.Model(inputs, branches)
+def _head_inputs():
+    """Features and the judge's (kernel, bias, kernel, bias) of each branch of the head."""
+    rng = _rng(6)
+    features = rng.normal(size=(2, 6, 6, 3)).astype(np.float32)
+    weights = {}
+    for name, out in (("heatmap", 4), ("size", 2), ("offset", 2)):
+        conv = (rng.normal(size=(3, 3, 3, 5)) * 0.5).astype(np.float32)
+        conv_bias = rng.normal(size=5).astype(np.float32) * 0.1
+        last = (rng.normal(size=(1, 1, 5, out)) * 0.5).astype(np.float32)
+        last_bias = rng.normal(size=out).astype(np.float32) * 0.1
+        weights[name] = (conv, conv_bias, last, last_bias)
+    return features, weights
+
+
+# build_detector's (num_classes, image_size, widths, neck_channels, head_channels) tested.
+DETECTOR_CONFIGS = [(5, 32, (4, 6, 8, 10), 7, 9), (3, 48, (8,) * 4, 6, 5)]
 
 
 @pytest.mark.points(
@@ -539,12 +426,10 @@ def _reference_detector(num_classes, image_size, widths, neck, head_channels):
 )
 @_quiet
 def test_build_detector_shapes_and_parameters(sub):
-    for num_classes, size, widths, neck, head in (
-        (5, 32, (4, 6, 8, 10), 7, 9),
-        (3, 48, (8,) * 4, 6, 5),
-    ):
+    # Keras' count of the documented architecture (plain 3×3 blocks), stored.
+    for config, count in zip(DETECTOR_CONFIGS, _expected("build_detector"), strict=True):
+        num_classes, size, widths, neck, head = config
         model = sub.build_detector(num_classes, size, widths, neck, head, block=_conv_block(sub))
-        expected = _reference_detector(num_classes, size, widths, neck, head)
         images = _rng(7).uniform(size=(2, size, size, 3)).astype(np.float32)
         outputs = model(images)
         shapes = [tuple(np.asarray(o).shape) for o in outputs]
@@ -556,9 +441,9 @@ def test_build_detector_shapes_and_parameters(sub):
         ]
         heatmap = np.asarray(outputs[0])
         assert (heatmap > 0).all() and (heatmap < 1).all(), "The heatmap holds probabilities."
-        if int(model.count_params()) != expected.count_params():
+        if int(model.count_params()) != count:
             pytest.fail(
-                f"Expected {expected.count_params()} parameters for build_detector({num_classes}, "
+                f"Expected {count} parameters for build_detector({num_classes}, "
                 f"{size}, {widths}, {neck}, {head}); received {int(model.count_params())}. "
                 "Check the stem (no bias, batch norm), two blocks per stage, the 1×1 lateral "
                 "convolutions and the head's channels."
@@ -568,22 +453,37 @@ def test_build_detector_shapes_and_parameters(sub):
 # Losses
 
 
-@pytest.mark.points(
-    2,
-    hint="Positives: y_true == 1, (1 - p)^alpha log p; negatives: (1 - y)^beta p^alpha "
-    "log(1 - p); sum both over the batch and divide by the number of positives (1 if none).",
-    section="losses",
-)
-@_quiet
-def test_focal_loss_matches_centernet(sub):
+def _focal_inputs():
     rng = _rng(8)
     truth = rng.uniform(0, 0.95, size=(2, 6, 6, 3)).astype(np.float32) ** 3
     truth[0, 1, 2, 0] = truth[1, 4, 4, 2] = truth[1, 0, 5, 1] = 1.0
     predictions = rng.uniform(0.001, 0.999, size=truth.shape).astype(np.float32)
     truth[0, 0, 0, 0], predictions[0, 0, 0, 0] = 1.0, 0.0  # Clipped to 1e-4 before the log.
+    return truth, predictions
+
+
+def _l1_inputs():
+    rng = _rng(9)
+    truth = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
+    pred = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
+    mask = np.zeros((2, 5, 5), np.float32)
+    mask[0, 1, 1] = mask[1, 3, 2] = mask[1, 0, 4] = 1
+    return truth, pred, mask
+
+
+@pytest.mark.points(
+    2,
+    hint="CenterNet's focal loss as the lecture writes it, with the alpha and beta arguments: "
+    "the positives and the (down-weighted) negatives of the whole batch, normalised by its "
+    "number of objects.",
+    section="losses",
+)
+@_quiet
+def test_focal_loss_matches_centernet(sub):
+    truth, predictions = _focal_inputs()
+    reference = _expected("focal_loss")  # CenterNet's _neg_loss, stored.
     received = float(sub.focal_loss(truth, predictions))
-    expected = _focal_reference(truth, predictions)
-    per_image = np.mean([_focal_reference(truth[i], predictions[i]) for i in range(2)])
+    expected, per_image = reference["out"], reference["per_image"]
     if not np.isclose(received, expected, rtol=1e-4) and np.isclose(received, per_image, 1e-4):
         pytest.fail("Normalise by the objects of the whole batch, not image by image.")
     unnormalised = expected * 4
@@ -591,24 +491,21 @@ def test_focal_loss_matches_centernet(sub):
         pytest.fail("Divide the summed loss by the number of objects (cells with y_true == 1).")
     assert received == pytest.approx(expected, rel=1e-4)
     other = float(sub.focal_loss(truth, predictions, alpha=1.5, beta=2.0))
-    assert other == pytest.approx(_focal_reference(truth, predictions, 1.5, 2.0), rel=1e-4)
+    assert other == pytest.approx(reference["other"], rel=1e-4)
     empty = float(sub.focal_loss(np.zeros_like(truth), predictions))
-    assert empty == pytest.approx(_focal_reference(np.zeros_like(truth), predictions), rel=1e-4)
+    assert empty == pytest.approx(reference["empty"], rel=1e-4)
 
 
 @pytest.mark.points(
     1,
-    hint="sum(mask · |pred - true|) / max(2 · sum(mask), 1): only centre cells count.",
+    hint="Only the object centres (the mask) count, and the loss is their mean absolute error "
+    "over both numbers of each centre.",
     section="losses",
 )
 @_quiet
 def test_masked_l1_loss(sub):
-    rng = _rng(9)
-    truth = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
-    pred = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
-    mask = np.zeros((2, 5, 5), np.float32)
-    mask[0, 1, 1] = mask[1, 3, 2] = mask[1, 0, 4] = 1
-    expected = np.abs(pred - truth)[mask == 1].sum() / 6
+    truth, pred, mask = _l1_inputs()
+    expected = _expected("masked_l1_loss")
     received = float(sub.masked_l1_loss(truth, pred, mask))
     if np.isclose(received, np.abs(pred - truth).mean(), rtol=1e-5):
         pytest.fail("Count the object centres only: multiply the errors by the mask.")
@@ -619,57 +516,67 @@ def test_masked_l1_loss(sub):
 # Non-maximum suppression
 
 
-@pytest.mark.points(
-    2,
-    hint="Sort by score; keep the best; drop the rest whose IoU with it is above the threshold "
-    "(equal stays); repeat until max_output_size are kept.",
-    section="nms",
-)
-@_quiet
-def test_nms_matches_tf(sub):
-    rng = _rng(10)
-    for trial in range(8):
+def _nms_cases():
+    """(boxes, scores, threshold, max_output_size) of eight trials."""
+    rng, cases = _rng(10), []
+    for _ in range(8):
         n = int(rng.integers(1, 40))
         boxes = _random_boxes(rng, n, 0, 40, 5, 30)
         scores = rng.permutation(n).astype(np.float32) / n + 0.01
         threshold = float(rng.choice([0.3, 0.5, 0.7]))
-        limit = int(rng.integers(1, n + 2))
-        expected = tf.image.non_max_suppression(boxes, scores, limit, threshold).numpy()
+        cases.append((boxes, scores, threshold, int(rng.integers(1, n + 2))))
+    return cases
+
+
+# Two boxes whose IoU is 8 / 24 = 1/3, and their scores.
+NMS_TIE = (np.array([[0, 0, 4, 4], [2, 0, 6, 4]], np.float32), np.array([0.9, 0.8], np.float32))
+
+
+@pytest.mark.points(
+    2,
+    hint="Greedy NMS as the lecture describes it, with IoU exactly at the threshold kept (as "
+    "TensorFlow does) and at most max_output_size boxes, best first.",
+    section="nms",
+)
+@_quiet
+def test_nms_matches_tf(sub):
+    # tf.image.non_max_suppression's kept indices, stored.
+    for trial, (case, kept) in enumerate(zip(_nms_cases(), _expected("nms"), strict=True)):
+        boxes, scores, threshold, limit = case
+        expected = np.asarray(kept, dtype=np.int64)
         received = np.asarray(sub.non_max_suppression(boxes, scores, threshold, limit))
         if set(received.tolist()) == set(expected.tolist()) and len(received) > 1:
             if not np.array_equal(received, expected):
                 pytest.fail("Return the kept indices best score first, as TensorFlow does.")
         np.testing.assert_array_equal(received, expected, err_msg=f"trial {trial}")
     # IoU exactly at the threshold: TensorFlow keeps the box (it drops IoU > threshold).
-    boxes = np.array([[0, 0, 4, 4], [2, 0, 6, 4]], np.float32)  # IoU 8 / 24 = 1/3.
-    scores = np.array([0.9, 0.8], np.float32)
+    boxes, scores = NMS_TIE
     third = float(np.float32(1 / 3))
-    expected = tf.image.non_max_suppression(boxes, scores, 5, third).numpy()
     np.testing.assert_array_equal(
-        np.asarray(sub.non_max_suppression(boxes, scores, third, 5)), expected
+        np.asarray(sub.non_max_suppression(boxes, scores, third, 5)), _expected("nms_tie")
     )
+
+
+def _batched_inputs():
+    rng = _rng(11)
+    boxes = _random_boxes(rng, 30, 0, 30, 5, 25)
+    scores = rng.permutation(30).astype(np.float32) / 30 + 0.01
+    return boxes, scores, rng.integers(0, 3, size=30)
 
 
 @pytest.mark.points(
     1,
-    hint="Run NMS on each class's boxes alone, gather the kept indices, sort them by score and "
-    "keep max_output_size.",
+    hint="Boxes of different classes never suppress each other; the result is still one list, "
+    "best first, of at most max_output_size indices.",
     section="nms",
 )
 @_quiet
 def test_batched_nms_per_class(sub):
-    rng = _rng(11)
-    boxes = _random_boxes(rng, 30, 0, 30, 5, 25)
-    scores = rng.permutation(30).astype(np.float32) / 30 + 0.01
-    classes = rng.integers(0, 3, size=30)
-    expected = []
-    for cls in range(3):
-        members = np.flatnonzero(classes == cls)
-        kept = tf.image.non_max_suppression(boxes[members], scores[members], 30, 0.4).numpy()
-        expected += list(members[kept])
-    expected = np.asarray(expected)[np.argsort(-scores[expected], kind="stable")]
+    boxes, scores, classes = _batched_inputs()
+    reference = _expected("batched_nms")  # TensorFlow's NMS class by class, stored.
+    expected = np.asarray(reference["out"])
     received = np.asarray(sub.batched_nms(boxes, scores, classes, 0.4, 30))
-    plain = tf.image.non_max_suppression(boxes, scores, 30, 0.4).numpy()
+    plain = np.asarray(reference["plain"])
     if np.array_equal(received, plain):
         pytest.fail("Boxes of different classes must not suppress each other: NMS per class.")
     np.testing.assert_array_equal(received, expected)
@@ -700,19 +607,17 @@ TINY_EPOCHS = 60  # Epochs of the tiny training test (24 photos, batches of 8).
 TINY_RATE = 3e-3  # Its learning rate.
 
 
-def _trained_detections(sub, tmp_path, seed=5, epochs=TINY_EPOCHS, learning_rate=TINY_RATE):
+def _trained_detector(sub, tmp_path, seed=5, epochs=TINY_EPOCHS, learning_rate=TINY_RATE):
     """Train a tiny detector on 24 photos where the student's code runs (once per submission).
 
-    Returns ``(ground_truth, results, history, epochs)``: the split's COCO dict and the trained
-    model's detections on its own photos, decoded by the judge as COCO results.
+    Returns ``(model, ground_truth, history, epochs)``: the trained model (where it lives) and
+    the split's COCO dict.
     """
     key = (seed, epochs, learning_rate)
     # The cache holds the submission itself (compared by identity), never only its id, which a
     # later submission graded in the same process could reuse.
     if _TRAINED.get("sub") is sub and _TRAINED.get("key") == key:
         return _TRAINED["value"]
-    from course_lib.data.pipelines import load_image
-
     truth = _tiny_split(tmp_path / "tiny")
     folder = _runner_split(sub)
     library(sub, "keras").utils.set_random_seed(seed)
@@ -722,27 +627,7 @@ def _trained_detections(sub, tmp_path, seed=5, epochs=TINY_EPOCHS, learning_rate
     history = sub.train_detector(
         model, folder, epochs=epochs, batch_size=8, learning_rate=learning_rate, seed=3, verbose=0
     )
-    images = np.stack(
-        [
-            load_image(str(tmp_path / "tiny" / "images" / im["file_name"]), (64, 64)).numpy()
-            for im in truth["images"]
-        ]
-    )
-    outputs = [np.asarray(o) for o in model(images)]
-    ids = sorted(c["id"] for c in truth["categories"])
-    results = []
-    for image, found in zip(truth["images"], _reference_decode(*outputs), strict=True):
-        for box, score, cls in zip(found["boxes"], found["scores"], found["classes"], strict=True):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            results.append(
-                {
-                    "image_id": image["id"],
-                    "category_id": ids[int(cls)],
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "score": float(score),
-                }
-            )
-    _TRAINED.update(sub=sub, key=key, value=(truth, results, history, epochs))
+    _TRAINED.update(sub=sub, key=key, value=(model, truth, history, epochs))
     return _TRAINED["value"]
 
 
@@ -755,28 +640,20 @@ def _trained_detections(sub, tmp_path, seed=5, epochs=TINY_EPOCHS, learning_rate
 )
 @_quiet
 def test_train_detector_learns_a_tiny_set(sub, tmp_path):
-    truth, results, history, epochs = _trained_detections(sub, tmp_path)
+    _, _, history, epochs = _trained_detector(sub, tmp_path)
     for key in ("loss", "heatmap", "size", "offset"):
         if key not in history or len(history[key]) != epochs:
             pytest.fail(f"Return history[{key!r}] with one mean loss per epoch ({epochs}).")
     losses = np.asarray(history["loss"], np.float64)
     assert np.all(np.isfinite(losses))
-    mean_ap = _pycocotools(truth, results)[0]
     # Measured with the reference over 10 seeds of the model (set_random_seed(s), s = 5-14;
-    # s = 5 is this test): last / first epoch loss 0.017-0.049, COCO mAP on the training
-    # photos 0.559-0.766. Untrained (learning rate 1e-9, 3 seeds): 1.000 and mAP 0.000; a tenth
-    # of the learning rate (3e-4): 0.49 and mAP 0.001. Bars: loss below 15 % of the first
-    # epoch's, mAP above 0.3.
+    # s = 5 is this test): last / first epoch loss 0.017-0.049. Untrained (learning rate 1e-9,
+    # 3 seeds): 1.000; a tenth of the learning rate (3e-4): 0.49. Bar: below 15 % of the first
+    # epoch's. (The instructor's hidden tests also score the trained detector's COCO mAP.)
     if not losses[-1] < 0.15 * losses[0]:
         pytest.fail(
             f"The training loss fell from {losses[0]:.3f} to {losses[-1]:.3f} only (expected "
             "below 15 % of the first epoch's)."
-        )
-    if not mean_ap > 0.3:
-        pytest.fail(
-            f"After training, COCO mAP on the training photos is {mean_ap:.3f} (expected above "
-            "0.3): do the targets use the boxes scaled to the model's input, and the classes in "
-            "the order of the sorted category ids?"
         )
 
 
@@ -922,10 +799,7 @@ def test_match_detections(sub):
         pytest.fail("A true box can be matched once only: the second detection is a duplicate.")
     assert received == [0, -1]
     # COCO's IoU on COCO boxes, bit for bit: each pair's IoU is the threshold in decimals.
-    for threshold, det, gt in EDGE_PAIRS:
-        from pycocotools import mask as mask_utils
-
-        expected = 0 if mask_utils.iou([det], [gt], [0])[0, 0] >= threshold else -1
+    for (threshold, det, gt), expected in zip(EDGE_PAIRS, _expected("match_edges"), strict=True):
         if _matches(sub, [det], [gt], threshold) != [expected]:
             pytest.fail(
                 f"At IoU {threshold}, {det} and {gt} must {'' if expected == 0 else 'not '}match, "
@@ -953,8 +827,8 @@ def test_match_detections(sub):
 
 @pytest.mark.points(
     1,
-    hint="Sort by score (stable), cumulative TP and FP, recall = TP / num_gt, precision made "
-    "non-increasing from the right, read at 101 recall levels with searchsorted(side='left').",
+    hint="COCO's 101-point AP: the precision-recall curve of the detections ranked by score, "
+    "its precision made non-increasing, read at the recall levels 0, 0.01, ..., 1.",
     section="evaluation",
 )
 @_quiet
@@ -972,7 +846,7 @@ def test_average_precision_101_points(sub):
     if received == pytest.approx(raw, abs=1e-9):
         pytest.fail(
             "Interpolate: each precision becomes the best precision at any higher recall "
-            "(np.maximum.accumulate from the right) before reading the recall levels."
+            "before reading the recall levels."
         )
     assert received == pytest.approx((34 * 1 + 67 * 0.6) / 101, abs=1e-9)
     assert float(sub.average_precision([0.5, 0.4], [False, False], 3)) == 0.0
@@ -989,9 +863,9 @@ def test_average_precision_101_points(sub):
 )
 @_quiet
 def test_evaluate_coco_map_matches_pycocotools(sub):
-    for seed in range(6):
+    # COCOeval's stats[0:9] of each case, stored.
+    for seed, expected in enumerate(_expected("coco_map")):
         truth, results = _coco_case(700 + seed)
-        expected = _coco_stats(truth, results)
         received = sub.evaluate_coco_map(truth, results)
         got = [received["mAP"], received["AP50"], received["AP75"]]
         if abs(got[0] - expected[1]) < 1e-9 < abs(got[0] - expected[0]):
@@ -999,7 +873,7 @@ def test_evaluate_coco_map_matches_pycocotools(sub):
         _compare_coco_stats(received, expected, f"case {seed}")
     truth, results = _coco_case(720, images=3)
     many = [{**r, "image_id": truth["images"][0]["id"]} for r in results * 3]
-    expected = _pycocotools(truth, many, max_detections=2)
+    expected = _expected("coco_map_two_detections")
     received = sub.evaluate_coco_map(truth, many, max_detections=2)
     np.testing.assert_allclose([received["mAP"], received["AP50"]], expected[:2], atol=1e-6)
 
@@ -1034,6 +908,15 @@ def _boundary_case():
     return truth, results
 
 
+def _size_cases():
+    cases = {
+        f"large case {seed}": _coco_case(730 + seed, 8, 200, (3, 140), True, 0.06)
+        for seed in range(4)
+    }
+    cases["boundary case"] = _boundary_case()
+    return cases
+
+
 @pytest.mark.points(
     2,
     hint="Per area range, true boxes whose annotation 'area' lies outside it are ignored (not "
@@ -1044,28 +927,11 @@ def _boundary_case():
 )
 @_quiet
 def test_evaluate_coco_map_sizes_and_recall_match_pycocotools(sub):
-    cases = {
-        f"large case {seed}": _coco_case(730 + seed, 8, 200, (3, 140), True, 0.06)
-        for seed in range(4)
-    }
-    cases["boundary case"] = _boundary_case()
-    for name, (truth, results) in cases.items():
-        expected = _coco_stats(truth, results)
+    stats = _expected("coco_sizes")  # COCOeval's stats[0:9] of each case, stored.
+    for name, (truth, results) in _size_cases().items():
+        expected = stats[name]
         _compare_coco_stats(sub.evaluate_coco_map(truth, results), expected, name)
     assert expected[3] > 0 and expected[4] > 0 and expected[5] > 0, expected
-
-
-@pytest.mark.points(
-    2,
-    hint="The same computation on a trained detector's output must still equal pycocotools.",
-    section="evaluation",
-)
-@_quiet
-def test_evaluate_coco_map_on_a_trained_detector(sub, tmp_path):
-    truth, results, _, _ = _trained_detections(sub, tmp_path)
-    expected = _coco_stats(truth, results)
-    _compare_coco_stats(sub.evaluate_coco_map(truth, results), expected, "trained detector")
-    assert expected[0] > 0.05, "The tiny detector should have learned something."
 
 
 # Relations
