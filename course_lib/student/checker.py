@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import types
 import warnings
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class Outcome:
     hint: str = ""
     message: str = ""
     missing: str | None = None  # The function whose stub raised NotImplementedError.
+    seconds: float = 0.0  # How long the test ran (benchmarks/check_speed.py names slow ones).
 
     @property
     def points(self) -> float:
@@ -139,6 +141,7 @@ def run_test(function, namespace: dict, owner: str | None) -> Outcome:
     points = float(marks[0].args[0]) if marks and marks[0].args else 0.0
     hint = str(marks[0].kwargs.get("hint", "")) if marks else ""
     outcome = Outcome(function.__name__, owner, points, passed=False, hint=hint)
+    start = time.perf_counter()
     try:
         with silenced():
             call_test(function, namespace)
@@ -153,6 +156,8 @@ def run_test(function, namespace: dict, owner: str | None) -> Outcome:
     else:
         outcome.passed = True
         outcome.hint = ""
+    finally:
+        outcome.seconds = time.perf_counter() - start
     return outcome
 
 
