@@ -5,7 +5,8 @@ References: ``tf.nn``, Keras' own layers, and expected values stored as data
 the fixed inputs built here; ``camp generate`` writes it). The reference implementations and
 the hidden tests that use them on other inputs stay with the instructor. Each test calls the
 student's module ``sub``. What only the student's side can see (arguments modified in place,
-the calls ``train_sgd`` makes) is observed by ``course_lib.grading.probes.lecture_01``;
+the calls ``train_sgd`` makes) is observed by the judge (``course_lib.grading.access``), and
+values are checked as plain data before they are compared (``course_lib.grading.compare``);
 ``tests/mutants/01_nn_recap.yaml`` lists the mistakes these tests must catch (``camp mutants
 01``).
 """
@@ -17,10 +18,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib.grading.access import library, type_name
+from course_lib.grading.access import (
+    arguments_after,
+    float_errors_raised,
+    library,
+    record_calls,
+    type_name,
+)
+from course_lib.grading.compare import plain_array, plain_float
 from course_lib.grading.expected import load
-
-PROBE = "course_lib.grading.probes.lecture_01"
 
 
 def _rng(offset=0):
@@ -120,8 +126,8 @@ def test_dense_forward(sub):
 )
 def test_relu(sub):
     z = np.array([[-2.0, -0.0, 0.5], [3.0, -1e-9, 1e9]])
-    out, args, _ = library(sub, PROBE).arguments_after(sub.relu, z.copy())
-    out = np.asarray(out)
+    out, args, _ = arguments_after(sub.relu, z.copy())
+    out = plain_array(out, what="relu(z)")
     if out.shape != z.shape:
         pytest.fail(
             f"relu changed the shape {z.shape} into {out.shape}: ReLU works elementwise; a "
@@ -139,9 +145,9 @@ def test_relu(sub):
 )
 def test_sigmoid_matches_tf_and_is_stable(sub):
     z = np.array([-1000.0, -30.0, -1.0, 0.0, 2.5, 40.0, 1000.0])
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
+    with float_errors_raised(sub):  # Overflow raises where the student's code runs.
         try:
-            out = np.asarray(sub.sigmoid(z))
+            out = plain_array(sub.sigmoid(z), what="sigmoid(z)")
         except FloatingPointError as error:
             pytest.fail(f"sigmoid overflowed for z = ±1000 ({error}).")
     expected = tf.math.sigmoid(z).numpy()
@@ -153,8 +159,9 @@ def test_sigmoid_matches_tf_and_is_stable(sub):
 @pytest.mark.points(1, hint="Softmax exponentiates and normalises each row.", section="softmax")
 def test_softmax_matches_tf(sub):
     logits = _rng(1).normal(size=(4, 6)) * 3
-    out, args, _ = library(sub, PROBE).arguments_after(sub.softmax, logits.copy())
-    np.testing.assert_allclose(np.asarray(out), tf.nn.softmax(logits).numpy(), rtol=1e-7)
+    out, args, _ = arguments_after(sub.softmax, logits.copy())
+    out = plain_array(out, what="softmax(logits)")
+    np.testing.assert_allclose(out, tf.nn.softmax(logits).numpy(), rtol=1e-7)
     advice = "Shift the logits into a new array instead of changing them in place."
     _unchanged({"logits": logits}, {"logits": args[0]}, "softmax", advice)
 
@@ -167,8 +174,7 @@ def test_softmax_matches_tf(sub):
 )
 def test_softmax_stable_for_large_logits(sub):
     logits = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -999.0]])
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.asarray(sub.softmax(logits))
+    out = plain_array(sub.softmax(logits), what="softmax(logits)", finite=False)
     if not np.all(np.isfinite(out)):
         pytest.fail(
             "softmax returned nan/inf for logits of ±1000: subtract each row's own maximum "
@@ -182,7 +188,7 @@ def test_softmax_stable_for_large_logits(sub):
 )
 def test_softmax_over_last_axis(sub):
     logits = _rng(2).normal(size=(5, 3))
-    out = np.asarray(sub.softmax(logits))
+    out = plain_array(sub.softmax(logits), what="softmax(logits)")
     if np.allclose(out.sum(axis=0), 1) and not np.allclose(out.sum(axis=1), 1):
         pytest.fail(
             "Your softmax normalises columns (axis 0): each row (example) must sum to 1, so "
@@ -190,13 +196,13 @@ def test_softmax_over_last_axis(sub):
         )
     np.testing.assert_allclose(out.sum(axis=-1), np.ones(5), rtol=1e-12)
     sequence = _rng(3).normal(size=(2, 4, 3))  # (batch, time, classes)
-    out = np.asarray(sub.softmax(sequence))
+    out = plain_array(sub.softmax(sequence), what="softmax of a (2, 4, 3) array")
     if out.shape != sequence.shape or not np.allclose(out, tf.nn.softmax(sequence).numpy()):
         pytest.fail(
             "softmax of a (batch, time, classes) array must normalise over the classes, the "
             "last axis, whatever the number of axes (axis 1 is the last one of 2-D arrays only)."
         )
-    empty = np.asarray(sub.softmax(np.zeros((0, 3))))
+    empty = plain_array(sub.softmax(np.zeros((0, 3))), what="softmax of no rows", empty=True)
     assert empty.shape == (0, 3), f"An empty batch must give shape (0, 3); got {empty.shape}."
 
 
@@ -215,6 +221,7 @@ def test_cross_entropy_matches_tf(sub):
             f"cross_entropy must return a Python float; received {type_name(value)}. "
             "Wrap the result: float(...)."
         )
+    value = plain_float(value, what="cross_entropy(logits, labels)")
     expected = _tf_cross_entropy(logits, labels)
     if value == pytest.approx(expected * len(labels), rel=1e-9):
         pytest.fail("cross_entropy summed the losses of the batch: take their mean.")
@@ -230,8 +237,7 @@ def test_cross_entropy_matches_tf(sub):
 def test_cross_entropy_stable_for_large_logits(sub):
     logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]])
     labels = np.array([1, 1])
-    with np.errstate(all="ignore"):
-        value = float(sub.cross_entropy(logits, labels))
+    value = plain_float(sub.cross_entropy(logits, labels), what="cross_entropy", finite=False)
     if value == pytest.approx(2000.0, rel=1e-12):
         pytest.fail(
             "cross_entropy summed the two examples' losses (1000 each) instead of taking their "
@@ -306,6 +312,8 @@ def _check_backward(grads, params):
             f"Gradient {name} has shape {shape}, expected {params[name].shape}: a weight's "
             "gradient combines the layer's input with the gradient arriving from above."
         )
+    for name in ("W1", "b1", "W2", "b2"):  # NaN would pass any "error > tolerance" check.
+        plain_array(grads[name], what=f"Gradient {name}", dtype="float", shape=params[name].shape)
 
 
 @pytest.mark.points(
@@ -363,6 +371,7 @@ def test_gradient_check_matches_reference(sub):
     value = sub.gradient_check(loss, x.copy(), gradient, num_checks=20, step=1e-5, seed=0)
     if not isinstance(value, float):
         pytest.fail(f"gradient_check must return a Python float; received {type_name(value)}.")
+    value = plain_float(value, what="gradient_check of a correct gradient")
     if not value < 1e-7:
         pytest.fail(
             f"A correct gradient gave a relative error of {value:.1e}: one-sided differences are "
@@ -373,13 +382,14 @@ def test_gradient_check_matches_reference(sub):
     for case in _expected("gradient_check"):
         num_checks, seed, expected = case["num_checks"], case["seed"], case["error"]
         got = sub.gradient_check(loss, x.copy(), wrong, num_checks=num_checks, seed=seed)
+        got = plain_float(got, what=f"gradient_check(num_checks={num_checks}, seed={seed})")
         if got != pytest.approx(expected, rel=1e-5):
             pytest.fail(
                 f"With num_checks={num_checks}, seed={seed}: relative error {got:.6f}, expected "
                 f"{expected:.6f}. Check which coordinates you draw (how many, from which "
                 "generator, without repeats) and the relative error of the docstring."
             )
-    empty = sub.gradient_check(loss, np.zeros((0, 3)), np.zeros((0, 3)))
+    empty = plain_float(sub.gradient_check(loss, np.zeros((0, 3)), np.zeros((0, 3))))
     assert empty == 0.0, f"An empty x has nothing to check: return 0.0, not {empty!r}."
 
 
@@ -398,8 +408,7 @@ def test_gradient_check_uses_central_differences(sub):
         return loss(v)
 
     step, num_checks, seed = 1e-3, 5, 4
-    probe = library(sub, PROBE)
-    _, args, _ = probe.arguments_after(
+    _, args, _ = arguments_after(
         sub.gradient_check, recording_loss, x.copy(), gradient, num_checks, step, seed
     )
     _unchanged({"x": x}, {"x": args[1]}, "gradient_check", "Perturb a copy of x.")
@@ -461,6 +470,7 @@ def test_tape_gradients(sub):
                 f"tape_gradients must return numpy arrays; {name} is a {type_name(grads[name])}. "
                 "Convert each gradient with .numpy()."
             )
+        plain_array(grads[name], what=f"Gradient {name}", dtype="float", shape=params[name].shape)
         error = _gradient_error(grads[name], expected[name])
         if error > 1e-5:
             pytest.fail(
@@ -478,7 +488,7 @@ def test_tape_gradients(sub):
 def test_sgd_step(sub):
     params, grads = _params(offset=14), _params(offset=15)
     copies = {name: value.copy() for name, value in params.items()}
-    new, args, _ = library(sub, PROBE).arguments_after(sub.sgd_step, copies, grads, 0.5)
+    new, args, _ = arguments_after(sub.sgd_step, copies, grads, 0.5)
     expected = _expected("sgd_step")
     for name in params:
         # The step actually taken, if new = params - rate * grads for some rate.
@@ -502,10 +512,9 @@ def test_sgd_step(sub):
 )
 def test_train_sgd_learns_separable_data(sub):
     x, labels = _blobs(120, 16, dtype=np.float32)  # float32, as load_digits_split returns.
+    settings = {"hidden_units": 8, "learning_rate": 0.2, "epochs": 8, "batch_size": 16, "seed": 0}
     try:
-        params, losses = sub.train_sgd(
-            x, labels, hidden_units=8, learning_rate=0.2, epochs=8, batch_size=16, seed=0
-        )
+        result, calls = record_calls(sub, sub.train_sgd, "tape_gradients", x, labels, **settings)
     except Exception as error:
         if "float" in str(error) or "double" in str(error):
             pytest.fail(
@@ -513,8 +522,11 @@ def test_train_sgd_learns_separable_data(sub):
                 "float64 first, the dtype of init_mlp's parameters."
             )
         raise
+    params, losses = result
     if len(losses) != 8:
         pytest.fail(f"train_sgd(epochs=8) returned {len(losses)} losses: one per epoch.")
+    losses = plain_array(losses, what="The losses of train_sgd", dtype="float")
+    _trained_by_its_steps(calls, params, losses, settings["learning_rate"])
     # Measured over 20 seeds of the reference: the last loss is at most 0.117 of the first and
     # the accuracy always 1.0, against bars of 0.5 and 0.95.
     assert losses[-1] < 0.5 * losses[0], f"Loss did not fall enough: {losses}"
@@ -523,11 +535,49 @@ def test_train_sgd_learns_separable_data(sub):
     assert accuracy > 0.95
 
 
+def _trained_by_its_steps(calls, params, losses, learning_rate):
+    """Fail unless ``params`` and ``losses`` come from the SGD steps the judge saw being taken.
+
+    ``calls`` are train_sgd's calls to tape_gradients, recorded by the judge: the parameters
+    returned must be the last step's, and each epoch's loss the mean loss of its minibatches
+    (computed here with Keras and tf.nn), so weights or losses written by hand earn nothing.
+    """
+    names = ("W1", "b1", "W2", "b2")
+    if not calls or len(calls) % len(losses):
+        pytest.fail(
+            "train_sgd must compute each minibatch's gradients with tape_gradients(x_batch, "
+            "labels_batch, params), the same number of minibatches in every epoch."
+        )
+    last = calls[-1]
+    for name in names:
+        start, gradient = last["arguments"]["params"][name], last["result"][name]
+        stepped = np.asarray(start) - learning_rate * np.asarray(gradient)
+        if not np.allclose(plain_array(params[name], what=f"The trained {name}"), stepped):
+            pytest.fail(
+                "The parameters train_sgd returned are not those its last SGD step gave (the "
+                "parameters of its last tape_gradients call minus learning_rate times the "
+                "gradients)."
+            )
+    per_epoch = len(calls) // len(losses)
+    batch_losses = [
+        _tf_cross_entropy(
+            _keras_logits([call["arguments"]["params"][k] for k in names], call["arguments"]["x"]),
+            call["arguments"]["labels"],
+        )
+        for call in calls
+    ]
+    expected = [np.mean(batch_losses[i : i + per_epoch]) for i in range(0, len(calls), per_epoch)]
+    if not np.allclose(losses, expected, rtol=1e-6):
+        pytest.fail(
+            f"Epoch losses {np.round(losses, 4)}, but the minibatches train_sgd trained on had "
+            f"mean losses {np.round(expected, 4)}: report the mean of each epoch's minibatch "
+            "losses."
+        )
+
+
 def _sgd_calls(sub, x, labels, **settings):
     """Run train_sgd while recording its tape_gradients calls: (result, [indices per call])."""
-    result, calls = library(sub, PROBE).record_calls(
-        sub.train_sgd, "tape_gradients", x, labels, **settings
-    )
+    result, calls = record_calls(sub, sub.train_sgd, "tape_gradients", x, labels, **settings)
     if not calls:
         pytest.fail("train_sgd must compute gradients with tape_gradients(x_batch, ...).")
     rows = {row.tobytes(): i for i, row in enumerate(np.asarray(x, dtype=np.float64))}
@@ -684,6 +734,26 @@ def _digits(n=None):
     return x_train[:n], y_train[:n], x_test, y_test
 
 
+def _judge_fit(start, x, y, seed):
+    """The judge's own fit as the docstring asks, from ``start``: (weights, history losses).
+
+    Keras is deterministic here (no dropout; the seed fixes the order of the examples), so the
+    student's fit from the same weights must end on the same weights and report the same loss.
+    """
+    inputs = keras.Input(shape=(start[0].shape[0],))
+    hidden = keras.layers.Dense(start[0].shape[1], activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(start[2].shape[1])(hidden))
+    model.set_weights(start)
+    keras.utils.set_random_seed(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, epochs=2, batch_size=50, verbose=0)
+    return model.get_weights(), history.history["loss"]
+
+
 def _same_weights(first, second):
     first, second = [np.asarray(w) for w in first], [np.asarray(w) for w in second]
     return len(first) == len(second) and all(
@@ -729,6 +799,19 @@ def test_train_keras_mlp_settings(sub):
         pytest.fail(
             "Another seed gave the same weights: call keras.utils.set_random_seed(seed) with "
             "the seed argument before fitting."
+        )
+    # The weights and losses must be those of a real fit: the judge's own gives them again.
+    weights, losses = _judge_fit([np.asarray(w) for w in start], x, y, seed=3)
+    trained = [plain_array(w, what="A trained weight", dtype="float") for w in model.get_weights()]
+    if not _same_weights(trained, weights):
+        pytest.fail(
+            "The trained weights differ from those the judge's own fit gives from the same start "
+            "with these settings: compile as the docstring says, then fit once."
+        )
+    reported = plain_array(record["loss"], what="history.history['loss']", dtype="float")
+    if not np.allclose(reported, losses, rtol=1e-4):
+        pytest.fail(
+            "history.history['loss'] is not the loss of the fit: return model.fit's History."
         )
 
 
