@@ -191,7 +191,8 @@ def grade_lecture(
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         os.chmod(scratch, 0o700)
         report_path = Path(scratch) / "report.json"
-        args = [*map(str, files), "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+        args = [str(f.resolve()) for f in files]  # The judge runs in the scratch folder.
+        args += ["-q", "-p", "no:cacheprovider", "-o", "addopts="]
         args += ["--submission", str(target.resolve()), "--camp-report", str(report_path)]
         args += ["--camp-memory-mb", str(memory_mb)]
         reserve = min(REPORT_RESERVE_S, 0.25 * timeout_s)
