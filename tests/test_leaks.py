@@ -77,15 +77,30 @@ def test_the_course_public_tests_carry_no_reference():
     assert find_leaks(ROOT / "tests" / "autograder", secret_fragments(ROOT, set())) == []
 
 
-# The lectures whose hints and messages have been rewritten to name mistakes, not answers.
-HINTS_REVIEWED = ["01", "02", "03", "04", "05"]
-
-
-@pytest.mark.parametrize("lecture", HINTS_REVIEWED)
+@pytest.mark.parametrize(
+    "lecture", sorted({p.name[5:7] for p in ROOT.glob("tests/autograder/test_*")})
+)
 def test_no_hint_or_message_of_the_public_tests_states_an_answer(tmp_path, lecture):
     test = next((ROOT / "tests" / "autograder").glob(f"test_{lecture}_*.py"))
     shutil.copy2(test, tmp_path / test.name)
     assert hint_leaks(tmp_path, secret_expressions(ROOT, set())) == []
+
+
+def test_release_refuses_a_hint_that_states_an_answer(tmp_path, monkeypatch):
+    expression = next(t for t, where in secret_expressions(ROOT, set()).items() if where == "01")
+    planted = (
+        f"\n\n@pytest.mark.points(1, hint='Write {expression}.', section='backprop')\n"
+        "def test_planted(sub):\n    sub.relu(0.0)\n"
+    )
+    monkeypatch.setattr(release.shutil, "copy2", _planted_copy(planted))
+    out = tmp_path / "student"
+    message = (
+        r"Refusing to release answers: course_lib/edition/tests/autograder/test_01_nn_recap"
+        r"\.py:\d+ \(Lecture 01: "
+    )
+    with pytest.raises(CourseError, match=message):
+        release.build_edition(out)
+    assert list(out.iterdir()) == []
 
 
 def _planted_copy(planted: str):

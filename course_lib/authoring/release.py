@@ -6,7 +6,8 @@ inside the package as ``course_lib/edition/`` so that an installed wheel finds t
 (``course_lib.paths.project_root``). It holds no ``solutions/`` except those of lectures up to
 ``--solutions-through``, no hidden tests and no instructor material. Before it finishes, every
 file is scanned for the text of the graded regions and of the instructor's reference
-implementations (``find_leaks``); a hit is an error. The public tests' expected values
+implementations (``find_leaks``), and the hints and failure messages of the public tests for
+the expressions of answers (``hint_leaks``); a hit is an error. The public tests' expected values
 (``tests/autograder/expected``) ship beside them; ``tests/hidden`` never does.
 """
 
@@ -21,7 +22,12 @@ from pathlib import Path
 
 from course_lib.authoring.expected_data import generate_expected
 from course_lib.authoring.generate import strip_solutions
-from course_lib.authoring.leaks import find_leaks, secret_fragments
+from course_lib.authoring.leaks import (
+    find_leaks,
+    hint_leaks,
+    secret_expressions,
+    secret_fragments,
+)
 from course_lib.errors import CourseError
 from course_lib.grading.classroom_ci import write_workflow
 from course_lib.paths import EDITION_MARKER, PACKAGE_DIR, edition_info, project_root
@@ -300,7 +306,9 @@ def build_edition(out: Path, solutions_through: str | None = None, pip_spec: str
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n")
     write_workflow(out, root)  # GitHub Classroom runs each lecture's camp check on push.
 
-    leaks = find_leaks(out, secret_fragments(root, {p.name[:2] for p in released}))
+    numbers = {p.name[:2] for p in released}
+    leaks = find_leaks(out, secret_fragments(root, numbers))
+    leaks += hint_leaks(out, secret_expressions(root, numbers))  # A hint names no answer.
     if leaks:
         _clear(out)
         shown = "; ".join(f"{file} (Lecture {lecture}: {line!r})" for file, lecture, line in leaks)

@@ -1,9 +1,12 @@
 """Autograder for Lecture 08, a contrastive dual encoder.
 
-References: numpy written here (the symmetric InfoNCE loss, its numerical gradient, the projection
-head, ranking metrics), ``tf.math.l2_normalize``, ``tf.nn.softmax_cross_entropy_with_logits``,
-``scipy.special`` and scikit-learn (``PCA``, ``average_precision_score``). Each test calls the
-student's module ``sub``. Gradients are recorded by a ``tf.GradientTape`` where the student's code
+References: ``tf.math.l2_normalize``, the student's own ``symmetric_info_nce`` (tested on its own)
+for the training steps, and expected values stored as data
+(``tests/autograder/expected/08_dual_encoder.json``, which the instructor's references compute on
+the fixed inputs built here: numpy's InfoNCE loss, its numerical gradient, the projection head
+and ranking metrics, ``scipy.special`` and scikit-learn's ``PCA`` and
+``average_precision_score``; ``camp generate`` writes it). Each test calls the student's module
+``sub``. Gradients are recorded by a ``tf.GradientTape`` where the student's code
 runs and batches of the student's ``tf.data`` pipelines are read there
 (``course_lib.grading.probes.lecture_08``); Keras objects the student's code receives (towers,
 datasets, optimizers) are made there too (``library``). No test needs MiniLM: text features are
@@ -11,7 +14,7 @@ synthetic. ``tests/mutants/08_dual_encoder.yaml`` lists the mistakes these tests
 
 The sandboxed runner cannot read the course checkout, so it cannot load Lecture 03 or 05: the
 image tower is given its blocks (``blocks=``, a stand-in made there), and under ``camp`` the tests
-point ``search_lecture`` at the reference Lecture 05's ranking functions, loaded here in the judge
+point ``search_lecture`` at Lecture 05's solution's ranking functions, loaded here in the judge
 and called back. Under nbgrader the notebook's own ``search_lecture`` is used.
 """
 
@@ -21,9 +24,9 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from scipy.special import erf, softmax
 
 from course_lib.grading.access import library, type_name
+from course_lib.grading.expected import load
 from course_lib.grading.remote import Handle
 
 PROBE = "course_lib.grading.probes.lecture_08"
@@ -45,48 +48,14 @@ def _number(value) -> float:
     return float(array)
 
 
+def _expected(name):
+    """The reference's values for test ``name``, stored as data (see the module docstring)."""
+    return load("08")[name]
+
+
 def _unit(x, axis=-1):
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
-
-
-def _log_softmax(logits, axis):
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def _info_nce(images, texts, temperature, normalise=True, directions=2):
-    """The symmetric InfoNCE loss in float64 numpy."""
-    if normalise:
-        images, texts = _unit(images), _unit(texts)
-    logits = np.asarray(images, np.float64) @ np.asarray(texts, np.float64).T / temperature
-    image_to_text = -np.diag(_log_softmax(logits, axis=1)).mean()
-    text_to_image = -np.diag(_log_softmax(logits, axis=0)).mean()
-    return (image_to_text + text_to_image) / 2 if directions == 2 else image_to_text
-
-
-def _info_nce_tf(images, texts, temperature):
-    """The same loss from ``tf.nn.softmax_cross_entropy_with_logits`` (a second reference)."""
-    logits = tf.constant(_unit(images) @ _unit(texts).T / temperature)
-    labels = tf.eye(len(images), dtype=tf.float64)
-    rows = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
-    columns = tf.nn.softmax_cross_entropy_with_logits(labels, tf.transpose(logits))
-    return float((tf.reduce_mean(rows) + tf.reduce_mean(columns)) / 2)
-
-
-def _numerical_gradient(function, x, h=1e-6):
-    """Central differences of a scalar function of an array, entry by entry."""
-    x = np.array(x, np.float64)
-    gradient = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + h
-        plus = function(x)
-        x[index] = original - h
-        minus = function(x)
-        x[index] = original
-        gradient[index] = (plus - minus) / (2 * h)
-    return gradient
+    """TensorFlow's L2 normalisation, in float64."""
+    return tf.math.l2_normalize(np.asarray(x, np.float64), axis=axis).numpy()
 
 
 # Projection heads and normalisation.
@@ -94,8 +63,8 @@ def _numerical_gradient(function, x, h=1e-6):
 
 @pytest.mark.points(
     1,
-    hint="x / sqrt(max(sum(x ** 2 along axis, keepdims=True), epsilon)) with keras.ops; use "
-    "the axis argument.",
+    hint="Unit length along the axis argument, and a zero vector must stay finite (no division "
+    "by zero), with keras.ops.",
     section="projection",
 )
 def test_l2_normalize_matches_tf(sub):
@@ -122,25 +91,10 @@ def _head_values(rng, features, dim):
     }
 
 
-def _gelu(x, approximate=False):
-    if approximate:
-        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-
-
-def _numpy_head(x, values, epsilon, approximate=False, residual=True):
-    (w1, b1), (w2, b2), (gamma, beta) = (values[k] for k in ("projection", "fc", "layer_norm"))
-    projected = x @ w1 + b1
-    out = _gelu(projected, approximate) @ w2 + b2
-    z = projected + out if residual else out
-    mean, variance = z.mean(axis=-1, keepdims=True), z.var(axis=-1, keepdims=True)
-    return (z - mean) / np.sqrt(variance + epsilon) * gamma + beta
-
-
 @pytest.mark.points(
     3,
-    hint="p = projection(x); y = dropout(fc(gelu(p, approximate=False)), training); "
-    "return layer_norm(p + y).",
+    hint="The docstring's order: project, the exact GELU, the second dense layer and dropout "
+    "(while training), then the residual sum, layer-normalised.",
     section="projection",
 )
 def test_projection_head_matches_numpy(sub):
@@ -152,55 +106,72 @@ def test_projection_head_matches_numpy(sub):
         layer = getattr(head, name)
         for variable, value in zip(layer.weights, (first, second), strict=True):
             variable.assign(value.astype("float32"))
-    epsilon = float(head.layer_norm.epsilon)
     x = _rng(4).normal(size=(4, 7)).astype("float32")
     out = np.asarray(head(x, training=False))
     assert out.shape == (4, 5), f"Expected (batch, projection_dim) = (4, 5); got {out.shape}."
-    expected = _numpy_head(x, values, epsilon)
-    if np.allclose(out, _numpy_head(x, values, epsilon, residual=False), atol=1e-4):
-        pytest.fail("No residual connection: layer-normalise projected + dropout(fc(...)).")
+    reference = _expected("projection_head")  # numpy's head, Keras' epsilon 1e-3.
+    expected = np.asarray(reference["out"])
+    if np.allclose(out, reference["no_residual"], atol=1e-4):
+        pytest.fail("No residual connection: layer-normalise the projection plus the branch.")
     if not np.allclose(out, expected, atol=1e-4) and np.allclose(
-        out, _numpy_head(x, values, epsilon, approximate=True), atol=1e-4
+        out, reference["approximate"], atol=1e-4
     ):
-        pytest.fail("Use the exact GELU, keras.ops.gelu(x, approximate=False), as keras-io.")
+        pytest.fail("Use the exact GELU (approximate=False), as keras-io does.")
     np.testing.assert_allclose(out, expected, atol=1e-4)
     noisy = np.asarray(head(x, training=True))
     if np.allclose(noisy, out, atol=1e-5):
         pytest.fail(
-            "With training=True and dropout_rate=0.5 the output did not change: "
-            "apply self.dropout(..., training=training) before the residual sum."
+            "With training=True and dropout_rate=0.5 the output did not change: dropout must "
+            "act while training, before the residual sum."
         )
 
 
 # The symmetric InfoNCE loss.
 
 
-@pytest.mark.points(
-    3,
-    hint="Normalise both, logits = images @ texts.T / temperature, cross-entropy with the "
-    "diagonal as targets along rows (image → text) and along columns (text → image), mean "
-    "of each, then their average.",
-    section="info_nce",
-)
-def test_info_nce_matches_numpy(sub):
-    rng = _rng(5)
+def _info_nce_cases():
+    """(images, texts, temperature) of three batches, each with one easy pair."""
+    rng, cases = _rng(5), []
     for batch, dim, temperature in ((6, 4, 0.5), (3, 8, 0.07), (9, 5, 1.3)):
         images = rng.normal(size=(batch, dim)) * 3
         texts = images[::-1] * 0.2 + rng.normal(size=(batch, dim))
         texts[0] = images[0] * 4  # One easy pair, so the two directions differ.
-        expected = _info_nce(images, texts, temperature)
-        assert expected == pytest.approx(_info_nce_tf(images, texts, temperature), rel=1e-9)
+        cases.append((images, texts, temperature))
+    return cases
+
+
+def _gradient_inputs():
+    rng = _rng(6)
+    return rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), 0.4
+
+
+def _temperature_inputs():
+    rng = _rng(8)
+    images = rng.normal(size=(6, 4)).astype("float32")
+    return images, (images + rng.normal(size=(6, 4))).astype("float32")
+
+
+@pytest.mark.points(
+    3,
+    hint="The lecture's symmetric InfoNCE: cosine similarities scaled by the temperature, the "
+    "matching pairs as targets in both directions (image → text and text → image), averaged.",
+    section="info_nce",
+)
+def test_info_nce_matches_numpy(sub):
+    for case, reference in zip(_info_nce_cases(), _expected("info_nce"), strict=True):
+        images, texts, temperature = case
+        batch, expected = len(images), reference["out"]
         value = _number(sub.symmetric_info_nce(images, texts, temperature))
         if abs(value - expected) < 1e-6 * max(1.0, abs(expected)):
             continue
-        if abs(value - _info_nce(images, texts, temperature, directions=1)) < 1e-6:
+        if abs(value - reference["one_direction"]) < 1e-6:
             pytest.fail(
                 "Your loss has only the image → text direction: average it with the "
                 "text → image cross-entropy (the columns of the logits)."
             )
-        if abs(value - _info_nce(images, texts, temperature, normalise=False)) < 1e-6:
+        if abs(value - reference["unnormalised"]) < 1e-6:
             pytest.fail("L2-normalise both embeddings first: the logits are cosines / τ.")
-        if abs(value - _info_nce(images, texts, 1 / temperature)) < 1e-6:
+        if abs(value - reference["inverted"]) < 1e-6:
             pytest.fail("Divide the similarities by the temperature; do not multiply.")
         pytest.fail(
             f"B={batch}, τ={temperature}: expected the loss {expected:.6f}; received {value:.6f}."
@@ -231,20 +202,16 @@ def test_info_nce_chance_level_is_log_batch(sub):
     section="info_nce",
 )
 def test_info_nce_gradients(sub):
-    rng = _rng(6)
-    images, texts, temperature = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), 0.4
+    images, texts, temperature = _gradient_inputs()
+    reference = _expected("info_nce_gradients")  # Central differences of numpy's loss.
     probe = library(sub, PROBE)
     loss, gradients = probe.loss_gradients(sub.symmetric_info_nce, images, texts, temperature)
-    assert loss == pytest.approx(_info_nce(images, texts, temperature), rel=1e-6)
+    assert loss == pytest.approx(reference["loss"], rel=1e-6)
     names = ("image_embeddings", "text_embeddings", "temperature")
     if any(g is None for g in gradients):
         missing = [n for n, g in zip(names, gradients, strict=True) if g is None]
         pytest.fail(f"The tape found no gradient for {missing}: compute with keras.ops.")
-    expected = [
-        _numerical_gradient(lambda x: _info_nce(x, texts, temperature), images),
-        _numerical_gradient(lambda x: _info_nce(images, x, temperature), texts),
-        _numerical_gradient(lambda t: _info_nce(images, texts, float(t)), np.array(temperature)),
-    ]
+    expected = [reference["images"], reference["texts"], reference["temperature"]]
     for name, received, reference in zip(names, gradients, expected, strict=True):
         np.testing.assert_allclose(
             np.asarray(received, np.float64), reference, atol=1e-6, err_msg=f"d loss / d {name}"
@@ -307,30 +274,27 @@ def test_learnable_temperature(sub):
     section="temperature",
 )
 def test_temperature_gradient_tape(sub):
-    rng = _rng(8)
-    images = rng.normal(size=(6, 4)).astype("float32")
-    texts = (images + rng.normal(size=(6, 4))).astype("float32")
+    images, texts = _temperature_inputs()
+    reference = _expected("temperature_gradient")  # Central differences of numpy's loss.
     layer = sub.LearnableTemperature(initial_temperature=0.25, max_logit_scale=100.0)
     probe = library(sub, PROBE)
     loss, gradient = probe.temperature_gradient(sub.symmetric_info_nce, layer, images, texts)
     if gradient is None:
         pytest.fail("No gradient reached log_logit_scale: compute τ with keras.ops from it.")
-    s = math.log(4.0)
-    expected = _numerical_gradient(lambda v: _info_nce(images, texts, math.exp(-float(v))), s)
-    assert loss == pytest.approx(_info_nce(images, texts, 0.25), rel=1e-5)
-    assert gradient == pytest.approx(float(expected), rel=1e-3, abs=1e-5)
+    assert loss == pytest.approx(reference["loss"], rel=1e-5)
+    assert gradient == pytest.approx(reference["gradients"][0], rel=1e-3, abs=1e-5)
     # Past the bound (set by hand), OpenCLIP's forward pass still uses exp(s): the gradient is
     # the unclipped one; the optimizer's clamp, not the forward pass, keeps s inside.
     s = math.log(100.0) + 0.5
     layer.log_logit_scale.assign(s)
     _, beyond = probe.temperature_gradient(sub.symmetric_info_nce, layer, images, texts)
-    expected = _numerical_gradient(lambda v: _info_nce(images, texts, math.exp(-float(v))), s)
+    expected = reference["gradients"][1]
     if beyond is None or abs(beyond) < 1e-9:
         pytest.fail(
             "Past log(max_logit_scale) the gradient is 0: the forward pass clips. OpenCLIP "
             "clamps the weight after each optimizer step instead, so the gradient always flows."
         )
-    assert beyond == pytest.approx(float(expected), rel=1e-3, abs=1e-5)
+    assert beyond == pytest.approx(expected, rel=1e-3, abs=1e-5)
 
 
 # The towers.
@@ -420,12 +384,15 @@ def _toy_pairs(n=32):
     return images, texts
 
 
-def _batch_losses(image_embeddings, text_embeddings, temperature, batch=8):
-    """The mean over batches of the loss (what fit and evaluate report for an epoch)."""
+def _batch_losses(sub, image_embeddings, text_embeddings, temperature, batch=8):
+    """The mean over batches of the loss (what fit and evaluate report for an epoch), with the
+    student's own symmetric_info_nce (graded by the tests above)."""
     images, texts = np.asarray(image_embeddings), np.asarray(text_embeddings)
     return np.mean(
         [
-            _info_nce(images[i : i + batch], texts[i : i + batch], temperature)
+            _number(
+                sub.symmetric_info_nce(images[i : i + batch], texts[i : i + batch], temperature)
+            )
             for i in range(0, len(images), batch)
         ]
     )
@@ -439,8 +406,8 @@ def _toy_dataset(sub, batch=8):
 
 @pytest.mark.points(
     2,
-    hint="call: l2_normalize(image_tower(images, training=training)) and the same for the "
-    "texts; return both.",
+    hint="call returns the two towers' embeddings, each of unit length, computed in the mode "
+    "training says.",
     section="training",
 )
 def test_dual_encoder_call_normalises(sub):
@@ -461,9 +428,9 @@ def test_dual_encoder_call_normalises(sub):
 
 @pytest.mark.points(
     3,
-    hint="train_step: inside a tf.GradientTape, embeddings with training=True and "
-    "symmetric_info_nce(..., self.temperature.temperature()); apply the gradients of "
-    "self.trainable_variables (the temperature's too); update loss_tracker; return its result.",
+    hint="train_step: record the loss of the batch (the symmetric InfoNCE at the model's "
+    "learned temperature, embeddings in training mode), update every trainable weight, the "
+    "temperature's included, and report the tracked loss.",
     section="training",
 )
 def test_train_step_matches_loss_and_learns(sub):
@@ -473,7 +440,7 @@ def test_train_step_matches_loss_and_learns(sub):
     dataset = _toy_dataset(sub)
     images, texts = _toy_pairs()
     image_embeddings, text_embeddings = model((images, texts), training=True)
-    expected = _batch_losses(image_embeddings, text_embeddings, 0.2)
+    expected = _batch_losses(sub, image_embeddings, text_embeddings, 0.2)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.fit(dataset, epochs=1, verbose=0, shuffle=False).history
     if "loss" not in logs:
@@ -502,13 +469,13 @@ def test_train_step_matches_loss_and_learns(sub):
         )
     if abs(float(np.asarray(model.temperature.log_logit_scale)) - start) < 1e-6:
         pytest.fail(
-            "The temperature did not change: train it with the other weights (use "
-            "self.trainable_variables and self.temperature.temperature() in the loss)."
+            "The temperature did not change: it is a trainable weight like the others, so the "
+            "loss must use it and the update must include it."
         )
     _seed(sub)
     noisy = sub.DualEncoder(*_toy_towers(sub, image_dropout=0.5), initial_temperature=0.2)
     image_embeddings, text_embeddings = noisy((images, texts), training=False)
-    quiet = _batch_losses(image_embeddings, text_embeddings, 0.2)
+    quiet = _batch_losses(sub, image_embeddings, text_embeddings, 0.2)
     noisy.compile(optimizer=keras.optimizers.SGD(0.0))
     model_loss = float(noisy.fit(dataset, epochs=1, verbose=0, shuffle=False).history["loss"][0])
     if abs(model_loss - quiet) < 1e-6:
@@ -520,8 +487,8 @@ def test_train_step_matches_loss_and_learns(sub):
 
 @pytest.mark.points(
     2,
-    hint="test_step: embeddings with training=False, the same loss, loss_tracker updated, "
-    "no gradients applied.",
+    hint="test_step evaluates: the same loss in inference mode, tracked like the training "
+    "loss, and no weight changes.",
     section="training",
 )
 def test_test_step_evaluates_without_training(sub):
@@ -531,7 +498,7 @@ def test_test_step_evaluates_without_training(sub):
     model.compile(optimizer=keras.optimizers.SGD(0.5))
     images, texts = _toy_pairs()
     image_embeddings, text_embeddings = model((images, texts), training=False)
-    expected = _batch_losses(image_embeddings, text_embeddings, 0.3)
+    expected = _batch_losses(sub, image_embeddings, text_embeddings, 0.3)
     before = [np.array(v) for v in model.weights]
     logs = model.evaluate(_toy_dataset(sub), verbose=0, return_dict=True)
     after = [np.array(v) for v in model.weights]
@@ -547,9 +514,8 @@ def test_test_step_evaluates_without_training(sub):
 
 @pytest.mark.points(
     3,
-    hint="from_tensor_slices((images, features)).shuffle(n, seed, reshuffle_each_iteration="
-    "True), zipped with tf.data.Dataset.random(seed, rerandomize_each_iteration=True); map to "
-    "(image / 255, features[draw % captions]); batch(batch_size, drop_remainder).",
+    hint="Shuffle the pairs anew each epoch from the seed, draw one of each photo's captions "
+    "at random each epoch, scale the pixels to [0, 1], and batch with drop_remainder.",
     section="training",
 )
 def test_pairs_dataset(sub):
@@ -614,7 +580,7 @@ def test_pairs_dataset(sub):
 
 
 @functools.cache
-def _reference_search_functions():
+def _lecture_05_functions():
     from course_lib.student.lectures import lecture_module
 
     search = lecture_module("05", prefer_student=False, quiet=True)
@@ -622,53 +588,37 @@ def _reference_search_functions():
     return {name: getattr(search, name) for name in names}
 
 
-def _use_reference_search_lecture(sub):
-    """Under camp, make the student's ``search_lecture()`` return the reference Lecture 05."""
+def _use_lecture_05(sub):
+    """Under camp, make the student's ``search_lecture()`` return Lecture 05's solution."""
     if not isinstance(sub, Handle):
         return  # nbgrader: the notebook's own search_lecture() reads the checkout.
-    search = library(sub, "types").SimpleNamespace(**_reference_search_functions())
+    search = library(sub, "types").SimpleNamespace(**_lecture_05_functions())
     sub.search_lecture = lambda: search
 
 
-def _reference_report(texts, images, relevant, ks, map_k, normalise=True):
-    similarity = _unit(texts) @ _unit(images).T if normalise else texts @ images.T
-    rankings = np.argsort(-similarity, axis=1, kind="stable")
-    report = {}
-    for k in ks:
-        report[f"R@{k}"] = np.mean(
-            [len(set(r[:k].tolist()) & s) / len(s) for r, s in zip(rankings, relevant, strict=True)]
-        )
-    aps = []
-    for ranking, s in zip(rankings, relevant, strict=True):
-        hits, total = 0, 0.0
-        for rank, item in enumerate(ranking[:map_k], start=1):
-            if item in s:
-                hits += 1
-                total += hits / rank
-        aps.append(total / min(len(s), map_k))
-    report[f"mAP@{map_k}"] = float(np.mean(aps))
-    return report
-
-
-@pytest.mark.points(
-    3,
-    hint="Normalise both, similarity = texts @ images.T (rows: queries), rank with "
-    "search.top_k, then Lecture 05's recall_at_k per query (mean) and "
-    "mean_average_precision_at_k.",
-    section="evaluation",
-)
-def test_retrieval_report_matches_numpy(sub):
-    _use_reference_search_lecture(sub)
+def _report_inputs():
+    """(texts, images, relevant ids per text) of a small retrieval case."""
     rng = _rng(13)
     images = rng.normal(size=(9, 5)) * rng.uniform(0.5, 3, size=(9, 1))
     texts = images[[0, 3, 3, 5, 8, 1, 2]] + 0.8 * rng.normal(size=(7, 5))
     texts *= rng.uniform(0.2, 4, size=(7, 1))
-    relevant = [{0}, {3, 4}, {3}, {5, 6, 7}, {8}, {1, 2}, {2}]
+    return texts, images, [{0}, {3, 4}, {3}, {5, 6, 7}, {8}, {1, 2}, {2}]
+
+
+@pytest.mark.points(
+    3,
+    hint="Rank the photos of each text query by cosine similarity (one row per query), then "
+    "Lecture 05's recall_at_k per query (mean) and mean_average_precision_at_k.",
+    section="evaluation",
+)
+def test_retrieval_report_matches_numpy(sub):
+    _use_lecture_05(sub)
+    texts, images, relevant = _report_inputs()
     report = sub.retrieval_report(texts, images, relevant, ks=(1, 3), map_k=4)
-    expected = _reference_report(texts, images, relevant, (1, 3), 4)
+    reference = _expected("retrieval_report")  # numpy's rankings and metrics, stored.
+    expected, raw = reference["out"], reference["raw"]
     if set(report) != set(expected):
         pytest.fail(f"Expected the keys {sorted(expected)}; received {sorted(report)}.")
-    raw = _reference_report(texts, images, relevant, (1, 3), 4, normalise=False)
     for key, value in expected.items():
         received = float(report[key])
         if abs(received - value) > 1e-9:
@@ -677,15 +627,16 @@ def test_retrieval_report_matches_numpy(sub):
             pytest.fail(f"{key}: expected {value:.4f}; received {received:.4f}.")
 
 
-def _image_to_text_reference(images, texts, owner, ks):
-    """CLIP's image → text Recall@K: a photo scores a hit when one of its texts is in its top K."""
-    similarity = _unit(images) @ _unit(texts).T
-    ranked = np.argsort(-similarity, axis=1, kind="stable")
-    report = {}
-    for k in ks:
-        hits = [bool(np.any(owner[row[:k]] == i)) for i, row in enumerate(ranked)]
-        report[f"R@{k}"] = float(np.mean(hits))
-    return report
+def _image_to_text_inputs():
+    """Photos, their texts (three each, shuffled) and each text's photo."""
+    rng = _rng(18)
+    images = rng.normal(size=(8, 6)) * rng.uniform(0.5, 3, size=(8, 1))
+    owner = np.repeat(np.arange(8), 3)  # Three texts per photo...
+    texts = images[owner] + 2.5 * rng.normal(size=(24, 6))
+    texts *= rng.uniform(0.2, 4, size=(24, 1))
+    texts[6:9] = -images[2]  # ...except photo 2's texts, which point away from it.
+    shuffle = rng.permutation(24)
+    return images, texts[shuffle], owner[shuffle]
 
 
 @pytest.mark.points(
@@ -695,30 +646,12 @@ def _image_to_text_reference(images, texts, owner, ks):
     section="evaluation",
 )
 def test_image_to_text_recall_matches_numpy(sub):
-    rng = _rng(18)
-    images = rng.normal(size=(8, 6)) * rng.uniform(0.5, 3, size=(8, 1))
-    owner = np.repeat(np.arange(8), 3)  # Three texts per photo...
-    texts = images[owner] + 2.5 * rng.normal(size=(24, 6))
-    texts *= rng.uniform(0.2, 4, size=(24, 1))
-    texts[6:9] = -images[2]  # ...except photo 2's texts, which point away from it.
-    shuffle = rng.permutation(24)
-    texts, owner = texts[shuffle], owner[shuffle]
+    images, texts, owner = _image_to_text_inputs()
     report = sub.image_to_text_recall(images, texts, owner, ks=(1, 2, 5))
-    expected = _image_to_text_reference(images, texts, owner, (1, 2, 5))
+    reference = _expected("image_to_text_recall")  # numpy's rankings, stored.
+    expected, share = reference["out"], reference["share"]
     if set(report) != set(expected):
         pytest.fail(f"Expected the keys {sorted(expected)}; received {sorted(report)}.")
-    similarity = _unit(images) @ _unit(texts).T
-    share = {
-        f"R@{k}": float(
-            np.mean(
-                [
-                    np.sum(owner[np.argsort(-row, kind="stable")[:k]] == i) / 3
-                    for i, row in enumerate(similarity)
-                ]
-            )
-        )
-        for k in (1, 2, 5)
-    }
     for key, value in expected.items():
         received = float(report[key])
         if abs(received - value) > 1e-9:
@@ -732,19 +665,21 @@ def test_image_to_text_recall_matches_numpy(sub):
     assert expected["R@1"] < expected["R@2"] <= expected["R@5"] < 1.0, expected
 
 
+def _pca_inputs():
+    return _rng(14).normal(size=(20, 6)) @ np.diag([5, 3, 1, 0.5, 0.2, 0.1]) + 4.0
+
+
 @pytest.mark.points(
     1,
-    hint="Centre the rows (subtract the mean of each column), take np.linalg.svd, project "
-    "onto the first two right-singular vectors.",
+    hint="PCA as the lecture computes it: centre the data, then keep its two directions of "
+    "largest variance (each axis up to its sign).",
     section="evaluation",
 )
 def test_pca_2d_matches_sklearn(sub):
-    from sklearn.decomposition import PCA
-
-    x = _rng(14).normal(size=(20, 6)) @ np.diag([5, 3, 1, 0.5, 0.2, 0.1]) + 4.0
+    x = _pca_inputs()
     points = np.asarray(sub.pca_2d(x), np.float64)
     assert points.shape == (20, 2), f"Expected (n, 2); received {points.shape}."
-    expected = PCA(2).fit_transform(x)
+    expected = np.asarray(_expected("pca_2d"))  # scikit-learn's PCA(2), stored.
     for axis in range(2):
         if not (
             np.allclose(points[:, axis], expected[:, axis], atol=1e-8)
@@ -756,66 +691,81 @@ def test_pca_2d_matches_sklearn(sub):
 # Zero-shot classification.
 
 
+def _zero_shot_inputs():
+    rng = _rng(15)
+    images = rng.normal(size=(6, 4)) * rng.uniform(0.5, 3, size=(6, 1))
+    return images, rng.normal(size=(3, 4)) * rng.uniform(0.5, 3, size=(3, 1))
+
+
+def _zero_shot_report_inputs():
+    """(probabilities, multi-hot labels) of 30 photos and 5 categories, one never present."""
+    rng = _rng(16)
+    labels = (rng.random((30, 5)) < 0.35).astype(int)
+    labels[:, 3] = 0  # A category absent from every photo.
+    labels[0] = [1, 0, 0, 0, 0]
+    logits = rng.normal(size=(30, 5)) + 2 * labels
+    probabilities = tf.nn.softmax(logits.astype(np.float64), axis=1).numpy()
+    return probabilities, labels
+
+
 @pytest.mark.points(
     2,
-    hint="softmax over the categories (axis 1) of cosine(image, prompt) / temperature.",
+    hint="Each photo's probabilities over the categories come from its cosine similarities with "
+    "the category embeddings, scaled by the temperature as in training.",
     section="zero_shot",
 )
 def test_zero_shot_probabilities(sub):
-    rng = _rng(15)
-    images = rng.normal(size=(6, 4)) * rng.uniform(0.5, 3, size=(6, 1))
-    classes = rng.normal(size=(3, 4)) * rng.uniform(0.5, 3, size=(3, 1))
+    images, classes = _zero_shot_inputs()
+    reference = _expected("zero_shot_probabilities")
     probabilities = np.asarray(sub.zero_shot_probabilities(images, classes, 0.3), np.float64)
     assert probabilities.shape == (6, 3), f"Expected (N, C) = (6, 3); got {probabilities.shape}."
     if not np.allclose(probabilities.sum(axis=1), 1.0):
         pytest.fail("Each photo's probabilities must sum to 1: softmax over the categories.")
-    expected = softmax(_unit(images) @ _unit(classes).T / 0.3, axis=1)
-    if np.allclose(probabilities, softmax(_unit(images) @ _unit(classes).T * 0.3, axis=1)):
+    expected = np.asarray(reference["out"])
+    if np.allclose(probabilities, reference["multiplied"]):
         pytest.fail("Divide the cosines by the temperature; do not multiply.")
     np.testing.assert_allclose(probabilities, expected, atol=1e-9)
 
 
 @pytest.mark.points(
     2,
-    hint="top-1: is the argmax category present (multi_hot 1)? mAP: sklearn "
-    "average_precision_score over the categories with a positive photo (macro).",
+    hint="Top-1: does the most likely category lie in the photo? mAP: as the docstring says, "
+    "over the categories with a positive photo.",
     section="zero_shot",
 )
 def test_zero_shot_report_matches_sklearn(sub):
-    from sklearn.metrics import average_precision_score
-
-    rng = _rng(16)
-    labels = (rng.random((30, 5)) < 0.35).astype(int)
-    labels[:, 3] = 0  # A category absent from every photo.
-    labels[0] = [1, 0, 0, 0, 0]
-    probabilities = softmax(rng.normal(size=(30, 5)) + 2 * labels, axis=1)
+    probabilities, labels = _zero_shot_report_inputs()
     report = sub.zero_shot_report(probabilities, labels)
-    best = probabilities.argmax(axis=1)
-    top1 = labels[np.arange(30), best].mean()
-    present = labels.sum(axis=0) > 0
-    mean_ap = average_precision_score(labels[:, present], probabilities[:, present])
+    expected = _expected("zero_shot_report")  # scikit-learn's average_precision_score, stored.
+    top1, mean_ap = expected["top1_accuracy"], expected["mAP"]
     assert float(report["top1_accuracy"]) == pytest.approx(top1)
     if int(report["num_classes_scored"]) != 4:
         pytest.fail("Score only the categories with at least one positive photo (4 here).")
     assert float(report["mAP"]) == pytest.approx(mean_ap, abs=1e-9)
 
 
+def _prompt_inputs():
+    """Embeddings of 4 prompt templates × 3 categories, of very different lengths."""
+    rng = _rng(19)
+    return rng.normal(size=(4, 3, 5)) * rng.uniform(0.1, 10, size=(4, 3, 1))
+
+
 @pytest.mark.points(
     1,
-    hint="Normalise every prompt's embedding, average them per category over the templates "
-    "(axis 0), and normalise the mean.",
+    hint="Every prompt of a category counts the same, whatever its embedding's length, and "
+    "each category's embedding has unit length.",
     section="zero_shot",
 )
 def test_ensemble_class_embeddings(sub):
-    rng = _rng(19)
-    prompts = rng.normal(size=(4, 3, 5)) * rng.uniform(0.1, 10, size=(4, 3, 1))
+    prompts = _prompt_inputs()
+    reference = _expected("ensemble_class_embeddings")
     received = np.asarray(sub.ensemble_class_embeddings(prompts), np.float64)
     if received.shape != (3, 5):
         pytest.fail(
             f"Expected one embedding per category, (C, dim) = (3, 5); got {received.shape}."
         )
-    expected = _unit(_unit(prompts).mean(axis=0))
-    if np.allclose(received, _unit(prompts.mean(axis=0)), atol=1e-9):
+    expected = np.asarray(reference["out"])
+    if np.allclose(received, reference["unnormalised"], atol=1e-9):
         pytest.fail(
             "Normalise each prompt's embedding before averaging: a long embedding would "
             "otherwise outweigh the others."
@@ -827,16 +777,21 @@ def test_ensemble_class_embeddings(sub):
 # The search engine.
 
 
+def _engine_vectors():
+    rng = _rng(17)
+    image_vectors = rng.normal(size=(5, 4)) * rng.uniform(0.5, 3, size=(5, 1))
+    return image_vectors, {"q0": image_vectors[3] * 5 + 0.1, "q1": -image_vectors[1] * 0.2}
+
+
 @pytest.mark.points(
     3,
-    hint="encode_images: embed the paths in batches of batch_size, concatenate, L2-normalise; "
-    "score: L2-normalised query embeddings @ image_embeddings.T.",
+    hint="encode_images embeds the pictures in batches of batch_size and stores unit vectors; "
+    "score gives each query's cosine similarity with every stored picture.",
     section="engine",
 )
 def test_dual_encoder_engine(sub):
-    rng = _rng(17)
-    image_vectors = rng.normal(size=(5, 4)) * rng.uniform(0.5, 3, size=(5, 1))
-    query_vectors = {"q0": image_vectors[3] * 5 + 0.1, "q1": -image_vectors[1] * 0.2}
+    image_vectors, query_vectors = _engine_vectors()
+    reference = _expected("engine")
     calls = []
 
     def embed_images(paths):
@@ -852,9 +807,9 @@ def test_dual_encoder_engine(sub):
     if calls != [2, 2, 1]:
         pytest.fail(f"Expected embed_images called with batches of 2, 2, 1 paths; got {calls}.")
     stored = np.asarray(engine.image_embeddings, np.float64)
-    np.testing.assert_allclose(stored, _unit(image_vectors), atol=1e-6)
+    np.testing.assert_allclose(stored, reference["images"], atol=1e-6)
     scores = np.asarray(engine.score(["q0", "q1"]), np.float64)
-    expected = _unit(np.stack([query_vectors["q0"], query_vectors["q1"]])) @ _unit(image_vectors).T
+    expected = np.asarray(reference["scores"])
     assert scores.shape == (2, 5), f"Expected (queries, images) = (2, 5); got {scores.shape}."
     np.testing.assert_allclose(scores, expected, atol=1e-6)
     assert int(np.argmax(scores[0])) == 3, "q0 is a multiple of picture 3's vector."
