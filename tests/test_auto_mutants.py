@@ -291,3 +291,16 @@ def test_the_checklist_worklist_lists_every_graded_function():
     }
     assert sorted(graded - listed) == [], "add these rows to docs/testing-checklist.md"
     assert sorted(listed - graded) == [], "these rows name no graded function any more"
+
+
+def test_the_shipped_equivalent_files_are_valid_and_none_is_stale():
+    from course_lib.paths import project_root
+
+    root = project_root()
+    for path in sorted((root / "tests" / "mutants" / "equivalent").glob("*.yaml")):
+        listed = auto_report.load_equivalents(path)
+        source = (root / "solutions" / f"{path.stem}.py").read_text(encoding="utf-8")
+        generated = {m.id: m for m in auto_mutants.generate(source)}
+        assert sorted(set(listed) - set(generated)) == [], f"{path}: ids no longer generated"
+        wrong = [i for i, e in listed.items() if e.function != generated[i].function]
+        assert wrong == [], f"{path}: the function of these entries is not the mutant's"
