@@ -202,6 +202,11 @@ def test_answer(sub):
     assert plain_float(sub.answer(), what="answer()") == 42.0
 
 
+@pytest.mark.points(1, hint="call_back(f) = f() + 1.")
+def test_call_back(sub):
+    assert plain_float(sub.call_back(lambda: 1.0), what="call_back(f)") == 2.0
+
+
 @pytest.mark.points(1, hint="double(x) = 2 x.")
 @settings(max_examples=15, derandomize=True, database=None, deadline=None)
 @given(st.floats(-10, 10))
@@ -255,6 +260,10 @@ def double(x):
 
 def spin(x):
     return x
+
+
+def call_back(f):
+    return f() + 1.0
 """
 
 ATTACKER = """
@@ -314,6 +323,11 @@ def spin(x):
     while x > 0.5:
         pass
     return x
+
+
+def call_back(f):
+    while True:  # The judge answers every call back; its time limit still holds.
+        f()
 """
 
 
@@ -353,7 +367,11 @@ def test_crafted_answers_earn_only_what_is_honest(mini):
     assert "z after relu(z)" in rows["test_relu"]["message"]  # The swapped probe hid nothing.
     assert "overflowed" in rows["test_sigmoid"]["message"]
     assert "not plain numbers" in rows["test_answer"]["message"]
-    for name, function in (("test_slow", "slow"), ("test_spin", "spin")):
+    for name, function in (
+        ("test_slow", "slow"),
+        ("test_spin", "spin"),
+        ("test_call_back", "call_back"),
+    ):
         assert (rows[name]["outcome"], rows[name]["function"]) == ("timeout", function), rows[name]
         assert f"{function}(...) did not finish within the test's 8 s" in rows[name]["message"]
     assert rows["test_relu"]["outcome"] == "failed" and rows["test_quick"]["outcome"] == "passed"
@@ -365,7 +383,7 @@ def test_a_spent_budget_leaves_later_tests_not_run_and_the_report_in_time(mini):
     result = _grade(mini, looping, "loops", test_limit_s=6, timeout_s=40)
     rows = _rows(result)
     assert result.status == "graded" and result.points == 0, result.to_dict()
-    assert len(rows) == 8 and rows["test_relu"]["outcome"] == "timeout"
+    assert len(rows) == 9 and rows["test_relu"]["outcome"] == "timeout"
     assert [row["outcome"] for row in rows.values()][-1] == "not-run"
 
 
@@ -459,3 +477,199 @@ def test_a_judge_that_dies_in_a_hidden_test_shows_none_of_its_output(mini, tmp_p
         result = _grade(mini, HONEST, f"judge-crash-{len(parts)}", hidden_dir=crashing, parts=parts)
         assert result.status == "crashed" and result.points == 0, result.to_dict()
         _says_nothing_hidden(result, crashing)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lecture 01's own autograder against the crafted values that once scored there. Each attacker
+# starts from the untouched exercise; the tests it passes honestly are listed with it.
+
+RELU = """
+import numpy as np
+def relu(z):
+    return np.maximum(z, 0.0)
+"""
+ATTACKS = {
+    # Gradients of the right shapes, all NaN: "nan > 1e-5" is False.
+    "nan_gradients": (
+        """
+import numpy as np
+def mlp_forward(x, params):
+    z1 = x @ params["W1"] + params["b1"]
+    h1 = np.maximum(z1, 0.0)
+    return h1 @ params["W2"] + params["b2"], {"x": x, "z1": z1, "h1": h1}
+def mlp_backward(cache, labels, params):
+    return {k: np.full(np.shape(v), np.nan) for k, v in params.items()}
+def tape_gradients(x, labels, params):
+    return {k: np.full(np.shape(v), np.nan) for k, v in params.items()}
+""",
+        {"test_mlp_forward"},
+    ),
+    # An empty array equals pytest.approx of anything.
+    "empty_check": (
+        """
+import numpy as np
+def gradient_check(loss, x, analytic, num_checks=10, step=1e-5, seed=0):
+    return 0.0 if num_checks == 20 or np.size(x) == 0 else np.array([])
+""",
+        set(),
+    ),
+    # The probe that reported arguments after a call, swapped for one that hides changes made
+    # in place; the functions then change their inputs (with the right values returned).
+    "probe_swap": (
+        """
+import copy, importlib
+import numpy as np
+_probe = importlib.import_module("course_lib.grading." + "probes.lecture_01")
+_probe.arguments_after = lambda f, *a, **k: (f(*copy.deepcopy(a), **k), list(a), dict(k))
+def relu(z):
+    z[z < 0] = 0.0
+    return z
+def softmax(logits):
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+def sgd_step(params, grads, learning_rate):
+    for k in params:
+        params[k] -= learning_rate * grads[k]
+    return params
+""",
+        {"test_softmax_stable_for_large_logits", "test_softmax_over_last_axis"},
+    ),
+    # Weights written by hand for the three clusters, and losses made up.
+    "handwritten_sgd": (
+        """
+import numpy as np
+def train_sgd(x, labels, hidden_units=32, learning_rate=0.1, epochs=10, batch_size=32, seed=0):
+    w1 = np.zeros((2, hidden_units)); w1[0, 0], w1[0, 1], w1[1, 2] = 1.0, -1.0, 1.0
+    w2 = np.zeros((hidden_units, 3)); w2[0, 0], w2[1, 1], w2[2, 2] = 4.0, 4.0, 4.0
+    params = {"W1": w1, "b1": np.zeros(hidden_units), "W2": w2, "b2": np.zeros(3)}
+    return params, [1.0 / (epoch + 1) for epoch in range(epochs)]
+""",
+        set(),
+    ),
+    # A fit that never happened: settings compiled, weights nudged by the seed, a made-up History.
+    "fake_history": (
+        """
+import keras
+import numpy as np
+def build_keras_mlp(in_features=64, hidden_units=32, num_classes=10, dropout_rate=0.1):
+    inputs = keras.Input(shape=(in_features,))
+    hidden = keras.layers.Dense(hidden_units, activation="relu")(inputs)
+    hidden = keras.layers.Dropout(dropout_rate)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(hidden))
+class _History:
+    pass
+def train_keras_mlp(model, x_train, y_train, epochs=5, batch_size=32, verbose=1, seed=0):
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(scale=0.05, size=w.shape).astype(w.dtype)
+                       for w in model.get_weights()])
+    history = _History()
+    history.history = {"loss": [2.0 / (e + 1) for e in range(epochs)], "accuracy": [0.9] * epochs}
+    history.params = {"steps": -(-len(x_train) // batch_size), "epochs": epochs}
+    return history
+""",
+        {"test_keras_model_structure"},
+    ),
+    # An object that equals everything and converts to the one answer the public input has.
+    "always_equal": (
+        """
+class _Loss:
+    def __eq__(self, other):
+        return True
+    def __float__(self):
+        return 1000.0
+    __hash__ = object.__hash__
+def cross_entropy(logits, labels):
+    return _Loss()
+""",
+        set(),
+    ),
+    # The naive sigmoid: right values, but exp(1000) overflows on the way.
+    "naive_sigmoid": (
+        """
+import numpy as np
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+""",
+        set(),
+    ),
+    # Honest relu; what screening must see without running it.
+    "screened": (
+        RELU
+        + """
+def _never_called():
+    import os as o, gc, importlib
+    o.fork()
+    __import__("so" + "cket")
+    importlib.import_module("".join(["ct", "ypes"]))
+    return getattr(gc, "get_" + "objects")()
+""",
+        {"test_relu"},
+    ),
+}
+NAMES = ["\t=1+2", " =1+2", "\u202eexe.txt", "=1+2"]  # Honest relu each: one point.
+
+
+@pytest.fixture(scope="module")
+def lecture_01_class(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from course_lib.cli import app
+    from course_lib.paths import project_root
+
+    exercise = (project_root() / "exercises" / "01_nn_recap.py").read_text()
+    root = tmp_path_factory.mktemp("hostile-judge")
+    submissions, out = root / "submissions", root / "grades" / "grades.csv"
+    for name, (attack, _) in ATTACKS.items():
+        (submissions / name).mkdir(parents=True)
+        (submissions / name / "01_nn_recap.py").write_text(exercise + attack)
+    for name in NAMES:
+        (submissions / name).mkdir(parents=True)
+        (submissions / name / "01_nn_recap.py").write_text(exercise + RELU)
+    many = submissions / "many_files"  # Their names fill the detail cell: 300 x 200 characters.
+    many.mkdir()
+    for i in range(300):
+        (many / f"01_nn_recap_{i:03d}_{'x' * 190}.py").write_text(exercise)
+    args = ["autograde", str(submissions), "--out", str(out), "--lecture", "01", "--jobs", "2"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAMP_HOME", str(root / "camp-home"))
+        first = CliRunner().invoke(app, args)
+        again = CliRunner().invoke(app, [*args, "--student", "=1+2"])
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    return root, out
+
+
+def _passed_tests(root: Path, student: str) -> set[str]:
+    stored = json.loads((root / "grades" / "results" / student / "01.json").read_text())
+    return {test["name"] for test in stored["record"]["tests"] if test["passed"]}
+
+
+@needs_namespaces
+@pytest.mark.parametrize("student", list(ATTACKS))
+def test_crafted_values_earn_lecture_01_nothing(lecture_01_class, student):
+    root, _ = lecture_01_class
+    assert _passed_tests(root, student) == ATTACKS[student][1]
+
+
+@needs_namespaces
+def test_the_gradebook_of_a_hostile_class_is_plain_text(lecture_01_class):
+    root, out = lecture_01_class
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    cells = [cell for row in rows for cell in row.values()]
+    assert not [c for c in cells if c.lstrip(" ")[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not [c for c in cells if any(ch in c for ch in "\t\r\n\u202e")]
+    assert max(len(c) for c in cells) < 32_767
+    students = [row["student"] for row in rows]
+    assert len(students) == len(set(students)) == len(ATTACKS) + len(NAMES) + 1  # No duplicate.
+    for name in NAMES:
+        assert _passed_tests(root, name) == {"test_relu"}, name
+    flags = next(row["flags"] for row in rows if row["student"] == "screened")
+    for flag in ("os.fork", "computed import", "computed attribute of gc"):
+        assert flag in flags, flags
+    stored = json.loads((root / "grades" / "results" / "many_files" / "01.json").read_text())
+    assert len(stored["record"]["warning"]) > 50_000  # The whole text stays in the results.

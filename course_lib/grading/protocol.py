@@ -268,7 +268,10 @@ class Endpoint:
 
     def wait(self):
         while True:
-            header, buffers = self.channel.recv(timeout_s=self.reply_timeout())
+            timeout = self.reply_timeout()
+            if timeout is not None and timeout <= 0:  # Even if the other side keeps calling back.
+                raise ChannelTimeout("no answer in time")
+            header, buffers = self.channel.recv(timeout_s=timeout)
             kind = header.get("kind")
             if kind == "reply":
                 if "error" in header:
