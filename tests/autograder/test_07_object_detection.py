@@ -753,10 +753,9 @@ def _coco_case(seed, images=6, size=64, sides=(3, 20), mask_areas=False, jitter=
     return truth, results
 
 
-def _xywh(boxes):
-    """Corner boxes → COCO [x, y, w, h] (exact for these small integers)."""
-    boxes = np.asarray(boxes, np.float64)
-    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+def _coco(boxes):
+    """COCO [x, y, w, h] boxes as a float64 array (written out by hand below)."""
+    return np.asarray(boxes, np.float64).reshape(-1, 4)
 
 
 def _matches(sub, detections, truth, threshold, ignore=None):
@@ -775,8 +774,8 @@ def _matches(sub, detections, truth, threshold, ignore=None):
 )
 @_quiet
 def test_match_detections(sub):
-    truth = _xywh([[0, 0, 10, 10], [20, 0, 30, 10], [0, 0, 10, 10]])
-    detections = _xywh([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 29, 10], [40, 40, 50, 50]])
+    truth = _coco([[0, 0, 10, 10], [20, 0, 10, 10], [0, 0, 10, 10]])
+    detections = _coco([[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 9, 10], [40, 40, 10, 10]])
     # Detection 0 takes true box 2 (equal IoU 1 with boxes 0 and 2: the later one), detection 1
     # takes box 0 (IoU 9/11), detection 2 box 1 (IoU 0.9), detection 3 nothing.
     assert _matches(sub, detections, truth, 0.5) == [2, 0, 1, -1]
@@ -784,8 +783,8 @@ def test_match_detections(sub):
     # Detection 0 overlaps both true boxes with IoU 90 / 110: COCO gives it the later one, box 1,
     # which leaves box 0 (IoU 1) to detection 1; taking box 0 would leave detection 1 with box 1
     # at IoU 8 / 12, below 0.7.
-    truth = _xywh([[0, 0, 10, 10], [2, 0, 12, 10]])
-    detections = _xywh([[1, 0, 11, 10], [0, 0, 10, 10]])
+    truth = _coco([[0, 0, 10, 10], [2, 0, 10, 10]])
+    detections = _coco([[1, 0, 10, 10], [0, 0, 10, 10]])
     received = _matches(sub, detections, truth, 0.7)
     if received == [0, -1]:
         pytest.fail(
@@ -793,7 +792,7 @@ def test_match_detections(sub):
             "match when IoU >= the best so far)."
         )
     assert received == [1, 0]
-    twice = _xywh([[0, 0, 10, 10], [0, 0, 10, 10]])
+    twice = _coco([[0, 0, 10, 10], [0, 0, 10, 10]])
     received = _matches(sub, twice, truth[:1], 0.5)
     if received == [0, 0]:
         pytest.fail("A true box can be matched once only: the second detection is a duplicate.")
@@ -809,9 +808,9 @@ def test_match_detections(sub):
     # Ignored truth (outside the area range). Box 0 is ignored and overlaps the detection more
     # (IoU 1) than box 1 (IoU 0.6): the truth that counts comes first, and a detection holding it
     # stops before the ignored boxes.
-    truth = _xywh([[0, 0, 10, 10], [0, 0, 10, 6]])
+    truth = _coco([[0, 0, 10, 10], [0, 0, 10, 6]])
     ignore = np.array([True, False])
-    received = _matches(sub, _xywh([[0, 0, 10, 10]]), truth, 0.5, ignore)
+    received = _matches(sub, _coco([[0, 0, 10, 10]]), truth, 0.5, ignore)
     if received == [0]:
         pytest.fail(
             "Visit the truth that counts before the ignored boxes (each group in file order), "
@@ -820,9 +819,9 @@ def test_match_detections(sub):
     assert received == [1]
     # Without a match that counts, a detection may take ignored truth (index 0 here), which
     # keeps it out of the counts instead of making it a false positive.
-    assert _matches(sub, _xywh([[0, 0, 10, 10], [0, 0, 10, 10]]), truth, 0.7, ignore) == [0, -1]
+    assert _matches(sub, _coco([[0, 0, 10, 10], [0, 0, 10, 10]]), truth, 0.7, ignore) == [0, -1]
     assert _matches(sub, np.zeros((0, 4)), truth, 0.5, ignore) == []
-    assert _matches(sub, _xywh([[0, 0, 4, 4]]), np.zeros((0, 4)), 0.5) == [-1]
+    assert _matches(sub, _coco([[0, 0, 4, 4]]), np.zeros((0, 4)), 0.5) == [-1]
 
 
 @pytest.mark.points(
