@@ -269,8 +269,10 @@ def gradient_check(
     Args:
         loss: a function mapping a float64 array shaped like ``x`` to a float. Call it with
             ``x`` where exactly one coordinate is moved by ``+step`` or ``-step``.
-        x: float64 array of any shape (possibly empty): where the gradient is checked. It is
-            not modified (perturb a copy, or restore each coordinate after use).
+        x: array of any shape (possibly empty): where the gradient is checked. float64, or
+            float32 or integer values, which the check converts to float64 (``loss`` always
+            receives float64). It is not modified (perturb a float64 copy, or restore each
+            coordinate after use).
         analytic: float64 array shaped like ``x``: the gradient to check.
         num_checks: how many coordinates to check; all of them when ``x`` has fewer.
         step: the finite-difference step ``h``.

@@ -119,6 +119,19 @@ def test_dense_forward(sub):
     except Exception as error:
         pytest.fail(f"dense_forward failed on an empty batch x of shape (0, 5): {error}")
     assert empty.shape == (0, 2), f"An empty batch must give shape (0, 2); got {empty.shape}."
+    # One example and one output unit: a squeeze or a flatten would drop the batch axis.
+    single = sub.dense_forward(x[:1], w[:, :1], b[:1])
+    single = plain_array(single, what="dense_forward of one example and one unit")
+    if single.shape != (1, 1):
+        pytest.fail(
+            f"One example with one output unit must give shape (1, 1); got {single.shape}. Keep "
+            "both axes (no squeeze, flatten or ravel)."
+        )
+    np.testing.assert_allclose(single, np.asarray(expected["out"])[:1, :1], rtol=1e-10)
+    # float32 inputs, as Keras and the digits use them: the same values within float32 rounding.
+    low = sub.dense_forward(*(v.astype(np.float32) for v in (x, w, b)))
+    low = plain_array(low, what="dense_forward of float32 inputs", dtype="float", shape=(3, 2))
+    np.testing.assert_allclose(low, expected["out"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.points(
@@ -147,13 +160,37 @@ def test_sigmoid_matches_tf_and_is_stable(sub):
     z = np.array([-1000.0, -30.0, -1.0, 0.0, 2.5, 40.0, 1000.0])
     with float_errors_raised(sub):  # Overflow raises where the student's code runs.
         try:
-            out = plain_array(sub.sigmoid(z), what="sigmoid(z)")
+            out, args, _ = arguments_after(sub.sigmoid, z.copy())
         except FloatingPointError as error:
             pytest.fail(f"sigmoid overflowed for z = ±1000 ({error}).")
+    out = plain_array(out, what="sigmoid(z)")
+    _unchanged({"z": z}, {"z": args[0]}, "sigmoid", "Compute into a new array; clip a copy.")
     expected = tf.math.sigmoid(z).numpy()
     if np.allclose(out, 1 - expected):
         pytest.fail("sigmoid(z) came out as 1 - sigmoid(z): check which case serves z >= 0.")
     np.testing.assert_allclose(out, expected, rtol=1e-7, atol=1e-300)
+    # Values on both sides of 0 and 1 (the two cases must split at 0 exactly), in a 2-D array.
+    grid = np.array([[-1.0, -0.5, -1e-3, -0.0], [0.0, 1e-3, 0.25, 0.5], [0.75, 1.0, 1.5, -1.5]])
+    with float_errors_raised(sub):
+        out, args, _ = arguments_after(sub.sigmoid, grid.copy())
+    out = plain_array(out, what="sigmoid of a (3, 4) array", shape=grid.shape)
+    if not np.allclose(out, tf.math.sigmoid(grid).numpy(), rtol=1e-7, atol=0):
+        pytest.fail(
+            "sigmoid is wrong for some z between -1.5 and 1.5 (it was right for ±1, ±1000): "
+            "check where your two cases meet; the formula changes at z = 0 and nowhere else."
+        )
+    _unchanged({"z": grid}, {"z": args[0]}, "sigmoid", "Compute into a new array.")
+    # float32 overflows sooner (exp(89) is inf): clipping z at ±700 only helps float64.
+    wide = np.array([-1000.0, -200.0, -88.0, 0.5, 88.0, 200.0, 1000.0], dtype=np.float32)
+    with float_errors_raised(sub):
+        try:
+            out = plain_array(sub.sigmoid(wide), what="sigmoid of float32 z", dtype="float")
+        except FloatingPointError as error:
+            pytest.fail(f"sigmoid overflowed for float32 z = ±200 ({error}).")
+    reference = tf.math.sigmoid(wide.astype(np.float64)).numpy()  # Below 1e-37: float32 rounds.
+    np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-37)
+    empty = plain_array(sub.sigmoid(np.zeros(0)), what="sigmoid of an empty array", empty=True)
+    assert empty.shape == (0,), f"An empty z must give an empty result; got shape {empty.shape}."
 
 
 @pytest.mark.points(1, hint="Softmax exponentiates and normalises each row.", section="softmax")
@@ -215,7 +252,7 @@ def test_softmax_over_last_axis(sub):
 def test_cross_entropy_matches_tf(sub):
     rng = _rng(3)
     logits, labels = rng.normal(size=(8, 5)) * 2, rng.integers(0, 5, size=8)
-    value = sub.cross_entropy(logits, labels)
+    value = sub.cross_entropy(logits.copy(), labels.copy())
     if not isinstance(value, float):
         pytest.fail(
             f"cross_entropy must return a Python float; received {type_name(value)}. "
@@ -226,6 +263,24 @@ def test_cross_entropy_matches_tf(sub):
     if value == pytest.approx(expected * len(labels), rel=1e-9):
         pytest.fail("cross_entropy summed the losses of the batch: take their mean.")
     assert value == pytest.approx(expected, rel=1e-9)
+    # Labels that never name the last class, and one example: the loss reads each example's own
+    # label, whatever the batch holds.
+    for rows, few in ((slice(0, 4), np.array([0, 1, 1, 0])), (slice(0, 1), np.array([3]))):
+        got, args, _ = arguments_after(sub.cross_entropy, logits[rows].copy(), few.copy())
+        got = plain_float(got, what=f"cross_entropy of {len(few)} example(s), labels {few}")
+        if got != pytest.approx(_tf_cross_entropy(logits[rows], few), rel=1e-9):
+            pytest.fail(
+                f"With labels {few.tolist()} of 5 classes the loss is wrong: pick each example's "
+                "own class by its label; the number of classes is the logits' last axis, not "
+                "the largest label plus one."
+            )
+        advice = "Shift the logits into a new array instead of changing them in place."
+        _unchanged(
+            {"logits": logits[rows], "labels": few},
+            dict(zip(("logits", "labels"), args, strict=True)),
+            "cross_entropy",
+            advice,
+        )
 
 
 @pytest.mark.points(
@@ -249,6 +304,25 @@ def test_cross_entropy_stable_for_large_logits(sub):
             "0 before the log. Never take the log of a probability that can underflow."
         )
     assert value == pytest.approx(1000.0, rel=1e-12)
+    # Rows whose largest logits differ by 2000: one shift for the whole batch leaves the second
+    # row at exp(-2000) = 0. Warnings raise where the student's code runs.
+    logits = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -999.0]])
+    labels = np.array([0, 2])
+    with float_errors_raised(sub):
+        try:
+            value = sub.cross_entropy(logits.copy(), labels.copy())
+        except FloatingPointError as error:
+            pytest.fail(
+                f"cross_entropy took the log of 0 ({error}) for rows whose maxima are 1000 and "
+                "-999: shift each row by its own maximum, not by one value for the whole batch."
+            )
+    value = plain_float(value, what="cross_entropy of rows with different maxima", finite=False)
+    if not np.isfinite(value):
+        pytest.fail(
+            "cross_entropy returned inf/nan for rows whose maxima are 1000 and -999: shift each "
+            "row by its own maximum, not by one value for the whole batch."
+        )
+    assert value == pytest.approx(_tf_cross_entropy(logits, labels), rel=1e-9)
 
 
 @pytest.mark.points(
@@ -267,14 +341,14 @@ def test_mlp_forward(sub):
     if np.allclose(logits, np.maximum(reference["logits"], 0)):
         pytest.fail("The output layer has no activation: logits can be negative.")
     np.testing.assert_allclose(logits, reference["logits"], rtol=1e-10)
-    expected = {"x": x, "z1": reference["z1"], "h1": reference["h1"]}
+    expected = {"x": x, "z1": reference["z1"], "h1": reference["h1"], "logits": reference["logits"]}
     for name, value in expected.items():
         if name not in cache or np.shape(cache[name]) != value.shape:
             pytest.fail(f"The cache must hold {name} of shape {value.shape}.")
         if not np.allclose(cache[name], value, rtol=1e-10):
             pytest.fail(
                 f"cache[{name!r}] holds the wrong values: z1 is the first layer's "
-                "pre-activation, h1 its activation (after ReLU)."
+                "pre-activation, h1 its activation (after ReLU), logits the output returned."
             )
 
 
@@ -345,14 +419,51 @@ def test_mlp_backward_matches_gradient_tape(sub):
     grads = _backward(sub, x, labels, params)
     for name, expected in _expected("mlp_backward_tape").items():  # From tf.GradientTape.
         np.testing.assert_allclose(grads[name], expected, rtol=1e-6, atol=1e-10, err_msg=name)
+    # Pre-activations exactly 0, where ReLU's derivative is 0 (as the tape takes it), and a batch
+    # without the last class; the backward pass leaves its inputs as they were.
+    params, x, labels = _relu_boundary()
+    _, cache = sub.mlp_forward(x, params)
+    cache = {k: plain_array(v, what=f"cache[{k!r}]") for k, v in cache.items()}
+    before = {**{k: v.copy() for k, v in cache.items()}, **{k: v.copy() for k, v in params.items()}}
+    grads, args, _ = arguments_after(sub.mlp_backward, cache, labels, params)
+    _check_backward(grads, params)
+    advice = "Compute the gradients into new arrays (softmax's output is yours to change)."
+    _unchanged(before, {**args[0], **args[2]}, "mlp_backward", advice)
+    expected = _expected("mlp_backward_boundary")
+    if not np.allclose(grads["W2"], expected["W2"], rtol=1e-6, atol=1e-10):
+        pytest.fail(
+            "The gradients are wrong for a batch whose labels never name the last class: the "
+            "number of classes is the logits' last axis, not the largest label plus one."
+        )
+    if not np.allclose(grads["b1"], expected["b1"], rtol=1e-6, atol=1e-10):
+        pytest.fail(
+            "Where a hidden pre-activation is exactly 0, ReLU passes no gradient (its derivative "
+            "there is taken as 0, as tf.GradientTape does): only positive inputs pass it."
+        )
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_allclose(grads[name], expected[name], rtol=1e-6, atol=1e-10, err_msg=name)
 
 
-def _cubic(offset, shape):
-    """A loss ``sum(c * v**3)`` at a point ``x``, with its gradient ``3 c x**2``."""
+def _relu_boundary():
+    """A batch with a zero row and biases of 0 (pre-activations exactly 0), without class 3."""
+    params = _params(in_features=5, hidden=6, classes=4, offset=23)
+    params["b1"][[1, 4]] = 0.0
+    x = _rng(24).normal(size=(6, 5))
+    x[0] = 0.0
+    return params, x, np.array([0, 1, 2, 1, 0, 2])
+
+
+def _cubic(offset, shape, flat=False):
+    """A loss ``sum(c * v**3)`` at a point ``x``, with its gradient ``3 c x**2``.
+
+    ``flat``: the first and the last coordinates get ``c = 0``, a gradient of exactly 0.
+    """
     rng = _rng(offset)
     # With |x| in [0.5, 2], central differences are accurate to 1e-10, one-sided ones to 1e-5.
     x = rng.uniform(0.5, 2, size=shape) * rng.choice([-1, 1], size=shape)
     c = rng.normal(size=shape)
+    if flat:
+        c.reshape(-1)[[0, -1]] = 0.0
 
     def loss(v):
         return float(np.sum(c * np.asarray(v, dtype=np.float64) ** 3))
@@ -391,6 +502,35 @@ def test_gradient_check_matches_reference(sub):
             )
     empty = plain_float(sub.gradient_check(loss, np.zeros((0, 3)), np.zeros((0, 3))))
     assert empty == 0.0, f"An empty x has nothing to check: return 0.0, not {empty!r}."
+    # Coordinates where both gradients are exactly 0 agree perfectly: their error is 0, not 0/0
+    # (numpy's warnings raise where the student's code runs).
+    loss, x, gradient = _cubic(22, (3, 4), flat=True)
+    with float_errors_raised(sub):
+        try:
+            got = sub.gradient_check(loss, x.copy(), gradient, num_checks=12, seed=1)
+        except (FloatingPointError, ZeroDivisionError) as error:
+            pytest.fail(
+                f"gradient_check divided 0 by 0 ({error}) where both gradients are 0: the "
+                "docstring's denominator never falls below its floor."
+            )
+    got = plain_float(got, what="gradient_check where some gradients are exactly 0")
+    assert got < 1e-7, f"A correct gradient with zero coordinates gave a relative error {got:.1e}."
+    # Points of other dtypes (the check itself runs in float64): integers and float32.
+    for point in (np.array([[1, -2, 3], [2, 1, -1]]), x[:2, :3].astype(np.float32)):
+        c = _rng(25).normal(size=point.shape)
+
+        def cubic(v, c=c):
+            return float(np.sum(c * np.asarray(v, dtype=np.float64) ** 3))
+
+        exact = 3 * c * point.astype(np.float64) ** 2
+        got = sub.gradient_check(cubic, point.copy(), exact, num_checks=6, seed=2)
+        got = plain_float(got, what=f"gradient_check at a {point.dtype} point")
+        if not got < 1e-7:
+            pytest.fail(
+                f"At a {point.dtype} point a correct gradient gave a relative error of "
+                f"{got:.1e}: a step of 1e-5 is lost when x keeps its {point.dtype} dtype; "
+                "perturb a float64 copy of x."
+            )
 
 
 @pytest.mark.points(
@@ -470,12 +610,29 @@ def test_tape_gradients(sub):
                 f"tape_gradients must return numpy arrays; {name} is a {type_name(grads[name])}. "
                 "Convert each gradient with .numpy()."
             )
-        plain_array(grads[name], what=f"Gradient {name}", dtype="float", shape=params[name].shape)
+        advice = "Keep float64 throughout (no cast to float32): the parameters are float64."
+        plain_array(
+            grads[name],
+            what=f"Gradient {name}",
+            dtype=np.float64,
+            shape=params[name].shape,
+            advice=advice,
+        )
         error = _gradient_error(grads[name], expected[name])
         if error > 1e-5:
             pytest.fail(
                 f"Gradient {name} is off (error {error:.1e} of its largest entry): the loss is "
                 "the batch mean of the cross-entropy of the logits."
+            )
+    # Labels that never name the last class, and pre-activations exactly 0.
+    params, x, labels = _relu_boundary()
+    grads = sub.tape_gradients(x, labels, params)
+    for name, expected in _expected("mlp_backward_boundary").items():
+        got = plain_array(grads[name], what=f"Gradient {name}", shape=params[name].shape)
+        if _gradient_error(got, expected) > 1e-5:
+            pytest.fail(
+                f"Gradient {name} is off for a batch whose labels never name the last class: the "
+                "number of classes is the logits' last axis, not the largest label plus one."
             )
 
 
@@ -719,6 +876,57 @@ def test_keras_model_structure(sub):
     dropout = [layer for layer in model.layers if type_name(layer) == "Dropout"]
     if not dropout or dropout[0].rate != pytest.approx(0.2):
         pytest.fail("Add keras.layers.Dropout(dropout_rate) with the dropout_rate argument.")
+    plain_array(model(x, training=False), what="The model's logits", dtype=np.float32)
+    _check_hidden_dropout(sub)
+
+
+def _check_hidden_dropout(sub, sizes=(6, 4, 7), rate=0.5, offset=26):
+    """In training mode, the logits must be the last Dense of the hidden activations, each
+    either dropped (0) or kept and scaled by 1 / (1 - rate): whatever the random mask, the judge
+    solves for the last layer's input (its kernel has full row rank: hidden < classes) and checks
+    each value. ``sizes``: (in_features, hidden_units, num_classes)."""
+    (features, hidden, classes), rng = sizes, _rng(offset)
+    library(sub, "keras").utils.set_random_seed(0)  # The mask is random, but the grade is not.
+    model = sub.build_keras_mlp(
+        in_features=features, hidden_units=hidden, num_classes=classes, dropout_rate=rate
+    )
+    # Biases of 2 to 3 keep every hidden activation positive, so a dropped one shows as 0.
+    weights = [rng.normal(size=(features, hidden)) * 0.3, rng.uniform(2, 3, hidden)]
+    weights += [rng.normal(size=(hidden, classes)), rng.normal(size=classes)]
+    weights = [w.astype(np.float32) for w in weights]
+    model.set_weights(weights)
+    x = rng.normal(size=(16, features)).astype(np.float32)
+    out = model(x, training=True)
+    out = plain_array(out, what="The logits in training mode", shape=(16, classes))
+    w2, b2 = (w.astype(np.float64) for w in weights[2:])
+    inputs = np.linalg.lstsq(w2.T, (out - b2).T, rcond=None)[0].T  # (16, 4): what Dense saw.
+    if not np.allclose(inputs @ w2 + b2, out, rtol=1e-4, atol=1e-4):
+        pytest.fail(
+            "In training mode the logits are not the last Dense layer's output: nothing may "
+            "come after it (Dropout belongs between the two Dense layers)."
+        )
+    activations = _keras_hidden(weights[:2], x)  # All positive (see the biases).
+    kept = np.isclose(inputs, activations / (1 - rate), rtol=1e-3, atol=1e-3)
+    dropped = np.isclose(inputs, 0.0, atol=1e-3)
+    if np.all(kept):
+        pytest.fail(
+            "Called in training mode (training=True) the model dropped nothing: the Dropout layer "
+            "must act in training mode (and only then)."
+        )
+    if not np.all(kept | dropped) or not np.any(kept):
+        pytest.fail(
+            "In training mode the last Dense layer must see the hidden activations, each either "
+            "dropped (0) or kept and scaled by 1 / (1 - dropout_rate): apply "
+            "Dropout(dropout_rate) to the hidden layer's output, not to the inputs or logits."
+        )
+
+
+def _keras_hidden(weights, x):
+    """The hidden activations of Dense(ReLU) with ``weights`` (kernel, bias), run by Keras."""
+    layer = keras.layers.Dense(weights[1].size, activation="relu", dtype="float64")
+    layer.build((None, weights[0].shape[0]))
+    layer.set_weights([np.asarray(w, dtype=np.float64) for w in weights])
+    return np.asarray(layer(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
 def _digits(n=None):
@@ -734,8 +942,8 @@ def _digits(n=None):
     return x_train[:n], y_train[:n], x_test, y_test
 
 
-def _judge_fit(start, x, y, seed):
-    """The judge's own fit as the docstring asks, from ``start``: (weights, history losses).
+def _judge_fit(start, x, y, seed, epochs=2, batch_size=50):
+    """The judge's own fit as the docstring asks, from ``start``: (weights, history record).
 
     Keras is deterministic here (no dropout; the seed fixes the order of the examples), so the
     student's fit from the same weights must end on the same weights and report the same loss.
@@ -750,8 +958,8 @@ def _judge_fit(start, x, y, seed):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = model.fit(x, y, epochs=2, batch_size=50, verbose=0)
-    return model.get_weights(), history.history["loss"]
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
+    return model.get_weights(), history.history
 
 
 def _same_weights(first, second):
@@ -801,7 +1009,12 @@ def test_train_keras_mlp_settings(sub):
             "the seed argument before fitting."
         )
     # The weights and losses must be those of a real fit: the judge's own gives them again.
-    weights, losses = _judge_fit([np.asarray(w) for w in start], x, y, seed=3)
+    if history.params.get("verbose") != 0:
+        pytest.fail(
+            f"train_keras_mlp(..., verbose=0) fitted with verbose={history.params.get('verbose')}"
+            ": pass the verbose argument to fit (0 prints nothing)."
+        )
+    weights, judged = _judge_fit([np.asarray(w) for w in start], x, y, seed=3)
     trained = [plain_array(w, what="A trained weight", dtype="float") for w in model.get_weights()]
     if not _same_weights(trained, weights):
         pytest.fail(
@@ -809,9 +1022,17 @@ def test_train_keras_mlp_settings(sub):
             "with these settings: compile as the docstring says, then fit once."
         )
     reported = plain_array(record["loss"], what="history.history['loss']", dtype="float")
-    if not np.allclose(reported, losses, rtol=1e-4):
+    if not np.allclose(reported, judged["loss"], rtol=1e-4):
         pytest.fail(
             "history.history['loss'] is not the loss of the fit: return model.fit's History."
+        )
+    logged = plain_array(record["accuracy"], what="history.history['accuracy']", dtype="float")
+    if not np.allclose(logged, judged["accuracy"], atol=1e-6):
+        pytest.fail(
+            f"The logged accuracy {np.round(logged, 3)} differs from the judge's fit of the "
+            f"same model ({np.round(judged['accuracy'], 3)}): compile with "
+            "metrics=['accuracy'], which Keras matches to the loss (labels against the "
+            "largest logit)."
         )
 
 

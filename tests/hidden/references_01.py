@@ -70,6 +70,18 @@ def checked_coordinates(size, num_checks, seed):
     return np.random.default_rng(seed).choice(size, size=min(num_checks, size), replace=False)
 
 
+def sigmoid(z):
+    """The logistic function in float64, computed by TensorFlow."""
+    return tf.math.sigmoid(tf.constant(np.asarray(z, dtype=np.float64))).numpy()
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of integer labels, computed by TensorFlow in float64."""
+    logits = tf.constant(np.asarray(logits, dtype=np.float64))
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(np.asarray(labels), logits)
+    return float(tf.reduce_mean(losses).numpy())
+
+
 def softmax(logits):
     """Softmax over the last axis, in float64, shifted by each row's maximum."""
     shifted = np.asarray(logits, dtype=np.float64)
@@ -117,4 +129,7 @@ def expected():
 
     params, grads = t._params(offset=14), t._params(offset=15)
     values["sgd_step"] = {k: params[k] - 0.5 * grads[k] for k in params}
+
+    params, x, labels = t._relu_boundary()
+    values["mlp_backward_boundary"] = tape_gradients(x, labels, params)
     return values
