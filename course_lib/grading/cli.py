@@ -201,7 +201,8 @@ def mutants(
         float, typer.Option(help="With --auto: exit 1 when a lecture's score is below this, %.")
     ] = 90.0,
 ) -> None:
-    """Check that the autograder catches each mistake of tests/mutants/NN_topic.yaml."""
+    """Check that the autograder catches each mistake of tests/mutants/NN_topic.yaml (--auto:
+    mutants generated from every graded region, docs/testing-checklist.md)."""
     from course_lib.grading.mutants import run
 
     check_limits(timeout, 512, jobs)
