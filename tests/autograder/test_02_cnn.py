@@ -1,14 +1,18 @@
 """Autograder for Lecture 02, convolutional networks.
 
 References: ``tf.nn.conv2d``, ``tf.nn.max_pool2d`` and ``tf.nn.avg_pool2d`` (in float64), Keras
-layers (``compute_output_shape``, ``count_params``), the gradient of one output unit of a stack of
-all-ones convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, PIL
-reading back the saved figures, and expected values stored as data
+layers (``compute_output_shape``, ``count_params``), Keras' ``CosineDecay`` and binary
+cross-entropy for the training settings, the gradient of one output unit of a stack of all-ones
+convolutions (``tf.GradientTape``) for the receptive field, scikit-learn's metrics, PIL reading
+back the saved figures, and expected values stored as data
 (``tests/autograder/expected/02_cnn.json``, computed by the instructor's references on the fixed
 inputs built here; ``camp generate`` writes it). Each test calls the student's module ``sub``;
 random configurations come from seeded generators. Keras objects that the student's code
 receives (small models, datasets) are built where that code runs (``library``), with weights the
-judge chooses.
+judge chooses; layers and networks are judged by what they compute with those weights, in
+inference and in training mode, not by their shapes. Inputs modified in place and the functions
+a function calls are observed by the judge (``course_lib.grading.access``), and values are
+checked as plain data before they are compared (``course_lib.grading.compare``).
 """
 
 import functools
@@ -21,7 +25,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from course_lib.grading.access import library
+from course_lib.grading.access import arguments_after, library, record_calls, type_name
+from course_lib.grading.compare import plain_array, plain_float, plain_int
 from course_lib.grading.expected import load
 
 
@@ -121,6 +126,12 @@ def _check_conv(function, x, kernel, strides, padding):
         )
     if np.allclose(received, expected, rtol=1e-5, atol=1e-5):
         return
+    if received.dtype.kind in "iu":
+        pytest.fail(
+            f"For {x.dtype} images and {kernel.dtype} kernels you return {received.dtype} values: "
+            "the products of pixels and weights are floats; allocate the output with a dtype "
+            "that holds both (numpy's result type), not the image's."
+        )
     flipped = _tf_conv(x, kernel[::-1, ::-1], strides, padding)
     if np.allclose(received, flipped, rtol=1e-5, atol=1e-5):
         pytest.fail(
@@ -236,6 +247,21 @@ def test_pad_input(sub):
         np.testing.assert_array_equal(received, expected)
 
 
+def _edge_configs(rng):
+    """Convolutions at the edges of what the docstring allows, as (x, kernel, strides, padding):
+    a kernel as large as the image, a stride longer than the image, a 1 x 1 kernel, one channel,
+    and 8-bit integer pixels (a uint8 photo) with float weights."""
+    configs = [
+        (rng.normal(size=(1, 4, 3, 2)), rng.normal(size=(4, 3, 2, 3)), (1, 1), "valid"),
+        (rng.normal(size=(2, 3, 5, 1)), rng.normal(size=(2, 2, 1, 2)), (4, 6), "same"),
+        (rng.normal(size=(1, 5, 6, 3)), rng.normal(size=(1, 1, 3, 4)), (2, 1), "valid"),
+        (rng.normal(size=(1, 1, 1, 1)), rng.normal(size=(3, 3, 1, 1)), (1, 1), "same"),
+    ]
+    pixels = rng.integers(0, 256, size=(1, 6, 5, 3)).astype(np.uint8)
+    configs.append((pixels, rng.normal(size=(3, 2, 3, 2)) / 255, (2, 1), "same"))
+    return configs
+
+
 @pytest.mark.points(
     3,
     hint="Each output value is one window of the input times the whole kernel, summed; windows "
@@ -247,6 +273,8 @@ def test_conv2d_loops_valid_matches_tf(sub):
     rng = _rng(4)
     for _ in range(12):
         _check_conv(sub.conv2d_loops, *_conv_config(rng, "valid"))
+    for config in _edge_configs(_rng(21)):
+        _check_conv(sub.conv2d_loops, *config)
 
 
 @pytest.mark.points(
@@ -283,6 +311,15 @@ def test_conv2d_vectorized_matches_tf(sub):
     # A larger case: a 32 x 32 colour image through 8 filters.
     x, kernel = rng.normal(size=(2, 32, 32, 3)), rng.normal(size=(5, 5, 3, 8))
     _check_conv(sub.conv2d_vectorized, x, kernel, (2, 2), "same")
+    for config in _edge_configs(_rng(22)):
+        _check_conv(sub.conv2d_vectorized, *config)
+    # The judge watches which functions of the module it calls.
+    _, calls = record_calls(sub, sub.conv2d_vectorized, "conv2d_loops", x, kernel, 2, "same")
+    if calls:
+        pytest.fail(
+            "conv2d_vectorized called conv2d_loops: compute every position at once, without a "
+            "Python loop over the output positions."
+        )
 
 
 def _check_pool(function, reference, x, pool_size, strides, padding):
@@ -386,11 +423,21 @@ def test_pooling_keeps_channels(sub):
     ):
         received, expected = _check_pool(function, reference, x, (2, 2), None, "valid")
         np.testing.assert_allclose(received, expected, rtol=1e-10)
-    # The contract: float64 out, also for float32 feature maps.
+    # The contract: float64 out, also for float32 feature maps and 8-bit pixels, whose padding
+    # (-inf for the maximum) and means do not fit in uint8.
     for function in (sub.max_pool2d, sub.avg_pool2d):
         dtype = np.asarray(function(x.astype(np.float32), 2)).dtype
         if dtype != np.float64:
             pytest.fail(f"Pooling returns float64 (also for float32 input); received {dtype}.")
+    pixels = _rng(23).integers(0, 256, size=(1, 5, 4, 3)).astype(np.uint8)
+    for function, reference in (
+        (sub.max_pool2d, tf.nn.max_pool2d),
+        (sub.avg_pool2d, tf.nn.avg_pool2d),
+    ):
+        received = function(pixels, 3, strides=2, padding="same")
+        received = plain_array(received, what="Pooling of uint8 pixels", dtype=np.float64)
+        expected = reference(pixels.astype(np.float64), 3, 2, "SAME").numpy()
+        np.testing.assert_allclose(received, expected, rtol=1e-12, err_msg="uint8 pixels")
 
 
 @pytest.mark.points(
@@ -419,6 +466,7 @@ def test_conv_param_count_matches_keras(sub):
                 "when use_bias is True, none when it is False."
             )
         assert received == layer.count_params(), (kernel_size, c_in, filters, use_bias)
+        plain_int(received, what="conv_param_count", advice="Return the count as an int.")
 
 
 @pytest.mark.points(
@@ -495,6 +543,7 @@ def test_receptive_field_matches_gradient(sub):
                 "set by the strides of the layers BELOW it, not by its own stride."
             )
         assert received == expected, layers
+        plain_int(received, what="receptive_field", advice="Return the field as an int.")
     assert sub.receptive_field([]) == 1
 
 
@@ -503,7 +552,9 @@ def _conv_block_weights(filters, channels):
     beta, moving mean and moving variance (float32)."""
     rng = _rng(17)
     kernel = rng.normal(scale=0.4, size=(3, 3, channels, filters))
-    gamma, beta = rng.uniform(0.5, 1.5, filters), rng.normal(scale=0.2, size=filters)
+    # Some scales are negative: pooling before the batch norm then picks other pixels.
+    gamma = rng.uniform(0.5, 1.5, filters) * np.where(np.arange(filters) % 2, -1.0, 1.0)
+    beta = rng.normal(scale=0.2, size=filters)
     mean, variance = rng.normal(scale=0.3, size=filters), rng.uniform(0.5, 2.0, filters)
     return [v.astype(np.float32) for v in (kernel, gamma, beta, mean, variance)]
 
@@ -542,6 +593,26 @@ def test_conv_block(sub):
     assert block.compute_output_shape((None, 10, 9, 3)) == (None, 5, 5, 6)
     clone = sub.ConvBlock.from_config(block.get_config())
     assert (clone.filters, clone.kernel_size, clone.pool_size) == (6, 3, 2)
+    # Training mode: the batch's own statistics, and the moving averages step towards them.
+    trained = plain_array(block(x, training=True), what="The block's output in training mode")
+    batch_stats = np.asarray(reference["batch_statistics"], dtype=np.float32)
+    if not np.allclose(trained, batch_stats, rtol=1e-4, atol=1e-4):
+        if np.allclose(trained, expected, rtol=1e-4, atol=1e-4):
+            pytest.fail(
+                "With training=True the block normalised with the moving averages: pass "
+                "training=training to self.norm, so training uses the batch's statistics."
+            )
+        pytest.fail(
+            "With training=True the block's output is wrong (check the order: convolution, "
+            "batch norm, ReLU, then pooling)."
+        )
+    moving = [plain_array(w, what="A batch-norm weight") for w in block.norm.get_weights()[2:]]
+    for name, value in zip(("moving_mean", "moving_variance"), moving, strict=True):
+        if not np.allclose(value, reference[name], rtol=1e-4, atol=1e-5):
+            pytest.fail(
+                f"After one training call the batch norm's {name} is not what it should be: the "
+                "moving averages learn only in training mode, from the convolution's output."
+            )
 
 
 @pytest.mark.points(
@@ -583,6 +654,147 @@ def test_build_cnn(sub):
     assert model.count_params() == expected
     probabilities = np.asarray(model(np.zeros((2, 32, 32, 3), np.float32), training=False))
     assert np.all((probabilities > 0) & (probabilities < 1))
+    _check_cnn_computes(sub)
+
+
+def _cnn_weights(dense):
+    """The judge's weights for ``build_cnn(20, 6, (4, 6), 0.5)``, in Keras' order: per block the
+    kernel, the batch norm's gamma, beta, moving mean and variance; then the Dense kernel and bias
+    (``dense``: random, or the identity and 0, so that the logits are the pooled features)."""
+    rng, weights, channels = _rng(30), [], 3
+    for filters in (4, 6):
+        weights.append(rng.normal(scale=0.5, size=(3, 3, channels, filters)))
+        weights.append(rng.uniform(0.5, 1.5, filters) * np.where(np.arange(filters) % 2, -1, 1))
+        weights.append(rng.normal(scale=0.3, size=filters))
+        weights += [rng.normal(scale=0.3, size=filters), rng.uniform(0.5, 2.0, filters)]
+        channels = filters
+    head = [rng.normal(scale=0.7, size=(6, 6)), rng.normal(scale=0.3, size=6)]
+    weights += head if dense == "random" else [np.eye(6), np.zeros(6)]
+    return [w.astype(np.float32) for w in weights]
+
+
+def _cnn_images():
+    return _rng(31).uniform(size=(4, 20, 20, 3)).astype(np.float32)
+
+
+def _check_cnn_computes(sub):
+    """What the CNN computes, not its shapes: the judge's weights in, the reference's outputs
+    out, at inference and in training (batch statistics; the dropout between the pooling and
+    the Dense layer, found from the logits whatever its random mask)."""
+    _seed(sub, 0)
+    model = sub.build_cnn(image_size=20, num_classes=6, block_filters=(4, 6), dropout_rate=0.5)
+    shapes = [tuple(np.shape(w)) for w in _cnn_weights("random")]
+    received = [tuple(np.shape(w)) for w in model.get_weights()]
+    if received != shapes:
+        pytest.fail(
+            f"build_cnn(20, 6, (4, 6)) holds weights shaped {received}; expected {shapes}: two "
+            "ConvBlocks, a pooling without weights, then Dense(num_classes); nothing else."
+        )
+    reference, images = _expected("build_cnn"), _cnn_images()
+    model.set_weights(_cnn_weights("random"))
+    out = plain_array(model(images, training=False), what="build_cnn's output", shape=(4, 6))
+    if not np.allclose(out, reference["probabilities"], rtol=1e-4, atol=1e-5):
+        if np.allclose(out, reference["max_pooled"], rtol=1e-4, atol=1e-5):
+            pytest.fail(
+                "The model pools each channel by its maximum: global AVERAGE pooling keeps the "
+                "mean of each channel over the positions."
+            )
+        pytest.fail(
+            "With the judge's weights the model's probabilities are wrong: check the pooling "
+            "after the last block and the output activation (one sigmoid per category)."
+        )
+    model.set_weights(_cnn_weights("identity"))
+    out = plain_array(model(images, training=True), what="The output in training mode")
+    logits = np.log(out) - np.log1p(-out)  # What the sigmoid received: the dropped-out features.
+    pooled = np.asarray(reference["pooled_training"])  # Batch statistics in the batch norms.
+    kept = np.isclose(logits, pooled / 0.5, rtol=1e-3, atol=1e-3)
+    dropped = np.isclose(logits, 0.0, atol=1e-3)
+    if np.all(kept):
+        pytest.fail(
+            "Called in training mode (training=True) the model dropped nothing: "
+            "Dropout(dropout_rate) must act in training mode."
+        )
+    if not np.all(kept | dropped) or not np.any(kept):
+        pytest.fail(
+            "In training mode the Dense layer must see the pooled features, each either dropped "
+            "(0) or kept and scaled by 1 / (1 - dropout_rate): put Dropout(dropout_rate) between "
+            "the global pooling and the Dense layer (and the blocks' batch norms use the batch's "
+            "statistics)."
+        )
+
+
+def _check_compiled(sub, model, stopping, history, steps):
+    """The optimizer, its schedule, the loss and the early stopping, as train_cnn(epochs=3,
+    patience=2, learning_rate=3e-3, verbose=0) must set them, read by the judge."""
+    if type_name(model.optimizer) != "Adam":
+        pytest.fail(f"Compile with the Adam optimizer; found {type_name(model.optimizer)}.")
+    rate = model.optimizer.get_config()["learning_rate"]
+    total = 3 * steps  # epochs * batches per epoch: the docstring's schedule decays over these.
+    if not isinstance(rate, dict):
+        pytest.fail(
+            "Adam's step size is a constant: pass it cosine_schedule(learning_rate, epochs, "
+            "train_ds), whose step size falls along a cosine."
+        )
+    schedule = keras.optimizers.schedules.deserialize(rate)
+    reference = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=total)
+    points = (0, total // 4, total // 2, total - 1)
+    at = [float(schedule(step)) for step in points]
+    expected = [float(reference(step)) for step in points]
+    if not np.allclose(at, expected, rtol=1e-4, atol=1e-9):
+        pytest.fail(
+            f"train_cnn(..., epochs=3, learning_rate=3e-3) on {steps} batches per epoch gave "
+            f"step sizes {np.round(at, 6)} at steps 0, 1/4, 1/2 and the end of training; "
+            f"expected {np.round(expected, 6)}: cosine_schedule(learning_rate, epochs, train_ds) "
+            "with the arguments, not the notebook's constants."
+        )
+    y = np.array([[1, 0, 1, 0], [0, 0, 1, 1]], np.float32)
+    p = np.array([[0.9, 0.2, 0.6, 0.3], [0.15, 0.4, 0.7, 0.55]], np.float32)
+    loss = plain_float(model.compute_loss(y=y, y_pred=p), what="The compiled loss")
+    expected_loss = float(np.mean(keras.losses.binary_crossentropy(y, p)))
+    if abs(loss - expected_loss) > 1e-5:
+        pytest.fail(
+            f"On known probabilities the compiled loss gives {loss:.5f}, the binary "
+            f"cross-entropy {expected_loss:.5f}: the model outputs probabilities (sigmoid), so "
+            "the loss must not apply a sigmoid again (from_logits stays False) nor change it."
+        )
+    settings = {
+        "mode": str(stopping.mode),
+        "min_delta": float(stopping.min_delta),
+        "baseline": stopping.baseline,
+        "start_from_epoch": int(stopping.start_from_epoch),
+    }
+    if settings["mode"] not in ("auto", "min") or settings["min_delta"] != 0:
+        pytest.fail(
+            f"EarlyStopping(mode={settings['mode']!r}, min_delta={settings['min_delta']}): a "
+            "lower val_loss is better and any decrease counts; keep the docstring's arguments."
+        )
+    if settings["baseline"] is not None or settings["start_from_epoch"] != 0:
+        pytest.fail("Create EarlyStopping with the docstring's arguments only.")
+    if history.params.get("verbose") != 0:
+        pytest.fail(
+            f"train_cnn(..., verbose=0) fitted with verbose={history.params.get('verbose')}: "
+            "pass the verbose argument to fit."
+        )
+
+
+def _check_validation_loss(sub, model, val_ds, history):
+    """The best epoch's logged val_loss must be the loss of the returned model on val_ds: the
+    validation data was val_ds and the best weights came back."""
+    labels, probabilities = [], []
+    for images, multi_hot in val_ds:
+        labels.append(plain_array(multi_hot, what="A batch of labels"))
+        probabilities.append(plain_array(model(images, training=False), what="Probabilities"))
+    y, p = np.concatenate(labels), np.concatenate(probabilities)
+    loss = float(np.mean(keras.losses.binary_crossentropy(y, p)))
+    logged = plain_array(history.history["val_loss"], what="history.history['val_loss']")
+    # Measured with the reference over seeds 0-3: gaps of at most 1.8e-7 (relative); the same
+    # models' loss on train_ds (validating on the training set) is 6e-4 to 1e-3 away.
+    if not np.isclose(logged.min(), loss, rtol=1e-5, atol=1e-7):
+        pytest.fail(
+            f"The returned model's loss on val_ds is {loss:.5f}, but the best val_loss logged "
+            f"was {logged.min():.5f}: validate on val_ds (validation_data=val_ds) and let "
+            "early stopping restore the best epoch's weights."
+        )
 
 
 def _tiny_datasets(sub):
@@ -683,6 +895,8 @@ def test_train_cnn_learns_with_early_stopping(sub):
             "outputs, one per category, go with the binary cross-entropy."
         )
     assert "binary_crossentropy" in str(name), f"Expected binary cross-entropy; received {name}."
+    _check_compiled(sub, model, stopping[0], history, steps=int(train_ds.cardinality()))
+    _check_validation_loss(sub, model, val_ds, history)
     # Measured with the reference on this data and these arguments over 20 seeds (build_cnn
     # seeded with s, train_cnn with seed=7 + s, s = 0-19; s = 0 is this test): last / first
     # epoch loss min 0.870, mean 0.887, max 0.897. An untrained model (learning rate 1e-9,
@@ -718,7 +932,7 @@ def test_evaluate_multilabel_matches_sklearn(sub):
     y_prob[7:12, :] = 0.3
     present = [0, 1, 2, 3, 5]
     for threshold in (0.5, 0.3):
-        scores = sub.evaluate_multilabel(y_true, y_prob, threshold)
+        scores = sub.evaluate_multilabel(y_true.copy(), y_prob.copy(), threshold)
         expected_map = average_precision_score(y_true[:, present], y_prob[:, present])
         if not np.isfinite(scores["mAP"]) or abs(
             scores["mAP"] - average_precision_score(y_true, y_prob)
@@ -759,6 +973,51 @@ def test_evaluate_multilabel_matches_sklearn(sub):
         for key, kind in (("mAP", float), ("micro_f1", float), ("num_classes_scored", int)):
             if not isinstance(scores[key], kind):
                 pytest.fail(f"Return {key} as a {kind.__name__}; received {type(scores[key])}.")
+    _check_multilabel_edges(sub)
+
+
+def _check_multilabel_edges(sub):
+    """A category in every photo (its AP is 1 and it counts), probabilities one float64 step on
+    either side of the threshold and their float32 roundings, integer labels; inputs unchanged."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    rng = _rng(24)
+    y_true = (rng.uniform(size=(12, 5)) < 0.4).astype(np.int64)
+    y_true[:, 0], y_true[:, 3] = 1, 0  # Category 0 in every photo, category 3 in none.
+    y_true[0, 1:3] = 1
+    y_prob = np.clip(0.25 * y_true + rng.uniform(0, 0.75, size=y_true.shape), 0, 1)
+    below, above = np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0)
+    y_prob[1:4, :] = below  # 0.49999999999999994: absent, but 0.5 in float32.
+    y_prob[4:6, :] = above
+    present = [0, 1, 2, 4]
+    for probabilities in (y_prob, y_prob.astype(np.float32)):
+        scores, args, _ = arguments_after(
+            sub.evaluate_multilabel, y_true.copy(), probabilities.copy(), 0.5
+        )
+        for name, before, after in zip(
+            ("y_true", "y_prob"), (y_true, probabilities), args[:2], strict=True
+        ):
+            if not np.array_equal(np.asarray(after), before):
+                pytest.fail(f"evaluate_multilabel modified {name} in place: threshold a copy.")
+        what = f"with {probabilities.dtype} probabilities"
+        expected_map = average_precision_score(y_true[:, present], probabilities[:, present])
+        received = plain_float(scores["mAP"], what=f"mAP {what}")
+        if abs(received - expected_map) > 1e-9:
+            pytest.fail(
+                f"mAP {what}: {received:.6f}, expected {expected_map:.6f}. A category present in "
+                "every photo has at least one positive, so it is scored (its AP is 1)."
+            )
+        counted = plain_int(scores["num_classes_scored"], what="num_classes_scored")
+        assert counted == 4, f"4 categories have a positive photo; received {counted}."
+        predicted = (probabilities >= 0.5).astype(int)
+        expected_f1 = f1_score(y_true, predicted, average="micro")
+        received = plain_float(scores["micro_f1"], what=f"micro_f1 {what}")
+        if abs(received - expected_f1) > 1e-9:
+            pytest.fail(
+                f"micro_f1 {what}: {received:.6f}, expected {expected_f1:.6f}. Compare the "
+                "probabilities themselves with the threshold: no rounding, no cast, no margin "
+                "(0.49999999999999994 is below 0.5; its float32 rounding is 0.5)."
+            )
 
 
 def _judge_weights(filters):
@@ -802,7 +1061,8 @@ def _small_conv_model(sub, filters=10):
 @_quiet
 def test_first_layer_filters(sub):
     model, weights = _small_conv_model(sub)
-    np.testing.assert_array_equal(sub.first_layer_filters(model), weights["conv1"][0])
+    received = plain_array(sub.first_layer_filters(model), what="first_layer_filters")
+    np.testing.assert_array_equal(received, weights["conv1"][0])
     _seed(sub, 1)
     cnn = sub.build_cnn(image_size=32, num_classes=5, block_filters=(6, 8))
     first = [w for w in cnn.weights if len(w.shape) == 4][0]
@@ -810,7 +1070,37 @@ def test_first_layer_filters(sub):
     # The judge's own values, written into the student's model: the current weights must come back.
     first_kernel = _rng(16).normal(size=(3, 3, 3, 6)).astype(np.float32)
     first.assign(first_kernel)
-    np.testing.assert_array_equal(sub.first_layer_filters(cnn), first_kernel)
+    received = sub.first_layer_filters(cnn)
+    received = plain_array(received, what="first_layer_filters", advice="Return a numpy array.")
+    np.testing.assert_array_equal(received, first_kernel)
+    # Layers without a kernel, or with other weights, may come before the first convolution.
+    model, kernel = _preceded_conv_model(sub)
+    received = plain_array(sub.first_layer_filters(model), what="first_layer_filters")
+    if received.shape != kernel.shape:
+        pytest.fail(
+            f"For a model that starts with Rescaling and BatchNormalization you returned an array "
+            f"of shape {received.shape}, not the first convolution's kernel {kernel.shape}: look "
+            "for the first Conv2D (or ConvBlock) among the layers, not the first layer or weight."
+        )
+    np.testing.assert_array_equal(received, kernel)
+
+
+def _preceded_conv_model(sub):
+    """Rescaling and BatchNormalization, then Conv2D(5, (3, 2)): ``(model, its kernel)``."""
+    rk = library(sub, "keras")
+    rk.utils.set_random_seed(0)
+    model = rk.Sequential(
+        [
+            rk.Input((8, 8, 3)),
+            rk.layers.Rescaling(0.5, name="scale"),
+            rk.layers.BatchNormalization(name="norm0"),
+            rk.layers.Conv2D(5, (3, 2), name="conv_a"),
+            rk.layers.Conv2D(2, 1, name="conv_b"),
+        ]
+    )
+    kernel = _rng(32).normal(size=(3, 2, 3, 5)).astype(np.float32)
+    model.get_layer("conv_a").set_weights([kernel, np.zeros(5, np.float32)])
+    return model, kernel
 
 
 @pytest.mark.points(
@@ -833,18 +1123,70 @@ def test_plot_filters_png(sub):
             "own (min and max over its height, width and colour)."
         )
     np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
+    _check_filter_png(path, expected, columns=4, cell=24)
+    with _read_png(path) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(float) / 255
+    assert np.all(pixels[2 * 24 + 12, 2 * 24 + 12] == 1.0), "Unused cells should stay white."
+    # Eight filters of 2 x 3 weights (rectangular squares of 12 x 8 pixels) in exactly two rows
+    # of four, one of them constant (drawn as 0.5 everywhere).
+    model, _ = _flat_filters_model(sub)
+    path = _runner_path(sub, "flat.png")
+    pictures = sub.plot_filters(model, path, columns=4, cell_pixels=24)
+    expected = np.asarray(_expected("plot_filters")["flat_pictures"])
+    pictures = plain_array(
+        pictures, what="The pictures of 8 filters of 2 x 3", shape=expected.shape
+    )
+    if not np.allclose(pictures[5], 0.5):
+        pytest.fail(
+            "Filter 5 is constant: its picture must be 0.5 everywhere (its minimum equals its "
+            "maximum, so there is nothing to scale)."
+        )
+    np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
+    _check_filter_png(path, expected, columns=4, cell=24)
+
+
+def _check_filter_png(path, pictures, columns, cell):
+    """The PNG holds ``pictures`` row-major, each stretched over its cell with nearest
+    interpolation: every pixel of a weight's rectangle, its edges included, has its colour."""
+    rows = -(-len(pictures) // columns)
     with _read_png(path) as image:
         assert image.format == "PNG"
-        assert image.size == (4 * 24, 3 * 24), "Expected 4 columns and 3 rows of 24-pixel cells."
+        if image.size != (columns * cell, rows * cell):
+            pytest.fail(
+                f"{len(pictures)} filters in {columns} columns of {cell}-pixel cells make "
+                f"{rows} rows, a PNG of {columns * cell} x {rows * cell} pixels; received "
+                f"{image.size[0]} x {image.size[1]}."
+            )
         pixels = np.asarray(image.convert("RGB")).astype(float) / 255
-    # The centre of each filter weight's 8 x 8 square shows that weight's colour.
-    for index in range(10):
-        row, column = divmod(index, 4)
-        for a in range(3):
-            for b in range(3):
-                y, x = row * 24 + a * 8 + 4, column * 24 + b * 8 + 4
-                np.testing.assert_allclose(pixels[y, x], expected[index, a, b], atol=3 / 255)
-    assert np.all(pixels[2 * 24 + 12, 2 * 24 + 12] == 1.0), "Unused cells should stay white."
+    height, width = cell // pictures.shape[1], cell // pictures.shape[2]
+    for index, picture in enumerate(pictures):
+        top, left = np.multiply(divmod(index, columns), cell)
+        for a in range(picture.shape[0]):
+            for b in range(picture.shape[1]):
+                y, x = top + a * height, left + b * width
+                square = pixels[y + 1 : y + height - 1, x + 1 : x + width - 1]
+                if not np.allclose(square, picture[a, b], atol=3 / 255):
+                    pytest.fail(
+                        f"Cell {index} does not show weight ({a}, {b}) of its filter as one "
+                        f"flat {height} x {width} rectangle of its colour: one cell per filter, "
+                        "row-major, stretched over the whole cell without smoothing."
+                    )
+
+
+def _flat_filters_model(sub):
+    """Conv2D(8, (2, 3)) holding the judge's kernel, in which filter 5 is constant."""
+    rk = library(sub, "keras")
+    rk.utils.set_random_seed(0)
+    model = rk.Sequential([rk.Input((6, 6, 3)), rk.layers.Conv2D(8, (2, 3), name="conv")])
+    kernel = _flat_kernel()
+    model.get_layer("conv").set_weights([kernel, np.zeros(8, np.float32)])
+    return model, kernel
+
+
+def _flat_kernel():
+    kernel = _rng(33).normal(size=(2, 3, 3, 8)).astype(np.float32)
+    kernel[..., 5] = 0.25
+    return kernel
 
 
 @pytest.mark.points(
@@ -855,6 +1197,7 @@ def test_plot_filters_png(sub):
 )
 @_quiet
 def test_feature_maps(sub):
+    _check_inference_maps(sub)
     model, weights = _small_conv_model(sub, filters=6)
     image = _rng(15).uniform(size=(16, 16, 3)).astype(np.float32)
     # conv1 (valid, relu) then pool1 (2 x 2, stride 2), with the judge's weights.
@@ -870,3 +1213,44 @@ def test_feature_maps(sub):
     with _read_png(path) as picture:
         assert picture.format == "PNG"
         assert picture.size == (4 * 20, 2 * 20)
+
+
+def _feature_weights():
+    """The judge's conv1 (kernel, bias) and norm1 (gamma, beta, moving mean and variance)."""
+    rng = _rng(34)
+    weights = [rng.normal(scale=0.4, size=(3, 3, 3, 5)), rng.normal(scale=0.1, size=5)]
+    weights += [rng.uniform(0.5, 1.5, 5), rng.normal(scale=0.2, size=5)]
+    weights += [rng.normal(scale=0.3, size=5), rng.uniform(0.5, 2.0, 5)]
+    return [w.astype(np.float32) for w in weights]
+
+
+def _feature_image():
+    return _rng(35).uniform(size=(10, 14, 3)).astype(np.float32)  # Not square.
+
+
+def _check_inference_maps(sub):
+    """A network with batch norm and dropout on a non-square image: the maps are computed in
+    inference mode (moving averages, nothing dropped)."""
+    rk = library(sub, "keras")
+    rk.utils.set_random_seed(0)
+    model = rk.Sequential(
+        [
+            rk.Input((10, 14, 3)),
+            rk.layers.Conv2D(5, 3, name="conv1"),
+            rk.layers.BatchNormalization(name="norm1"),
+            rk.layers.Dropout(0.5, name="drop1"),
+            rk.layers.MaxPooling2D(name="pool1"),
+        ]
+    )
+    weights = _feature_weights()
+    model.get_layer("conv1").set_weights(weights[:2])
+    model.get_layer("norm1").set_weights(weights[2:])
+    expected = np.asarray(_expected("feature_maps"))  # (4, 6, 5)
+    received = sub.feature_maps(model, _feature_image(), "pool1")
+    received = plain_array(received, what="feature_maps of a 10 x 14 image", shape=expected.shape)
+    if not np.allclose(received, expected, rtol=1e-5, atol=1e-5):
+        pytest.fail(
+            "The maps of a network with batch norm and dropout are wrong: compute them in "
+            "inference mode (training=False), where batch norm uses its moving averages and "
+            "dropout keeps every value."
+        )
