@@ -92,13 +92,15 @@ class Group:
         if self.version == 2 and hand_down:
             folder = dirs["memory"]
             wanted = set(CONTROLLERS) & set((folder / "cgroup.controllers").read_text().split())
-            _write_value(
-                folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted))
-            )
+            enable = " ".join(f"+{c}" for c in sorted(wanted))
+            _write_value(folder / "cgroup.subtree_control", enable)
         return Group(dirs, self.version)
 
-    def limit(self, memory_bytes: int, tasks: int) -> None:
-        """Bound memory (no swap) and tasks; CPU keeps the default weight, equal for all."""
+    def limit(self, memory_bytes: int, tasks: int, cores: int = 1) -> None:
+        """Bound memory (no swap) and tasks; weigh as ``cores`` busy threads elsewhere would."""
+        if "cpu" in self.dirs and cores != 1:
+            name, unit = ("cpu.weight", 100) if self.version == 2 else ("cpu.shares", 1024)
+            _write_value(self.dirs["cpu"] / name, str(unit * cores))
         if "memory" in self.dirs:
             folder = self.dirs["memory"]
             if self.version == 2:
@@ -283,21 +285,17 @@ def cpu_seconds_of(pid: int) -> float | None:
     """
     try:
         own_v1, own_v2 = _own_paths_of(pid)
-        mounts = _mounts()
-        if "cpuacct" in own_v1:
-            kind, path, name = "cgroup", own_v1["cpuacct"], "cpuacct.usage"
-            mount = next(m for m in mounts if m[0] == kind and "cpuacct" in m[3])
-        else:
-            kind, path, name = "cgroup2", own_v2 or "", "cpu.stat"
-            mount = next(m for m in mounts if m[0] == kind)
+        v1 = "cpuacct" in own_v1
+        kind, path = ("cgroup", own_v1["cpuacct"]) if v1 else ("cgroup2", own_v2 or "")
+        mount = next(m for m in _mounts() if m[0] == kind and (not v1 or "cpuacct" in m[3]))
         if not Path(path).name.startswith("r"):
             return None  # Not in a runner's own group.
-        descriptor = os.open(Path(mount[1]) / os.path.relpath(path, mount[2]) / name, os.O_RDONLY)
+        folder = Path(mount[1]) / os.path.relpath(path, mount[2])
+        group = Group({"cpuacct": folder}, 1 if v1 else 2)
+        group.open_counters()
         try:
-            if kind == "cgroup":
-                return int(os.pread(descriptor, 64, 0).decode()) / 1e9
-            return _read_field(descriptor, "usage_usec") / 1e6
+            return group.cpu_seconds()
         finally:
-            os.close(descriptor)
+            group.close_counters()
     except (OSError, ValueError, StopIteration):
         return None

@@ -199,8 +199,8 @@ def _join_group(limits: Limits, missing: list[str]):
     if parent is None:
         return None
     memory = limits.memory_mb * 1024 * 1024
-    try:  # A student's public and hidden runners share one budget: its judge's zygote's group.
-        parent.limit(memory, 2 * limits.processes)
+    try:  # A student's runners share one budget, and weigh as a busy thread per core would.
+        parent.limit(memory, 2 * limits.processes, cores=min(os.cpu_count() or 1, 8))
         group = parent.child(f"r{os.getpid()}")
         group.limit(memory, limits.processes)
         group.join()
