@@ -628,7 +628,7 @@ def grid_figure(rows: int, columns: int, cell_pixels: int, dpi: int = 100):
 
 
 def plot_filters(model: keras.Model, path, columns: int = 8, cell_pixels: int = 32) -> np.ndarray:
-    """Save the first-layer filters of ``model`` as a PNG grid.
+    """Save the first-layer filters of ``model`` as a PNG grid, then close the figure.
 
     Args:
         model: a model whose first convolution has 3 input channels.

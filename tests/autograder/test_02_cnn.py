@@ -25,7 +25,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from course_lib.grading.access import arguments_after, library, record_calls, type_name
+from course_lib.grading.access import (
+    arguments_after,
+    float_errors_raised,
+    library,
+    record_calls,
+    type_name,
+)
 from course_lib.grading.compare import plain_array, plain_float, plain_int
 from course_lib.grading.expected import load
 
@@ -1131,7 +1137,21 @@ def test_plot_filters_png(sub):
     # of four, one of them constant (drawn as 0.5 everywhere).
     model, _ = _flat_filters_model(sub)
     path = _runner_path(sub, "flat.png")
-    pictures = sub.plot_filters(model, path, columns=4, cell_pixels=24)
+    pyplot = library(sub, "matplotlib.pyplot")
+    figures = len(pyplot.get_fignums())
+    with float_errors_raised(sub):  # A constant filter must not divide 0 by 0, even unused.
+        try:
+            pictures = sub.plot_filters(model, path, columns=4, cell_pixels=24)
+        except FloatingPointError as error:
+            pytest.fail(
+                f"plot_filters divided by a constant filter's zero span ({error}): numpy warns "
+                "even where np.where then picks the other value; divide by a safe span."
+            )
+    if len(pyplot.get_fignums()) != figures:
+        pytest.fail(
+            "plot_filters left its figure open: close it after saving (every call would "
+            "otherwise keep one more figure in memory)."
+        )
     expected = np.asarray(_expected("plot_filters")["flat_pictures"])
     pictures = plain_array(
         pictures, what="The pictures of 8 filters of 2 x 3", shape=expected.shape
@@ -1247,6 +1267,11 @@ def _check_inference_maps(sub):
     model.get_layer("norm1").set_weights(weights[2:])
     expected = np.asarray(_expected("feature_maps"))  # (4, 6, 5)
     received = sub.feature_maps(model, _feature_image(), "pool1")
+    if not isinstance(received, np.ndarray):
+        pytest.fail(
+            f"feature_maps returned a {type_name(received)}: convert the layer's output to a "
+            "numpy array."
+        )
     received = plain_array(received, what="feature_maps of a 10 x 14 image", shape=expected.shape)
     if not np.allclose(received, expected, rtol=1e-5, atol=1e-5):
         pytest.fail(
