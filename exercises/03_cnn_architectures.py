@@ -84,7 +84,8 @@ def _check_positive(name: str, value) -> int:
 # - `call(inputs, training=None)` only *uses* the sublayers (it never creates one) and passes
 #   `training` on to every batch normalisation (with `training=True` batch norm normalises with
 #   the batch's own statistics and updates its moving averages, with `training=False` it uses
-#   the moving averages: never fix it to one or the other);
+#   the moving averages: never fix it to one or the other); batch normalisations keep Keras'
+#   defaults (momentum 0.99) apart from the epsilon a block's text gives;
 # - `get_config()` returns exactly the arguments of `__init__`, so that
 #   `Block.from_config(block.get_config())` rebuilds the same block.
 #

@@ -195,7 +195,8 @@ def _bn_params(channels):
 
 
 def _round_trip(sub, layer, inputs):
-    """from_config(get_config()) gives the same config and, with copied weights, the output."""
+    """from_config(get_config()) gives the same config and, with copied weights, the output,
+    in inference and in training mode."""
     config = layer.get_config()
     clone = library(sub, "builtins").type(layer).from_config(config)
     if clone.get_config() != config:
@@ -206,9 +207,14 @@ def _round_trip(sub, layer, inputs):
         )
     clone(inputs)
     clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(
-        _np(clone(inputs, training=False)), _np(layer(inputs, training=False)), atol=1e-5
-    )
+    for training in (False, True):
+        np.testing.assert_allclose(
+            _np(clone(inputs, training=training)),
+            _np(layer(inputs, training=training)),
+            atol=1e-5,
+            err_msg=f"The rebuilt {type_name(layer)} computes another output (training="
+            f"{training}): get_config must return every argument of __init__.",
+        )
 
 
 # VGG ------------------------------------------------------------------------------------------
@@ -228,10 +234,11 @@ def _vgg_params(kernel_size, in_channels, filters, num_convs):
 )
 def test_vgg_block_matches_keras_layers(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    # The second case has a non-default kernel size and an odd side (pooling rounds down).
+    # The second case has a non-default kernel size and a non-square image with an odd side
+    # (pooling rounds down).
     for filters, num_convs, kernel_size, shape in [
         (8, 3, 3, (2, 12, 12, 3)),
-        (6, 1, 5, (2, 9, 9, 4)),
+        (6, 1, 5, (2, 9, 12, 4)),
     ]:
         x = _images(shape)
         settings = f"VGGBlock({filters}, num_convs={num_convs}, kernel_size={kernel_size})"
@@ -284,11 +291,11 @@ def test_vgg_block_matches_keras_layers(sub):
 def test_vgg_block_config_round_trip(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
     x = _images((1, 8, 8, 2), 1)
-    block = sub.VGGBlock(4, num_convs=2, kernel_size=5, name="vgg_test")
+    block = sub.VGGBlock(4, num_convs=3, kernel_size=5, name="vgg_test")
     block(x)
     _randomize(block, 1)
     config = block.get_config()
-    for key, value in {"filters": 4, "num_convs": 2, "kernel_size": 5}.items():
+    for key, value in {"filters": 4, "num_convs": 3, "kernel_size": 5}.items():
         assert config.get(key) == value, f"get_config()[{key!r}] should be {value}."
     _round_trip(sub, block, x)
 
@@ -300,6 +307,7 @@ RESIDUAL_MISTAKES = {
     "no_residual": "The output is ReLU(F(x)): you forgot to add the shortcut.",
     "relu_before_add": "Apply the final ReLU after adding the shortcut, not before.",
     "bn_after_relu": "Apply BN before the activation: conv → BN → ReLU.",
+    "pytorch_epsilon": "The batch norms keep Keras' default epsilon (1e-3), not PyTorch's.",
 }
 
 
@@ -462,7 +470,7 @@ def test_depthwise_separable_matches_separable_conv2d(sub):
 
 
 # InvertedResidual(filters, expand_ratio, kernel_size, strides) on in_channels channels.
-MBCONV_SHAPES = [(8, 8, 6, 3, 1), (8, 12, 4, 5, 2), (6, 4, 1, 3, 1)]
+MBCONV_SHAPES = [(8, 8, 6, 3, 1), (8, 12, 4, 5, 2), (6, 4, 1, 3, 1), (8, 8, 6, 3, 2)]
 # The same, with a batch-norm epsilon: the last one is large enough to change the output.
 MBCONV_CASES = [
     (8, 8, 6, 3, 1, EPS),
@@ -554,15 +562,23 @@ def test_inverted_residual_matches_tf_nn(sub):
         _check_output(out, reference, mistakes, atol=1e-3, rtol=1e-4)
 
 
+def _moving_statistics(norms):
+    return {
+        name: {role: _np(getattr(bn, role)) for role in ("moving_mean", "moving_variance")}
+        for name, bn in norms.items()
+    }
+
+
 @pytest.mark.points(
     2,
-    hint="call(inputs, training) passes training to every batch norm: in training mode they "
-    "normalise with the batch's statistics and update their moving averages.",
+    hint="call(inputs, training=None) passes training to every batch norm: in training mode they "
+    "normalise with the batch's statistics and update their moving averages (Keras' default "
+    "momentum); in inference mode, the default, they use and keep the moving averages.",
     section="resnet",
 )
 def test_blocks_batch_norm_follows_training(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    x = _images((4, 6, 6, 8), 9)
+    x = _images((4, 5, 7, 8), 9)  # Non-square, with an odd side that stride 2 rounds up.
     expected = _expected("batch_norm_training")
     cases = [
         (
@@ -582,16 +598,43 @@ def test_blocks_batch_norm_follows_training(sub):
         block(x)
         _assign_named(block, _named_weights(layout, 20 + offset))
         norms = {name: _sublayer(block, name, "that batch norm") for name in names}
-        before = {name: _np(bn.moving_mean) for name, bn in norms.items()}
+        before = _moving_statistics(norms)
         out = _np(block(x, training=True))
-        for name, bn in norms.items():
-            if np.allclose(_np(bn.moving_mean), before[name]):
+        after = _moving_statistics(norms)
+        for name in names:
+            if np.allclose(after[name]["moving_mean"], before[name]["moving_mean"]):
                 pytest.fail(
                     f"{type_name(block)}: {name}'s moving mean did not change in a call with "
                     f"training=True: pass training to {name} (never a fixed True or False)."
                 )
+            for role, value in after[name].items():
+                if not np.allclose(value, reference["moving"][name][role], atol=1e-4, rtol=1e-4):
+                    pytest.fail(
+                        f"{type_name(block)}: after one call with training=True, {name}.{role} "
+                        "is not what Keras' BatchNormalization (default momentum 0.99) gives "
+                        f"on that sublayer's input; received {np.round(value[:3], 4)}..."
+                    )
         # The moving statistics changed during the call, but its output did not use them.
-        np.testing.assert_allclose(out, reference, atol=1e-3, rtol=1e-3)
+        np.testing.assert_allclose(out, reference["out"], atol=1e-3, rtol=1e-3)
+        inference = _np(block(x, training=False))
+        default = _np(block(x))
+        for name, roles in _moving_statistics(norms).items():
+            for role, value in roles.items():
+                if not np.array_equal(value, after[name][role]):
+                    pytest.fail(
+                        f"{type_name(block)}: {name}.{role} changed in a call with training="
+                        "False; in inference mode batch norm only reads its moving statistics."
+                    )
+        if np.allclose(inference, out, atol=1e-4):
+            pytest.fail(
+                f"{type_name(block)} with training=False gives the training-mode output: "
+                "pass training on, never a fixed training=True."
+            )
+        if not np.allclose(default, inference, atol=1e-5):
+            pytest.fail(
+                f"{type_name(block)} called without training should run in inference mode, "
+                "as Keras layers do: declare call(self, inputs, training=None)."
+            )
 
 
 @pytest.mark.points(
@@ -790,6 +833,131 @@ def test_family_table(sub):
             )
 
 
+FAMILIES = ("vgg", "resnet", "inception", "mobilenet")
+# The family models of test_family_models_compute_the_reference: a non-square input, 5 classes,
+# width 8, 2 stages.
+FAMILY_SETTINGS = ((16, 24, 3), 5, 8, 2)
+FAMILY_BLOCKS = {
+    "vgg": "VGGBlock",
+    "resnet": "ResidualBlock",
+    "inception": "InceptionModule",
+    "mobilenet": "InvertedResidual",
+}
+
+
+def _conv_layout(kernel_size, in_channels, filters):
+    return {"kernel": (kernel_size, kernel_size, in_channels, filters), "bias": (filters,)}
+
+
+def _family_layout(family, in_channels, classes, width, stages):
+    """``{"stem", "blocks", "logits"}``: the variables of a family model, stage by stage."""
+    blocks, c_in = [], width
+    for c in [width * 2**i for i in range(stages)]:  # The channels of each stage.
+        if family == "vgg":
+            blocks.append({"conv1": _conv_layout(3, c_in, c), "conv2": _conv_layout(3, c, c)})
+        elif family == "resnet":
+            blocks += [_residual_layout(c_in, c, 2), _residual_layout(c, c, 1)]
+        elif family == "inception":
+            blocks.append(_inception_layout(c_in, c // 4, c // 4, c // 2, c // 8, c // 8, c // 8))
+        else:
+            blocks += [_mbconv_layout(c_in, c, 6, 3), _mbconv_layout(c, c, 6, 3)]
+        c_in = c
+    return {
+        "stem": _conv_layout(3, in_channels, width),
+        "blocks": blocks,
+        "logits": {"kernel": (c_in, classes), "bias": (classes,)},
+    }
+
+
+def _family_weights(family, in_channels, classes, width, stages):
+    """Seeded values for ``_family_layout``: by block position, sublayer name and role."""
+    layout = _family_layout(family, in_channels, classes, width, stages)
+    offset = 40 + FAMILIES.index(family)
+    ends = _named_weights({"stem": layout["stem"], "logits": layout["logits"]}, offset, 0.2)
+    blocks = [
+        _named_weights(block, 100 * offset + i, 0.2) for i, block in enumerate(layout["blocks"])
+    ]
+    return {"stem": ends["stem"], "blocks": blocks, "logits": ends["logits"]}
+
+
+def _assign_variable(variable, value, where):
+    if tuple(variable.shape) != value.shape:
+        pytest.fail(
+            f"{where} has shape {tuple(variable.shape)}; the lecture's model has {value.shape} "
+            "there. Build the stages as the lecture's table says."
+        )
+    variable.assign(value)
+
+
+def _assign_family(sub, model, family, weights):
+    """Write ``_family_weights`` into the student's family model: the stem (its first Conv2D),
+    the blocks in order and the Dense layer of logits, found among the model's layers."""
+    rk = library(sub, "keras")
+    kind = getattr(sub, FAMILY_BLOCKS[family])
+    layers = list(model.layers)
+    convs = [layer for layer in layers if _is_instance(sub, layer, rk.layers.Conv2D)]
+    denses = [layer for layer in layers if _is_instance(sub, layer, rk.layers.Dense)]
+    blocks = [layer for layer in layers if _is_instance(sub, layer, kind)]
+    if not convs or not denses:
+        pytest.fail(f"The {family} model should start with a Conv2D stem and end with a Dense.")
+    if len(blocks) != len(weights["blocks"]):
+        pytest.fail(
+            f"The {family} model has {len(blocks)} of your blocks; the lecture's table gives "
+            f"it {len(weights['blocks'])} with these settings."
+        )
+    for name, layer in (("stem", convs[0]), ("logits", denses[-1])):
+        for role, value in weights[name].items():
+            _assign_variable(getattr(layer, role), value, f"{family} {name}.{role}")
+    for index, (block, values) in enumerate(zip(blocks, weights["blocks"], strict=True)):
+        if family != "vgg":
+            _assign_named(block, values)
+            continue
+        convs = _sublayer(block, "convs", "the list of Conv2D layers")
+        if len(convs) != len(values):
+            pytest.fail(f"The VGG blocks of the table have {len(values)} convolutions each.")
+        for conv, (name, roles) in zip(convs, values.items(), strict=True):
+            for role, value in roles.items():
+                _assign_variable(getattr(conv, role), value, f"vgg block {index} {name}.{role}")
+
+
+@pytest.mark.points(
+    3,
+    hint="Build each family as the lecture's table says: stem Conv2D 3×3 with ReLU, the stages "
+    "of your blocks (their settings and order), global average pooling, Dense logits; inside "
+    "a functional model the blocks follow the model's training mode.",
+    section="flops",
+)
+def test_family_models_compute_the_reference(sub):
+    _seed(sub)  # Seeded before the student's code builds anything.
+    shape, classes, width, stages = FAMILY_SETTINGS
+    x = _images((2, *shape), 40)
+    mistakes = {
+        "max_pooling": "pool the last feature maps with their average (GlobalAveragePooling2D), "
+        "not their maximum.",
+        "linear_stem": "the stem convolution has a ReLU.",
+        "average_stage_pool": "each Inception stage halves the size with MaxPooling2D 2×2.",
+    }
+    for family in FAMILIES:
+        reference = _expected("family_models")[family]
+        model = sub.build_family_model(family, shape, classes, width, stages)
+        _assign_family(sub, model, family, _family_weights(family, 3, classes, width, stages))
+        messages = {key: f"{family} model: {message}" for key, message in mistakes.items()}
+        out = _np(model(x, training=False))
+        _check_output(out, {"out": reference["inference"], **reference}, messages, atol=1e-4)
+        if not np.allclose(_np(model(x)), out, atol=1e-5):
+            pytest.fail(
+                f"{family} model: called without a training argument it should run in "
+                "inference mode, as Keras models do: never pass a fixed training=True."
+            )
+        out = _np(model(x, training=True))
+        if family in ("resnet", "mobilenet") and np.allclose(out, reference["inference"], 1e-4):
+            pytest.fail(
+                f"{family} model: in training mode its blocks' batch norms stay in inference "
+                "mode; call the blocks without fixing training, the model passes it on."
+            )
+        np.testing.assert_allclose(out, reference["training"], atol=1e-4, rtol=1e-4)
+
+
 # EfficientNet-Lite0 and encodings -------------------------------------------------------------
 
 
@@ -875,6 +1043,14 @@ def _lite0_state():
     bn("_bn1", 1280, shift=4.0)
     state["_fc.weight"] = (rng.normal(size=(1000, 1280)) / 36).astype(np.float32)
     state["_fc.bias"] = rng.normal(scale=0.1, size=1000).astype(np.float32)
+    # A few channels of the stem and the head vary little, as in trained networks: there batch
+    # norm's epsilon changes the output by a sixth, so a wrong epsilon shows.
+    quiet = _rng(24)
+    for conv_name, bn_name, count in (("_conv_stem", "_bn0", 8), ("_conv_head", "_bn1", 64)):
+        state[f"{conv_name}.weight"][:count] *= np.float32(0.05)
+        state[f"{bn_name}.running_mean"][:count] *= np.float32(0.05)
+        state[f"{bn_name}.running_var"][:count] *= np.float32(0.0025)
+        state[f"{bn_name}.bias"][:count] = quiet.uniform(1.0, 3.0, count).astype(np.float32)
     return state
 
 
@@ -910,21 +1086,88 @@ def test_efficientnet_lite0_computes_the_reference(sub):
             "The output of stem_relu differs from Conv2D 3×3 (stride 2, 'same', no bias) → "
             "BN (epsilon 1e-3) → ReLU6."
         )
-    if not matches(head_out, reference["head"], 2e-3):
+    if not matches(head_out, reference["head"], 5e-4):
         pytest.fail(
             "The stem is right but the output of head_relu differs: check the blocks (stages, "
             "strides, residuals) and the head, Conv2D 1×1 (no bias) → BN → ReLU6."
         )
     logits = np.asarray(reference["logits"], dtype=np.float32)
     np.testing.assert_allclose(_np(model(x, training=False)), logits, atol=2e-3, rtol=1e-3)
+    if not np.allclose(_np(model(x)), logits, atol=2e-3, rtol=1e-3):
+        pytest.fail(
+            "Called without a training argument the model should run in inference mode, as "
+            "Keras models do: never pass a fixed training=True to a layer."
+        )
+
+
+@pytest.mark.points(
+    3,
+    hint="In training mode every batch norm normalises with the batch's statistics and updates "
+    "its moving averages (Keras' default momentum), and Dropout(dropout_rate) drops pooled "
+    "features between avg_pool and the classifier.",
+    section="efficientnet",
+)
+def test_efficientnet_lite0_in_training_mode(sub):
+    state, rate = _lite0_state(), 0.5
+    x = _images((2, 64, 96, 3), 23)  # Non-square: the head's feature maps are 2×3.
+    reference = _expected("lite0_training")
+    _seed(sub)  # Seeded before the student's code builds anything.
+    model = sub.build_efficientnet_lite0((64, 96, 3), 1000, dropout_rate=rate)
+    library(sub, "course_lib.models.imagenet").assign_lite0_weights(model, state)
+    names = ("stem_relu", "head_relu", "avg_pool", "dropout")
+    outputs = [model.get_layer(name).output for name in names] + [model.output]
+    # One call, so that the dropout mask seen inside is the one the logits used.
+    inside = library(sub, "keras").Model(model.input, outputs)
+    stem, head, pooled, dropped, logits = (_np(t) for t in inside(x, training=True))
+    if not matches(stem, reference["stem"], 1e-3):
+        pytest.fail(
+            "In training mode the output of stem_relu differs from Conv2D → BN with the batch's "
+            "statistics → ReLU6: do not fix training when you call stem_bn."
+        )
+    if not matches(head, reference["head"], 2e-3):
+        pytest.fail(
+            "In training mode the output of head_relu differs from the network whose batch "
+            "norms all use the batch's statistics: do not fix training when you call the "
+            "blocks or head_bn."
+        )
+    for name in ("stem_bn", "head_bn"):
+        layer = model.get_layer(name)
+        for role in ("moving_mean", "moving_variance"):
+            if not matches(_np(getattr(layer, role)), reference[f"{name}.{role}"], 1e-4):
+                pytest.fail(
+                    f"After one call with training=True, {name}.{role} is not what Keras' "
+                    "BatchNormalization (default momentum 0.99) gives on its input."
+                )
+    if dropped.shape != pooled.shape:
+        pytest.fail(
+            f"The dropout layer outputs {dropped.shape[1:]}; it drops the pooled features "
+            f"{pooled.shape[1:]}: put it between avg_pool and the classifier."
+        )
+    zeroed = dropped == 0
+    scaled = np.isclose(dropped, pooled / (1 - rate), rtol=1e-5, atol=1e-6)
+    if not np.all(zeroed | scaled):
+        pytest.fail(
+            "In training mode the dropout layer should zero some pooled features and scale the "
+            f"others by 1 / (1 - dropout_rate); its input is not avg_pool's output ({rate=})."
+        )
+    share = zeroed[pooled > 0].mean()
+    if not 0.4 <= share <= 0.6:  # 1,591 positive features: a standard deviation of 0.0125.
+        pytest.fail(
+            f"With dropout_rate={rate} in training mode the dropout layer zeroed {share:.0%} of "
+            "the pooled features: it must follow the model's training mode and use dropout_rate."
+        )
+    expected = dropped @ state["_fc.weight"].T + state["_fc.bias"]
+    if not np.allclose(logits, expected, atol=1e-3, rtol=1e-4):
+        pytest.fail("In training mode the logits should be the classifier of the dropout's output.")
 
 
 def _encoder_input_model(k):
-    """A small classifier with an ``avg_pool`` layer and logits, built with module ``k``."""
-    inputs = k.Input((12, 12, 3))
+    """A small classifier with ``avg_pool``, ``dropout`` and logits, built with module ``k``."""
+    inputs = k.Input((10, 14, 3))
     maps = k.layers.Conv2D(6, 3, activation="relu")(inputs)
     pooled = k.layers.GlobalAveragePooling2D(name="avg_pool")(maps)
-    return k.Model(inputs, k.layers.Dense(9, name="classifier")(pooled))
+    dropped = k.layers.Dropout(0.5, name="dropout")(pooled)
+    return k.Model(inputs, k.layers.Dense(9, name="classifier")(dropped))
 
 
 @pytest.mark.points(
@@ -939,8 +1182,9 @@ def test_image_encoder(sub):
     model = _encoder_input_model(rk)  # Where the student's code runs: the encoder wraps it.
     reference = _encoder_input_model(keras)  # Its twin here, with the same weights.
     reference.set_weights(model.get_weights())
-    x = _images((4, 12, 12, 3), 22)
-    outputs = sub.image_encoder(model)(x, training=False)
+    x = _images((4, 10, 14, 3), 22)
+    encoder = sub.image_encoder(model)
+    outputs = encoder(x, training=False)
     if not isinstance(outputs, (list, tuple)) or len(outputs) != 2:
         pytest.fail("The encoder must have two outputs: (features, class_scores).")
     features, scores = _np(outputs[0]), _np(outputs[1])
@@ -953,3 +1197,8 @@ def test_image_encoder(sub):
     if np.allclose(scores, _np(tf.nn.softmax(logits, axis=0)), atol=1e-5):
         pytest.fail("The softmax runs over the batch axis: normalise each image's row of scores.")
     np.testing.assert_allclose(scores, _np(tf.nn.softmax(logits)), atol=1e-5)
+    # In training mode the dropout before the classifier drops features: not the encodings.
+    features, scores = (_np(t) for t in encoder(x, training=True))
+    if not np.allclose(features, expected_features, atol=1e-5):
+        pytest.fail("The features are avg_pool's output, taken before the dropout layer.")
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)

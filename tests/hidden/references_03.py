@@ -18,6 +18,7 @@ from course_lib.grading.expected import fingerprint, public_tests
 from course_lib.grading.probes.lecture_03 import graph_operations
 
 EPS = 1e-3  # Batch-norm epsilon of the lecture's blocks (TensorFlow's default).
+MOMENTUM = 0.99  # Keras' batch-norm momentum, which the lecture's blocks keep.
 ROLES = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
 
 
@@ -36,6 +37,23 @@ def bn(x, params, eps=EPS, batch=False):
     else:
         mean, variance = params["moving_mean"], params["moving_variance"]
     return (x - mean) / np.sqrt(variance + eps) * params["gamma"] + params["beta"]
+
+
+def moving_update(x, params, momentum=MOMENTUM):
+    """The moving mean and variance after one training-mode call on ``x``, as Keras updates
+    them: ``momentum · old + (1 - momentum) · batch``, with the biased variance of the batch."""
+    mean, variance = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    return {
+        "moving_mean": momentum * params["moving_mean"] + (1 - momentum) * mean,
+        "moving_variance": momentum * params["moving_variance"] + (1 - momentum) * variance,
+    }
+
+
+def _recorded(trace, name, x):
+    """Keep ``x``, the input of batch norm ``name``, in ``trace`` (a dict) when one is given."""
+    if trace is not None:
+        trace[name] = x
+    return x
 
 
 def conv(x, kernel, strides=1):
@@ -65,13 +83,21 @@ def read_weights(block, names):
     return weights
 
 
-def residual(x, w, strides, batch=False):
-    """ResNet's basic block and a few wrong variants, for targeted hints."""
-    h = relu(bn(conv(x, w["conv1"]["kernel"], strides), w["bn1"], batch=batch))
-    f = bn(conv(h, w["conv2"]["kernel"]), w["bn2"], batch=batch)
+def residual(x, w, strides, batch=False, trace=None, eps=EPS):
+    """ResNet's basic block and a few wrong variants, for targeted hints.
+
+    ``trace``: a dict that receives the input of each batch norm, by sublayer name; ``eps``:
+    the batch norms' epsilon.
+    """
+
+    def norm(h, name, **options):
+        return bn(_recorded(trace, name, h), w[name], eps=eps, **options)
+
+    h = relu(norm(conv(x, w["conv1"]["kernel"], strides), "bn1", batch=batch))
+    f = norm(conv(h, w["conv2"]["kernel"]), "bn2", batch=batch)
     if "shortcut_conv" in w:
         projected = conv(x, w["shortcut_conv"]["kernel"], strides)
-        shortcut = bn(projected, w["shortcut_bn"], batch=batch)
+        shortcut = norm(projected, "shortcut_bn", batch=batch)
     else:
         shortcut = x
     bn_after_relu = bn(relu(conv(x, w["conv1"]["kernel"], strides)), w["bn1"])
@@ -80,6 +106,8 @@ def residual(x, w, strides, batch=False):
         "relu_before_add": relu(f) + shortcut,
         "bn_after_relu": relu(bn(conv(bn_after_relu, w["conv2"]["kernel"]), w["bn2"]) + shortcut),
     }
+    if eps == EPS:  # PyTorch's default epsilon.
+        variants["pytorch_epsilon"] = residual(x, w, strides, batch, eps=1e-5)[0]
     return relu(f + shortcut), variants
 
 
@@ -115,31 +143,81 @@ def mbconv(
     eps=EPS,
     batch=False,
     depthwise_activation=None,
+    trace=None,
 ):
     """The inverted-residual block with tf.nn; the keyword arguments give common mistakes.
 
     ``activation``: after the expansion (and the depthwise convolution, unless
     ``depthwise_activation`` is given); ``eps``: the batch norms' epsilon; ``batch=True``: batch
-    norm in training mode.
+    norm in training mode; ``trace``: a dict that receives the input of each batch norm.
     """
 
-    def norm(h, params):
-        return bn(h, params, eps=eps, batch=batch)
+    def norm(h, name):
+        return bn(_recorded(trace, name, h), w[name], eps=eps, batch=batch)
 
-    def conv_bn_act(pre, params, act):
-        return act(norm(pre, params)) if bn_first else norm(act(pre), params)
+    def conv_bn_act(pre, name, act):
+        return act(norm(pre, name)) if bn_first else norm(act(pre), name)
 
     h = x
     if "expand_conv" in w:
-        h = conv_bn_act(conv(h, w["expand_conv"]["kernel"]), w["expand_bn"], activation)
+        h = conv_bn_act(conv(h, w["expand_conv"]["kernel"]), "expand_bn", activation)
     h = depthwise(h, w["depthwise_conv"]["kernel"], strides)
-    h = conv_bn_act(h, w["depthwise_bn"], depthwise_activation or activation)
-    p = norm(conv(h, w["project_conv"]["kernel"]), w["project_bn"])
+    h = conv_bn_act(h, "depthwise_bn", depthwise_activation or activation)
+    p = norm(conv(h, w["project_conv"]["kernel"]), "project_bn")
     if project_activation:
         p = activation(p)
     if residual is None:
         residual = strides == 1 and x.shape[-1] == p.shape[-1]
     return p + x if residual else p
+
+
+def moving_stats(trace, w, momentum=MOMENTUM):
+    """``{bn name: moving statistics after one training call}`` from a forward pass's ``trace``."""
+    return {name: moving_update(x, w[name], momentum) for name, x in trace.items()}
+
+
+def vgg(x, convs):
+    """A VGG block: each convolution of ``convs`` (with bias, ReLU), then 2×2 max pooling."""
+    for params in convs.values():
+        x = relu(conv(x, params["kernel"]) + params["bias"])
+    return _np(tf.nn.max_pool2d(x, 2, 2, "VALID"))
+
+
+def family_forward(family, x, w, batch=False, pooling="average", stem=relu, stage_pool="max"):
+    """A family model of the lecture's table on weights ``w`` (stem, blocks, logits).
+
+    ``batch=True``: the blocks' batch norms in training mode. The other keywords give common
+    mistakes: ``pooling="max"`` (global max pooling), ``stem`` (the stem's activation),
+    ``stage_pool="average"`` (the Inception stages' pooling).
+    """
+    h = stem(conv(x, w["stem"]["kernel"]) + w["stem"]["bias"])
+    for index, block in enumerate(w["blocks"]):
+        strides = 2 if index % 2 == 0 else 1  # ResNet and MobileNet: two blocks per stage.
+        if family == "vgg":
+            h = vgg(h, block)
+        elif family == "resnet":
+            h = residual(h, block, strides, batch=batch)[0]
+        elif family == "inception":
+            pool = tf.nn.max_pool2d if stage_pool == "max" else tf.nn.avg_pool2d
+            h = _np(pool(inception(h, block)[0], 2, 2, "VALID"))
+        else:
+            h = mbconv(h, block, strides, batch=batch)
+    pooled = h.mean(axis=(1, 2)) if pooling == "average" else h.max(axis=(1, 2))
+    return pooled @ w["logits"]["kernel"] + w["logits"]["bias"]
+
+
+def family_outputs(family, x, w):
+    """Inference and training outputs of a family model, and wrong variants' fingerprints."""
+    variants = {
+        "max_pooling": family_forward(family, x, w, pooling="max"),
+        "linear_stem": family_forward(family, x, w, stem=lambda h: h),
+    }
+    if family == "inception":
+        variants["average_stage_pool"] = family_forward(family, x, w, stage_pool="average")
+    return {
+        "inference": family_forward(family, x, w),
+        "training": family_forward(family, x, w, batch=True),
+    } | {name: fingerprint(value) for name, value in variants.items()}
 
 
 # The mistakes test_inverted_residual_matches_tf_nn recognises, by the key of its message.
@@ -226,15 +304,21 @@ def lite0_params(stages, num_classes=1000):
     return total + 320 * 1280 + bn_params(1280) + 1280 * num_classes + num_classes
 
 
-def lite0_forward(x, state, stages):
-    """EfficientNet-Lite0 on a PyTorch-named state dict: (stem, head, logits)."""
+def lite0_forward(x, state, stages, batch=False, trace=None):
+    """EfficientNet-Lite0 on a PyTorch-named state dict: (stem, head, logits).
+
+    ``batch=True``: every batch norm in training mode; ``trace``: a dict that receives the
+    input of each batch norm, by PyTorch name.
+    """
 
     def kernel(name):
         return state[f"{name}.weight"].transpose(2, 3, 1, 0)
 
     def norm(h, name):
         s = {k: state[f"{name}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
-        return (h - s["running_mean"]) / np.sqrt(s["running_var"] + EPS) * s["weight"] + s["bias"]
+        params = {"gamma": s["weight"], "beta": s["bias"]}
+        params |= {"moving_mean": s["running_mean"], "moving_variance": s["running_var"]}
+        return bn(_recorded(trace, name, h), params, batch=batch)
 
     h = stem = relu6(norm(conv(x, kernel("_conv_stem"), 2), "_bn0"))
     index, in_channels = 0, 32
@@ -289,11 +373,13 @@ def expected():
             for key, mistake in MBCONV_MISTAKES.items()
         }
         values["inverted_residual"].append(_with_prints(out, mistakes))
-    x = t._images((4, 6, 6, 8), 9)
-    weights = t._named_weights(t._residual_layout(8, 16, 2), 20)
-    training = {"residual": residual(x, weights, 2, batch=True)[0]}
-    weights = t._named_weights(t._mbconv_layout(8, 8, 3, 3), 21)
-    training["inverted_residual"] = mbconv(x, weights, 1, batch=True)
+    x = t._images((4, 5, 7, 8), 9)
+    weights, trace = t._named_weights(t._residual_layout(8, 16, 2), 20), {}
+    out = residual(x, weights, 2, batch=True, trace=trace)[0]
+    training = {"residual": {"out": out, "moving": moving_stats(trace, weights)}}
+    weights, trace = t._named_weights(t._mbconv_layout(8, 8, 3, 3), 21), {}
+    out = mbconv(x, weights, 1, batch=True, trace=trace)
+    training["inverted_residual"] = {"out": out, "moving": moving_stats(trace, weights)}
     values["batch_norm_training"] = training
     values["layer_multiply_adds"] = [
         graph_multiply_adds(keras.Sequential([keras.Input(shape), layer]), shape)
@@ -311,6 +397,14 @@ def expected():
         }
         for family in ("vgg", "resnet", "inception", "mobilenet")
     }
+    shape, classes, width, stages = t.FAMILY_SETTINGS
+    x = t._images((2, *shape), 40)
+    values["family_models"] = {
+        family: family_outputs(
+            family, x, t._family_weights(family, shape[-1], classes, width, stages)
+        )
+        for family in t.FAMILIES
+    }
     values["lite0_params"] = lite0_params(t.LITE0_STAGES, 10)
     stem, head, logits = lite0_forward(
         t._images((2, 64, 64, 3), 21), t._lite0_state(), t.LITE0_STAGES
@@ -320,4 +414,14 @@ def expected():
         "head": fingerprint(head),
         "logits": logits,
     }
+    state, trace = t._lite0_state(), {}
+    stem, head, _ = lite0_forward(
+        t._images((2, 64, 96, 3), 23), state, t.LITE0_STAGES, batch=True, trace=trace
+    )
+    values["lite0_training"] = {"stem": fingerprint(stem), "head": fingerprint(head)}
+    for name, torch_name in (("stem_bn", "_bn0"), ("head_bn", "_bn1")):
+        params = {"moving_mean": state[f"{torch_name}.running_mean"]}
+        params["moving_variance"] = state[f"{torch_name}.running_var"]
+        for role, value in moving_update(trace[torch_name], params).items():
+            values["lite0_training"][f"{name}.{role}"] = fingerprint(value)
     return values
