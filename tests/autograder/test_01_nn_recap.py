@@ -962,6 +962,22 @@ def _judge_fit(start, x, y, seed, epochs=2, batch_size=50):
     return model.get_weights(), history.history
 
 
+def _check_adam_settings(config):
+    """Every setting of the compiled Adam but its step size must be Keras' default."""
+    defaults = keras.optimizers.Adam().get_config()
+    changed = sorted(
+        key
+        for key, value in defaults.items()
+        if key not in ("name", "learning_rate") and config.get(key) != value
+    )
+    if changed:
+        shown = ", ".join(f"{key}={config.get(key)!r}" for key in changed)
+        pytest.fail(
+            f"Adam was created with {shown}: give it the step size only and keep Keras' "
+            "defaults for the rest (the docstring's optimizer)."
+        )
+
+
 def _same_weights(first, second):
     first, second = [np.asarray(w) for w in first], [np.asarray(w) for w in second]
     return len(first) == len(second) and all(
@@ -988,6 +1004,7 @@ def test_train_keras_mlp_settings(sub):
     rate = float(np.asarray(model.optimizer.learning_rate))
     if rate != pytest.approx(0.01):
         pytest.fail(f"Adam's learning rate must be 0.01 (the docstring's); found {rate:g}.")
+    _check_adam_settings(model.optimizer.get_config())
     logits = np.asarray(model(x, training=False), dtype=np.float64)
     loss = float(np.asarray(model.compute_loss(x=x, y=y, y_pred=logits.astype(np.float32))))
     if loss != pytest.approx(_tf_cross_entropy(logits, y), rel=1e-4):

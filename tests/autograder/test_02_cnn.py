@@ -734,7 +734,20 @@ def _check_compiled(sub, model, stopping, history, steps):
     patience=2, learning_rate=3e-3, verbose=0) must set them, read by the judge."""
     if type_name(model.optimizer) != "Adam":
         pytest.fail(f"Compile with the Adam optimizer; found {type_name(model.optimizer)}.")
-    rate = model.optimizer.get_config()["learning_rate"]
+    config = model.optimizer.get_config()
+    defaults = keras.optimizers.Adam().get_config()
+    changed = sorted(
+        key
+        for key in defaults
+        if key not in ("name", "learning_rate") and config.get(key) != defaults[key]
+    )
+    if changed:
+        shown = ", ".join(f"{key}={config.get(key)!r}" for key in changed)
+        pytest.fail(
+            f"Adam was created with {shown}: give it the schedule only and keep Keras' "
+            "defaults for the rest (the docstring's optimizer)."
+        )
+    rate = config["learning_rate"]
     total = 3 * steps  # epochs * batches per epoch: the docstring's schedule decays over these.
     if not isinstance(rate, dict):
         pytest.fail(
