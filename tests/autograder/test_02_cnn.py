@@ -494,7 +494,12 @@ def test_conv_output_shape_matches_keras(sub):
         input_shape = (batch, height, width, int(rng.integers(1, 5)))
         layer = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding)
         expected = tuple(layer.compute_output_shape(input_shape))
-        received = tuple(sub.conv_output_shape(input_shape, filters, kernel_size, strides, padding))
+        received = sub.conv_output_shape(input_shape, filters, kernel_size, strides, padding)
+        if not isinstance(received, tuple):
+            pytest.fail(
+                f"conv_output_shape returned a {type_name(received)}: shapes are tuples, as Keras' "
+                "compute_output_shape returns them (a list never equals a tuple)."
+            )
         if received[:3] == expected[:3] and received[3] != filters:
             pytest.fail("The last axis holds one channel per filter: filters, not the input's.")
         assert received == expected, (input_shape, filters, kernel_size, strides, padding)
