@@ -215,7 +215,9 @@ def test_multiply_adds_match_the_graph(sub):
         assert row["params"] == ref.family_params(row["family"], 3, 5, 8, 2), row
 
 
-@pytest.mark.points(1, hint="Multiply-adds of a layer called twice.", section="flops")
+@pytest.mark.points(
+    1, hint="Multiply-adds of a layer called twice, of an image size given.", section="flops"
+)
 def test_count_flops_counts_every_call(sub):
     def shared_model(k):
         """One Conv2D called twice, one Dense on a map and on a vector."""
@@ -228,6 +230,15 @@ def test_count_flops_counts_every_call(sub):
 
     expected = ref.graph_multiply_adds(shared_model(keras), (10, 6, 3))
     assert sub.count_flops(shared_model(library(sub, "keras")), (10, 6, 3)) == expected
+
+    def any_size_model(k):
+        """A fully convolutional model: the image size comes from count_flops' argument."""
+        inputs = k.Input((None, None, 3))
+        x = k.layers.Conv2D(5, 3, strides=2, padding="same")(inputs)
+        return k.Model(inputs, k.layers.Dense(2)(k.layers.GlobalAveragePooling2D()(x)))
+
+    expected = ref.graph_multiply_adds(any_size_model(keras), (12, 20, 3))
+    assert sub.count_flops(any_size_model(library(sub, "keras")), (12, 20, 3)) == expected
 
 
 @pytest.mark.points(1, hint="Parameter counts of other sizes.", section="flops")
