@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib.grading.access import library, type_name
+from course_lib.grading.access import arguments_after, float_errors_raised, library, type_name
+from course_lib.grading.compare import assert_close, plain_array, plain_float
 from course_lib.grading.expected import load
 
 
@@ -36,6 +37,9 @@ TEXTS = [
     "Café's CRÈME-brûlée (3 of them)",
     "",
     "a man riding a wave on top of a surfboard .",
+    "Straße, ﬁsh_bowl!",  # Case folding is more than lowercasing; "_" is punctuation.
+    "«Deux» chiens — “sur” la plage… 🐶",  # Punctuation and symbols beyond ASCII.
+    " \t?! ",  # Nothing but spaces and punctuation.
 ]
 
 
@@ -52,6 +56,18 @@ def test_normalize_text(sub):
     expected = _expected("normalize_text")
     if any(o != o.lower() for o in out):
         pytest.fail("Some capitals survived: apply tf_text.case_fold_utf8 first.")
+    if any(letter in o for o in out for letter in "ßﬁ"):
+        pytest.fail(
+            "'Straße' kept its 'ß' (or 'ﬁsh' its ligature): lowercasing is not case folding; "
+            "tf_text.case_fold_utf8 folds every Unicode letter."
+        )
+    if any("_" in o for o in out):
+        pytest.fail("'_' survived: only letters, digits and whitespace are kept (\\w keeps '_').")
+    if any(not (ch.isalnum() or ch.isspace()) for o in out for ch in o):
+        pytest.fail(
+            "Some punctuation or symbols survived (« » — “ ” … or an emoji): every character "
+            "that is not a letter, a digit or whitespace goes, not only ASCII punctuation."
+        )
     if any("  " in o or o != o.strip() for o in out):
         pytest.fail("Collapse runs of whitespace to one space and strip both ends.")
     assert out == expected
@@ -143,6 +159,18 @@ def test_build_vocabulary(sub):
         pytest.fail("Right words, wrong order: most frequent first, ties alphabetically.")
     assert vocabulary == expected
     assert list(sub.build_vocabulary(tokens, min_count=1, max_size=5)) == reference["max_size_5"]
+    assert list(sub.build_vocabulary(tokens, min_count=1, max_size=2)) == ["[PAD]", "[UNK]"]
+    # Texts may hold the special tokens themselves (an already encoded and decoded caption).
+    special = list(sub.build_vocabulary(tokens + SPECIAL_TEXTS, min_count=2))
+    if len(set(special)) != len(special):
+        pytest.fail(
+            f"A text holding '[UNK]' or '[PAD]' put a token in the vocabulary twice: {special}. "
+            "Each special token keeps its own id only."
+        )
+    assert special == reference["special_texts"]
+
+
+SPECIAL_TEXTS = [["[UNK]", "dog", "[PAD]", "[UNK]"], ["[PAD]", "[UNK]"]]
 
 
 @pytest.mark.points(
@@ -151,11 +179,19 @@ def test_build_vocabulary(sub):
     section="tokenizing",
 )
 def test_encode_tokens(sub):
-    vocabulary = ["[PAD]", "[UNK]", "a", "dog", "the", "cat"]
-    tokens = [["a", "dog", "on", "the", "beach"], ["cat"], [], ["the"] * 9]
-    ids = np.asarray(sub.encode_tokens(tokens, vocabulary, max_length=4))
-    expected = np.array([[2, 3, 1, 4], [5, 0, 0, 0], [0, 0, 0, 0], [4, 4, 4, 4]])
-    assert ids.shape == (4, 4), f"Expected shape (4, max_length=4); received {ids.shape}."
+    vocabulary = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "café"]
+    tokens = [["a", "dog", "on", "the", "beach"], ["cat"], [], ["the"] * 9,
+              ["café", "the", "dog", "cafe"]]  # fmt: skip
+    copies = [list(t) for t in tokens], list(vocabulary)
+    ids, args, _ = arguments_after(sub.encode_tokens, *copies, max_length=4)
+    if args[0] != tokens or args[1] != vocabulary:
+        pytest.fail(
+            "encode_tokens changed the lists it was given (padding or cutting them in place): "
+            "build the ids in a new array."
+        )
+    ids = np.asarray(ids)
+    expected = np.array([[2, 3, 1, 4], [5, 0, 0, 0], [0, 0, 0, 0], [4, 4, 4, 4], [6, 4, 3, 1]])
+    assert ids.shape == (5, 4), f"Expected shape (5, max_length=4); received {ids.shape}."
     assert ids.dtype == np.int32, f"Expected int32 ids; received {ids.dtype}."
     np.testing.assert_array_equal(ids, expected)
     empty = np.asarray(sub.encode_tokens([], vocabulary, max_length=4))
@@ -179,19 +215,26 @@ def test_one_hot(sub):
     np.testing.assert_allclose(out, expected)
 
 
-BAG_VOCABULARY = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow"]
+BAG_VOCABULARY = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow", "café"]
+
+
+def _bag_tokens():
+    return _tokens() + [["café", "dog", "café", "cafe"], []]  # Non-ASCII, repeated, unknown.
 
 
 @pytest.mark.points(
     1, hint="counts[i, j] = how often vocabulary[j] occurs in text i.", section="tfidf"
 )
 def test_bag_of_words_matches_count_vectorizer(sub):
-    tokens = _tokens()
-    counts = np.asarray(sub.bag_of_words(tokens, BAG_VOCABULARY))
-    assert counts.dtype == np.float64, f"Expected float64 counts; received {counts.dtype}."
-    np.testing.assert_allclose(counts, _expected("bag_of_words"))  # scikit-learn's CountVectorizer
+    tokens = _bag_tokens()
+    counts = sub.bag_of_words(tokens, BAG_VOCABULARY)
+    counts = plain_array(counts, what="bag_of_words(...)", dtype=np.float64, shape=(8, 8))
+    reference = _expected("bag_of_words")  # scikit-learn's CountVectorizer.
+    if counts[:, 1].any() and not np.any(np.asarray(reference)[:, 1]):
+        pytest.fail("Words outside the vocabulary are ignored, not counted as '[UNK]'.")
+    assert_close(counts, reference, what="bag_of_words(...)")
     empty = np.asarray(sub.bag_of_words([], BAG_VOCABULARY))
-    assert empty.shape == (0, 7), f"No texts: expected shape (0, 7); received {empty.shape}."
+    assert empty.shape == (0, 8), f"No texts: expected shape (0, 8); received {empty.shape}."
 
 
 TFIDF_FIT = _tokens() + [["dog", "dog", "dog", "beach"], ["snow", "snow", "cat"]]
@@ -207,13 +250,33 @@ def _check_tfidf(sub, smooth_idf, sublinear_tf, norm):
     )  # The counts are given here: the student's bag_of_words has a test of its own.
     # scikit-learn's TfidfVectorizer with these settings, stored.
     reference = _expected("tfidf")[f"{smooth_idf}-{sublinear_tf}-{norm}"]
-    idf = np.asarray(sub.inverse_document_frequency(fit_counts, smooth_idf))
+    settings = f"smooth_idf={smooth_idf}, sublinear_tf={sublinear_tf}, norm={norm!r}"
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            idf, fit_after, _ = arguments_after(
+                sub.inverse_document_frequency, fit_counts.copy(), smooth_idf
+            )
+            options = {"sublinear_tf": sublinear_tf, "norm": norm}
+            given = test_counts.copy(), np.asarray(reference["idf"]).copy()
+            out, after, _ = arguments_after(sub.tfidf, *given, **options)
+    except FloatingPointError as error:
+        pytest.fail(
+            f"With {settings}, numpy warned ({error}): a log of 0 or a division by 0 was "
+            "taken on the way, even if the result was cleaned afterwards. Compute the "
+            "logarithm and the division only where the count or the norm is not 0."
+        )
+    if not np.array_equal(fit_after[0], fit_counts) or not np.array_equal(after[0], test_counts):
+        pytest.fail(
+            "The counts given to inverse_document_frequency or tfidf were changed in place: "
+            "compute on a copy."
+        )
+    idf = plain_array(idf, what="inverse_document_frequency(...)", dtype="float")
     if not np.allclose(idf, reference["idf"]):
         pytest.fail(
             f"IDF differs from scikit-learn's (smooth_idf={smooth_idf}): expected "
             f"{np.round(reference['idf'], 4)}, received {np.round(idf, 4)}. Natural log, and +1."
         )
-    out = np.asarray(sub.tfidf(test_counts, idf, sublinear_tf=sublinear_tf, norm=norm))
+    out = plain_array(out, what=f"tfidf(..., {settings})", finite=False)
     assert out.dtype == np.float64, f"Expected float64 TF-IDF; received {out.dtype}."
     expected = np.asarray(reference["out"])
     if not np.all(np.isfinite(out)):
@@ -257,6 +320,8 @@ def _cosine_inputs():
     rng = _rng(1)
     a, b = rng.normal(size=(5, 7)), rng.normal(size=(4, 7))
     a[2] = 0
+    a[3] *= 1e-7  # Tiny rows still have a direction (norms far above float64's rounding).
+    b[1] *= 1e-9
     return a, b
 
 
@@ -268,21 +333,39 @@ def _cosine_inputs():
 )
 def test_cosine_similarity_matrix(sub):
     a, b = _cosine_inputs()
-    with np.errstate(all="ignore"):
-        out = np.asarray(sub.cosine_similarity_matrix(a, b))
-    assert out.shape == (5, 4), f"Expected (len(a), len(b)) = (5, 4); received {out.shape}."
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            out, args, _ = arguments_after(sub.cosine_similarity_matrix, a.copy(), b.copy())
+    except FloatingPointError as error:
+        pytest.fail(
+            f"numpy warned ({error}) on an all-zero row: divide by a norm only where it is not "
+            "0, rather than cleaning nan afterwards."
+        )
+    if not (np.array_equal(args[0], a) and np.array_equal(args[1], b)):
+        pytest.fail("The matrices given were changed in place: normalise copies of the rows.")
+    out = plain_array(out, what="cosine_similarity_matrix(a, b)", shape=(5, 4), finite=False)
     if not np.all(np.isfinite(out)):
         pytest.fail("An all-zero row gave nan: divide by its norm only where the norm is not 0.")
     if np.allclose(out, a @ b.T, atol=1e-6):
         pytest.fail("Those are dot products: divide the rows by their norms first.")
-    # scikit-learn's cosine_similarity, stored.
-    np.testing.assert_allclose(out, _expected("cosine_similarity_matrix"), atol=1e-10)
+    expected = np.asarray(_expected("cosine_similarity_matrix"))  # scikit-learn's, stored.
+    tiny = np.abs(out[3]).max() < 0.99 * np.abs(expected[3]).max() or np.abs(out[:, 1]).max() < (
+        0.99 * np.abs(expected[:, 1]).max()
+    )
+    if tiny:
+        pytest.fail(
+            "Rows of tiny values (norms about 1e-7 and 1e-9) lost part of their similarity: a "
+            "small number added to every norm (or a floor on it) changes the direction of such "
+            "rows; only an all-zero row is special."
+        )
+    assert_close(out, expected, atol=1e-10, rtol=0, what="cosine_similarity_matrix(a, b)")
     empty = np.asarray(sub.cosine_similarity_matrix(np.zeros((0, 7)), b))
     assert empty.shape == (0, 4), f"No rows in a: expected shape (0, 4); received {empty.shape}."
 
 
 def _jaccard_inputs():
-    return _tokens() + [[]], _tokens(["a dog a dog", "cat sofa the", "snow"]) + [[]]
+    # "mat" occurs in the second list only, so the union counts words from both lists.
+    return _tokens() + [[]], _tokens(["a dog a dog", "cat sofa the mat", "snow"]) + [[]]
 
 
 @pytest.mark.points(
@@ -292,11 +375,18 @@ def test_jaccard_similarity_matrix(sub):
     a, b = _jaccard_inputs()
     reference = _expected("jaccard_similarity_matrix")
     expected = np.asarray(reference["out"])
-    out = np.asarray(sub.jaccard_similarity_matrix(a, b))
-    assert out.shape == (7, 4), f"Expected (len(a), len(b)) = (7, 4); received {out.shape}."
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            out = sub.jaccard_similarity_matrix(a, b)
+    except FloatingPointError as error:
+        pytest.fail(
+            f"numpy warned ({error}) on two empty texts: divide only where the union is not "
+            "empty, rather than cleaning nan afterwards."
+        )
+    out = plain_array(out, what="jaccard_similarity_matrix(a, b)", shape=(7, 4))
     if np.allclose(out, reference["multisets"]):  # Counts' minimum over maximum.
         pytest.fail("Jaccard compares word sets: count a repeated word once ('a dog a dog').")
-    np.testing.assert_allclose(out, expected)
+    assert_close(out, expected, what="jaccard_similarity_matrix(a, b)")
     empty = np.asarray(sub.jaccard_similarity_matrix([], b))
     assert empty.shape == (0, 4), f"No texts in a: expected shape (0, 4); received {empty.shape}."
 
@@ -327,9 +417,11 @@ def test_recall_at_k(sub):
             "(an argsort puts the correct item first by accident)."
         )
     assert constant[10] == 1.0
-    for bad in (np.zeros((0, 0)), np.zeros((3, 4))):
+    for bad in (np.zeros((0, 0)), np.zeros((3, 4)), np.zeros(3), np.zeros((2, 2, 2))):
         with pytest.raises(ValueError):
             sub.recall_at_k(bad, ks=(1,))
+    single = sub.recall_at_k(np.array([[0.5]]), ks=(1, 2))
+    assert single == {1: 1.0, 2: 1.0}, f"One query, one item: expected Recall@1 = 1; {single}"
 
 
 def _recall_scores():
@@ -363,6 +455,44 @@ def test_nearest_neighbors_on_glove(sub):
         pytest.fail("That ranks by dot product, which favours long vectors: rank by cosine.")
     np.testing.assert_array_equal(got, expected)
     assert {"cat", "puppy"} <= {glove.words[i] for i in got}
+
+
+def _small_vectors():
+    vectors = _rng(8).normal(size=(12, 5))
+    vectors[4] = 0  # No direction: similarity 0, below the positive ones, above the negative.
+    return vectors
+
+
+@pytest.mark.points(
+    1,
+    hint="An all-zero row has similarity 0 and ranks as such; excluded rows never come back, "
+    "whatever container holds them; the defaults return 10 rows; the inputs stay as they were.",
+    section="word_vectors",
+)
+def test_nearest_neighbors_zero_rows_and_defaults(sub):
+    vectors = _small_vectors()
+    reference = _expected("small_neighbors")
+    got, args, _ = arguments_after(
+        sub.nearest_neighbors, vectors.copy(), vectors[6] * 0.5, 10, exclude=(3, 7)
+    )
+    if not (np.array_equal(args[0], vectors) and np.array_equal(args[1], vectors[6] * 0.5)):
+        pytest.fail("nearest_neighbors changed the arrays it was given: normalise copies.")
+    got = plain_array(got, what="nearest_neighbors(...)", dtype="integer", shape=(10,))
+    if got.tolist() != reference["out"] and 4 not in got.tolist()[:-1]:
+        pytest.fail(
+            f"The all-zero row 4 is missing or last in {got.tolist()}: its similarity is 0 "
+            "(not nan, which sorts after everything), so it ranks above the rows of negative "
+            "similarity."
+        )
+    if set(got.tolist()) & {3, 7}:
+        pytest.fail(f"exclude=(3, 7) (a tuple): those rows came back in {got.tolist()}.")
+    assert_close(got, reference["out"], what="nearest_neighbors(vectors, query, 10, (3, 7))")
+    defaults = sub.nearest_neighbors(vectors, vectors[5])
+    assert_close(defaults, reference["defaults"], what="nearest_neighbors(vectors, vectors[5])")
+    got, args, _ = arguments_after(sub.analogy, vectors.copy(), 0, 1, 2, k=4)
+    if not np.array_equal(args[0], vectors):
+        pytest.fail("analogy changed the vectors it was given: scale copies to unit length.")
+    assert_close(got, reference["analogy"], what="analogy(vectors, 0, 1, 2, k=4)")
 
 
 ANALOGIES = [(("man", "king", "woman"), 3, "queen"), (("big", "bigger", "small"), 5, "larger")]
@@ -421,6 +551,27 @@ def test_skipgram_pairs_hand_computed(sub):
     assert np.asarray(sub.skipgram_pairs(sequences)).dtype == np.int64, "Expected int64 pairs."
     none = np.asarray(sub.skipgram_pairs([[0, 0, 0], [7, 0, 0]]))
     assert none.shape == (0, 2), f"No pairs: expected shape (0, 2); received {none.shape}."
+    nothing = np.asarray(sub.skipgram_pairs(np.zeros((0, 5), np.int64)))
+    assert nothing.shape == (0, 2), f"No texts: expected shape (0, 2); received {nothing.shape}."
+
+
+@pytest.mark.points(
+    1,
+    hint="Pairs come from positions: a word repeated next to itself pairs with itself; texts of "
+    "different lengths (a list of lists) and windows wider than a text work too.",
+    section="skipgram",
+)
+def test_skipgram_pairs_repeats_and_ragged_texts(sub):
+    repeated = np.asarray(sub.skipgram_pairs([[4, 4, 4]], window_size=1)).reshape(-1, 2)
+    if len(repeated) < 4:
+        pytest.fail(
+            f"[[4, 4, 4]] with window_size=1 gave {repeated.tolist()}: a target and its "
+            "context are different *positions*, which may hold the same word (4 pairs here)."
+        )
+    np.testing.assert_array_equal(repeated, [[4, 4]] * 4)
+    ragged = sub.skipgram_pairs([[5, 6, 7], [8, 9]], window_size=5)  # Wider than any text.
+    expected = [[5, 6], [5, 7], [6, 5], [6, 7], [7, 5], [7, 6], [8, 9], [9, 8]]
+    assert_close(ragged, expected, what="skipgram_pairs([[5, 6, 7], [8, 9]], window_size=5)")
 
 
 SKIPGRAM_SEQUENCES = np.array([[5, 6, 7, 8, 0, 0], [9, 0, 0, 0, 0, 0], [2, 3, 0, 4, 0, 0]])
@@ -471,6 +622,15 @@ def test_negative_sampling(sub):
         )
     if np.array_equal(other, contexts):
         pytest.fail("seed=1 gave the negatives of seed=0: seed the generator with the argument.")
+    numpy_there = library(sub, "numpy")  # numpy's global generator where the student's code runs.
+    numpy_there.random.seed(123)
+    sub.skipgram_training_data(sequences[:5], expected, 2, 5, seed=3)
+    after = plain_float(numpy_there.random.random(), what="numpy's next global random number")
+    if after != np.random.RandomState(123).random_sample():
+        pytest.fail(
+            "skipgram_training_data used (or reseeded) numpy's global generator: draw the "
+            "negatives from np.random.default_rng(seed), which leaves the global state alone."
+        )
 
 
 SKIPGRAM_TARGETS = np.array([1, 5, 7])
@@ -585,6 +745,37 @@ def test_train_skipgram_settings(sub):
             "The compiled loss is not the binary cross-entropy of the model's logits: use "
             "BinaryCrossentropy(from_logits=True)."
         )
+    _check_fit_logs(model, losses, "train_skipgram", epochs=2)
+    library(sub, "keras").utils.set_random_seed(1)  # Another global state before the call.
+    _, again = sub.train_skipgram(
+        sequences, counts, embedding_dim=4, window_size=1, num_negatives=2, epochs=2,
+        batch_size=64, seed=7,
+    )  # fmt: skip
+    if [plain_float(x) for x in again] != [plain_float(x) for x in losses]:
+        pytest.fail(
+            "Two calls with seed=7 trained differently: call keras.utils.set_random_seed(seed) "
+            "before building the model, so the seed fixes the initial weights too."
+        )
+
+
+def _check_fit_logs(model, losses, name, epochs):
+    """The optimizer is Adam, fit ran quietly and ``losses`` are the History's epoch losses."""
+    if type_name(model.optimizer) != "Adam":
+        pytest.fail(f"{name} compiled with {type_name(model.optimizer)}; the docstring says Adam.")
+    history = model.history  # The History of the model's last fit.
+    verbose = history.params.get("verbose")
+    if verbose != 0:
+        pytest.fail(
+            f"fit ran with verbose={verbose!r} while {name} was called with verbose=0: pass "
+            "the verbose argument on to fit."
+        )
+    logged = [plain_float(x) for x in history.history["loss"]]
+    returned = [plain_float(x, what=f"A loss returned by {name}") for x in losses]
+    if len(logged) != epochs or returned != logged:
+        pytest.fail(
+            f"{name} returned {returned}; fit logged {logged}: return the mean training loss "
+            "of each epoch that fit logged (history.history['loss'])."
+        )
 
 
 WORD_INDEX = {"a": 0, "dog": 1, "on": 2, "beach": 3, "cat": 4}
@@ -610,6 +801,11 @@ def test_mean_word_vectors(sub):
     np.testing.assert_allclose(out, expected, rtol=1e-5)
     empty = np.asarray(sub.mean_word_vectors([], WORD_INDEX, vectors))
     assert empty.shape == (0, 6), f"No texts: expected shape (0, 6); received {empty.shape}."
+    wide = sub.mean_word_vectors([[], ["dog", "dog"]], WORD_INDEX, vectors.astype(np.float64))
+    assert_close(
+        wide, np.stack([np.zeros(6), vectors[1]]), rtol=1e-6, dtype=np.float32,
+        what="mean_word_vectors([[], ['dog', 'dog']], ...) of float64 vectors (float32 result)",
+    )  # fmt: skip
 
 
 SIF_CASE = (
@@ -642,6 +838,12 @@ def test_sif_embeddings(sub):
     np.testing.assert_allclose(out, expected, atol=1e-5)
     empty = np.asarray(sub.sif_embeddings([], word_index, vectors, probabilities, a=a))
     assert empty.shape == (0, 6), f"No texts: expected shape (0, 6); received {empty.shape}."
+    # An empty text adds a zero row, which leaves the singular vectors as they were.
+    more = sub.sif_embeddings([*tokens, []], word_index, vectors, probabilities, a=a)
+    assert_close(
+        more, np.vstack([expected, np.zeros((1, 6))]), atol=1e-5, dtype=np.float64,
+        what="sif_embeddings of the same texts and an empty one",
+    )  # fmt: skip
 
 
 def _pool_inputs():
@@ -664,6 +866,11 @@ def test_masked_mean_pool(sub):
     if not np.all(np.isfinite(out)):
         pytest.fail("A row of padding only gave nan: divide by max(mask sum, 1e-9).")
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    again = sub.masked_mean_pool(states.astype(np.float64), mask.astype(np.float32))
+    assert_close(
+        again, expected, rtol=1e-5, atol=1e-6,
+        what="masked_mean_pool of float64 states and a float32 mask",
+    )  # fmt: skip
 
 
 ROLES = ("kernel", "bias", "gamma", "beta", "embeddings")
@@ -818,6 +1025,88 @@ def test_block_padding_invariance(sub):
     np.testing.assert_allclose(out[0], np.asarray(block(x[:1], training=False))[0], atol=1e-5)
 
 
+DROPOUT_RATE = 0.5  # Not the default 0.1: the test sees whether the layers use the argument.
+
+
+def _dropout_sites(calls, expected_shapes, what):
+    """Fail with advice when the dropout calls recorded in training mode are not as expected."""
+    shapes = [tuple(call["shape"]) for call in calls]
+    rates = sorted({round(float(call["rate"]), 6) for call in calls})
+    if not calls:
+        pytest.fail(
+            f"{what} in training mode called no keras.layers.Dropout: the docstring's dropout "
+            "layers must act when training=True."
+        )
+    if rates != [DROPOUT_RATE]:
+        pytest.fail(
+            f"{what}: the dropout layers used rates {rates}; build them with dropout_rate "
+            f"(here {DROPOUT_RATE})."
+        )
+    if shapes != [tuple(shape) for shape in expected_shapes]:
+        pytest.fail(
+            f"{what} in training mode applied dropout to tensors of shapes {shapes}, in this "
+            f"order; the lecture's layout drops {[tuple(s) for s in expected_shapes]}. Check "
+            "which tensors each dropout receives (and that none is missing or added)."
+        )
+
+
+@pytest.mark.points(
+    2,
+    hint="In training mode dropout acts on the attention probabilities and on each sublayer's "
+    "output before its residual sum, with dropout_rate; in inference mode it does nothing.",
+    section="transformer",
+)
+def test_block_dropout_in_training_mode(sub):
+    block = _block(sub, dropout_rate=DROPOUT_RATE, seed=3)
+    x, mask = _inputs(offset=27)
+    probes = library(sub, "course_lib.grading.probes.lecture_04")
+    reference = _expected("block_training")
+    # Every keras.layers.Dropout applies the judge's fixed mask in training mode (the i-th
+    # call the i-th mask), so the output is deterministic and the reference drops the same.
+    out, calls = probes.with_fixed_dropout(block, x, attention_mask=mask, training=True)
+    _dropout_sites(calls, [(2, 4, 6, 6), (2, 6, 16), (2, 6, 16)], "The block")
+    out = plain_array(out, what="The block's output in training mode", shape=(2, 6, 16))
+    if np.allclose(out, reference["inference"], atol=1e-4):
+        pytest.fail("In training mode the output equals inference mode's: nothing was dropped.")
+    assert_close(
+        out, reference["out"], atol=1e-4, rtol=0, what="The block's output in training mode",
+        advice="Each sublayer's output is dropped before it is added to the residual, and the "
+        "attention probabilities are dropped before they weight the values.",
+    )  # fmt: skip
+    quiet, calls = probes.with_fixed_dropout(block, x, attention_mask=mask)
+    if calls:
+        pytest.fail("Called without training, the block dropped values: never fix training=True.")
+    assert_close(
+        quiet, reference["inference"], atol=1e-4, rtol=0,
+        what="The block's output called without training (inference mode)",
+    )  # fmt: skip
+
+
+@pytest.mark.points(
+    1,
+    hint="A sequence of padding only must give finite values (a large negative number, not "
+    "-inf, before the softmax), and it must not change the other sequences of the batch.",
+    section="transformer",
+)
+def test_block_fully_masked_sequence(sub):
+    block = _block(sub, seed=4)
+    x, mask = _inputs(batch=3, offset=28)
+    mask[2] = 0  # The third sequence is padding only.
+    out = plain_array(
+        block(x, attention_mask=mask, training=False), what="The block's output", finite=False
+    )
+    if not np.all(np.isfinite(out)):
+        pytest.fail(
+            "A sequence of padding only gave nan or inf: every score of its rows is masked, "
+            "and a softmax over -inf alone is 0 / 0. Add -1e9, as the lecture does."
+        )
+    alone = block(x[:2], attention_mask=mask[:2], training=False)
+    assert_close(
+        out[:2], plain_array(alone, what="The block's output"), atol=1e-5, rtol=0,
+        what="The outputs of the real sequences beside a sequence of padding only",
+    )  # fmt: skip
+
+
 @pytest.mark.points(
     1,
     hint="Use the arguments, not BERT's values: num_heads heads of hidden_size / num_heads, and "
@@ -893,6 +1182,58 @@ def test_bert_embeddings(sub):
     assert config.get("vocab_size") == 20 and config.get("max_positions") == 10
 
 
+EMBEDDING_SETTINGS = dict(
+    vocab_size=20,
+    hidden_size=8,
+    max_positions=10,
+    type_vocab_size=3,
+    dropout_rate=DROPOUT_RATE,
+    layer_norm_epsilon=0.3,
+)  # Every argument away from its default.
+
+
+@pytest.mark.points(
+    1,
+    hint="Use every argument (type_vocab_size, dropout_rate, layer_norm_epsilon); dropout acts "
+    "after the layer norm, in training mode only; get_config returns every argument.",
+    section="transformer",
+)
+def test_bert_embeddings_settings_and_training(sub):
+    library(sub, "keras").utils.set_random_seed(0)  # Seeded where the layer is built.
+    layer = sub.BertEmbeddings(**EMBEDDING_SETTINGS, name="my_embeddings")
+    ids, types = EMBEDDING_IDS, np.minimum(EMBEDDING_TYPES * 2, 2).astype(np.int32)
+    layer(ids)
+    _assign_named(layer, _named_weights(_embeddings_layout(20, 8, 10, 3), 31))
+    reference = _expected("bert_embeddings_settings")
+    out = layer(ids, token_type_ids=types, training=False)
+    if not np.allclose(plain_array(out, what="The embeddings"), reference["out"], atol=1e-4):
+        if np.allclose(np.asarray(out), reference["default_epsilon"], atol=1e-4):
+            pytest.fail(
+                "The layer norm uses Keras' default epsilon: build it with "
+                "epsilon=layer_norm_epsilon (0.3 here)."
+            )
+    assert_close(out, reference["out"], atol=1e-4, rtol=0, what="The embeddings (inference)")
+    probes = library(sub, "course_lib.grading.probes.lecture_04")
+    dropped, calls = probes.with_fixed_dropout(layer, ids, token_type_ids=types, training=True)
+    _dropout_sites(calls, [(2, 4, 8)], "BertEmbeddings")
+    assert_close(
+        dropped, reference["training"], atol=1e-4, rtol=0,
+        what="The embeddings in training mode",
+        advice="Dropout acts on the layer norm's output (the layer's last step).",
+    )  # fmt: skip
+    config = layer.get_config()
+    for key, value in EMBEDDING_SETTINGS.items():
+        assert config.get(key) == pytest.approx(value), f"get_config()[{key!r}]: expected {value}"
+    clone = sub.BertEmbeddings.from_config(config)
+    assert clone.name == "my_embeddings" and clone.get_config() == config
+    clone(ids)
+    clone.set_weights(layer.get_weights())
+    assert_close(
+        clone(ids, token_type_ids=types, training=False), reference["out"], atol=1e-4, rtol=0,
+        what="The embeddings of BertEmbeddings.from_config(layer.get_config()) with its weights",
+    )  # fmt: skip
+
+
 ENCODER_EPSILON = 0.05  # Not the default 1e-12: the test sees whether every layer norm uses it.
 
 
@@ -907,11 +1248,12 @@ def _encoder_weights(seed, vocab_size=30):
     return weights
 
 
-def _tiny_encoder(sub, vocab_size=30, seed=40):
+def _tiny_encoder(sub, vocab_size=30, seed=40, dropout_rate=0.1):
     library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_text_encoder(
         vocab_size=vocab_size, hidden_size=8, num_layers=2, num_heads=2, intermediate_size=16,
-        max_positions=16, type_vocab_size=2, dropout_rate=0.1, layer_norm_epsilon=ENCODER_EPSILON,
+        max_positions=16, type_vocab_size=2, dropout_rate=dropout_rate,
+        layer_norm_epsilon=ENCODER_EPSILON,
     )  # fmt: skip
     for name, weights in _encoder_weights(seed, vocab_size).items():
         _assign_named(model.get_layer(name), weights)
@@ -940,6 +1282,59 @@ def test_text_encoder_matches_numpy_bert(sub):
         if np.allclose(out, reference["unmasked"], atol=1e-4):
             pytest.fail("Pass attention_mask to every block: real tokens attend to padding.")
     np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.points(
+    2,
+    hint="Give dropout_rate to the embeddings and to every block; in training mode each of "
+    "them drops where its own test says; pooling and the unit norm come after.",
+    section="transformer",
+)
+def test_text_encoder_in_training_mode(sub):
+    model = _tiny_encoder(sub, dropout_rate=DROPOUT_RATE)
+    ids = ENCODER_IDS
+    inputs = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int32)}
+    probes = library(sub, "course_lib.grading.probes.lecture_04")
+    out, calls = probes.with_fixed_dropout(model, inputs, training=True)
+    block = [(2, 2, 6, 6), (2, 6, 8), (2, 6, 8)]
+    _dropout_sites(calls, [(2, 6, 8)] + block + block, "The encoder")
+    assert_close(
+        out, _expected("text_encoder")["training"], atol=1e-4, rtol=0,
+        what="The sentence embeddings in training mode",
+    )  # fmt: skip
+
+
+@pytest.mark.points(
+    1,
+    hint="Padding must not matter: whatever ids sit where attention_mask is 0, the embeddings "
+    "stay the same, and a text of padding only gives a zero vector (no nan).",
+    section="transformer",
+)
+def test_text_encoder_ignores_padding(sub):
+    model = _tiny_encoder(sub)
+    ids = np.concatenate([ENCODER_IDS, np.zeros((1, 6), np.int32)])  # The last: padding only.
+    mask = (ids > 0).astype(np.int32)
+    out = plain_array(
+        model({"input_ids": ids, "attention_mask": mask}, training=False),
+        what="The sentence embeddings", shape=(3, 8), finite=False,
+    )  # fmt: skip
+    if not np.all(np.isfinite(out)):
+        pytest.fail(
+            "A text of padding only gave nan: its mean pools nothing (divide by max(count, "
+            "1e-9)) and its zero vector has no length (divide by max(norm, 1e-12))."
+        )
+    assert_close(out[2], np.zeros(8), atol=1e-6, what="The embedding of a text of padding only")
+    assert_close(
+        out[:2], _expected("text_encoder")["out"], atol=1e-4, rtol=0,
+        what="The embeddings of real texts beside a text of padding only",
+    )  # fmt: skip
+    noisy = np.where(mask == 1, ids, 13).astype(np.int32)  # Other ids under the padding.
+    again = model({"input_ids": noisy, "attention_mask": mask}, training=False)
+    assert_close(
+        again, out, atol=1e-5, rtol=0,
+        what="The embeddings with other ids at the padded positions",
+        advice="Which tokens are real is attention_mask's to say, not the ids'.",
+    )  # fmt: skip
 
 
 TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "dog", "on", "the", "beach", "cat",
@@ -1007,6 +1402,25 @@ def test_sample_with_temperature(sub):
         )
     with pytest.raises(ValueError):
         sub.sample_with_temperature(logits, -1.0, rng)
+    # generate_text forbids the padding id with a logit of -inf; small temperatures sharpen.
+    forbidden = np.array([-np.inf, 30.0, 29.0, -5.0])
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            picks = probes.repeated_calls(
+                sub.sample_with_temperature, 50, forbidden, 0.01, random.default_rng(2)
+            )
+            picks += probes.repeated_calls(
+                sub.sample_with_temperature, 200, forbidden, 1.0, random.default_rng(3)
+            )
+    except FloatingPointError as error:
+        pytest.fail(
+            f"numpy warned ({error}) on logits [-inf, 30, 29, -5]: subtract the largest scaled "
+            "logit before exponentiating, so that nothing overflows."
+        )
+    if 0 in picks:
+        pytest.fail("An index whose logit is -inf was drawn: its probability is exactly 0.")
+    assert picks[:50] == [1] * 50, "Temperature 0.01 must pick the argmax (1) every time."
+    assert 2 in picks[50:], "At temperature 1, logit 29 next to 30 must be drawn sometimes."
     draws = 20000
     for temperature in (1.0, 2.0):
         rng = random.default_rng(1)
@@ -1049,6 +1463,14 @@ def test_char_lm_structure_and_training(sub):
     assert type_name(model.get_layer("rnn")) == "GRU"
     lstm = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="lstm")
     assert type_name(lstm.get_layer("rnn")) == "LSTM", "cell='lstm' must build an LSTM layer."
+    for built, gates in ((model, 3), (lstm, 4)):
+        shapes = [tuple(plain_array(w, what="A weight").shape) for w in built.get_weights()]
+        if (shapes[:2], shapes[-2:]) != ([(7, 8), (8, 16 * gates)], [(16, 7), (7,)]):
+            pytest.fail(
+                f"build_char_lm(vocab_size=7, embedding_dim=8, units=16) has weights of shapes "
+                f"{shapes}: use the embedding_dim and units arguments, with one Dense(vocab_size) "
+                "after the recurrent layer."
+            )
     with pytest.raises(ValueError):
         sub.build_char_lm(vocab_size=7, cell="transformer")
     pattern = np.tile(np.array([1, 2, 3, 4, 5, 6], np.int32), 80)
@@ -1073,6 +1495,15 @@ def test_char_lm_structure_and_training(sub):
     # 1.95, bar +-30 %), last/first 0.12-0.21 (mean 0.17). The bar 0.5 leaves a margin of 0.29;
     # an untrained model stays at ln 7 (ratio 1.0) and one trained 2 epochs of 5 reaches only
     # 0.81-0.87.
+    _check_fit_logs(model, losses, "train_char_lm", epochs=5)
+    logits = plain_array(model.predict(inputs[:20], verbose=0), what="The logits")
+    loss = plain_float(model.evaluate(inputs[:20], targets[:20], verbose=0), what="The loss")
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(targets[:20], logits)
+    if loss != pytest.approx(float(tf.reduce_mean(cross_entropy)), rel=1e-3):
+        pytest.fail(
+            "The compiled loss is not the cross-entropy of the model's logits: use "
+            "SparseCategoricalCrossentropy(from_logits=True)."
+        )
     assert losses[-1] < 0.5 * losses[0], f"The loss did not fall enough: {losses}"
     assert losses[0] == pytest.approx(math.log(7), rel=0.3)
     twin = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="gru")

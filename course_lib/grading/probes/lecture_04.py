@@ -57,3 +57,47 @@ def record_global_calls(function, name: str, *args, **kwargs):
     finally:
         namespace[name] = original
     return result, calls
+
+
+def dropout_mask(index: int, shape, rate: float) -> np.ndarray:
+    """The judge's fixed dropout mask for the ``index``-th dropout call: float32 ``shape``.
+
+    Each element is kept (scaled by ``1 / (1 - rate)``, as Keras' Dropout scales) or zeroed
+    (0), drawn from a generator seeded by ``index`` only, so the judge can rebuild the mask.
+    """
+    keep = np.random.default_rng([4040, int(index)]).random(tuple(shape)) >= rate
+    return (keep / (1.0 - rate)).astype(np.float32)
+
+
+def with_fixed_dropout(function, *args, **kwargs):
+    """Call ``function(*args, **kwargs)`` with every ``keras.layers.Dropout`` made deterministic.
+
+    While the call lasts, a Dropout layer called in training mode multiplies its input by
+    ``dropout_mask(i, shape, rate)`` (``i`` counts the calls, from 0) instead of a random mask;
+    in inference mode it returns its input, as Keras' does. So a layer's output in training
+    mode can be compared with a reference that applies the same masks where the lecture puts
+    its dropouts.
+
+    Returns:
+        ``(output, calls)``: the output as a numpy array, and one ``{"shape": tuple, "rate":
+        float}`` per dropout call in training mode, in order.
+    """
+    import keras
+
+    original = keras.layers.Dropout.call
+    calls = []
+
+    def call(self, inputs, training=False):
+        if not training or self.rate <= 0:
+            return inputs
+        shape = tuple(int(n) for n in inputs.shape)
+        mask = dropout_mask(len(calls), shape, float(self.rate))
+        calls.append({"shape": shape, "rate": float(self.rate)})
+        return inputs * keras.ops.convert_to_tensor(mask, dtype=inputs.dtype)
+
+    keras.layers.Dropout.call = call
+    try:
+        output = function(*args, **kwargs)
+    finally:
+        keras.layers.Dropout.call = original
+    return np.asarray(output), calls
