@@ -391,7 +391,7 @@ def test_residual_block_projection_shortcut(sub):
 )
 def test_inception_module_matches_keras_layers(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
-    x = _images((2, 7, 7, 6), 4)
+    x = _images((2, 7, 7, 6), 4) * 4  # Some pre-activations above 6: ReLU, not ReLU6.
     block = sub.InceptionModule(4, 3, 5, 2, 3, 2)
     try:
         out = _np(block(x))
@@ -930,7 +930,7 @@ def _assign_family(sub, model, family, weights):
 def test_family_models_compute_the_reference(sub):
     _seed(sub)  # Seeded before the student's code builds anything.
     shape, classes, width, stages = FAMILY_SETTINGS
-    x = _images((2, *shape), 40)
+    x = _images((2, *shape), 40) * 4  # Some stem pre-activations above 6: ReLU, not ReLU6.
     mistakes = {
         "max_pooling": "pool the last feature maps with their average (GlobalAveragePooling2D), "
         "not their maximum.",
@@ -941,9 +941,13 @@ def test_family_models_compute_the_reference(sub):
         reference = _expected("family_models")[family]
         model = sub.build_family_model(family, shape, classes, width, stages)
         _assign_family(sub, model, family, _family_weights(family, 3, classes, width, stages))
-        messages = {key: f"{family} model: {message}" for key, message in mistakes.items()}
+        messages = {
+            key: f"{family} model: {message}"
+            for key, message in mistakes.items()
+            if key in reference  # Inception alone pools between its stages.
+        }
         out = _np(model(x, training=False))
-        _check_output(out, {"out": reference["inference"], **reference}, messages, atol=1e-4)
+        _check_output(out, {"out": reference["inference"], **reference}, messages, 1e-4, 1e-5)
         if not np.allclose(_np(model(x)), out, atol=1e-5):
             pytest.fail(
                 f"{family} model: called without a training argument it should run in "

@@ -356,7 +356,7 @@ def expected():
         x = t._images((2, 6, 6, in_channels), 3)
         weights = t._named_weights(t._residual_layout(in_channels, 16, strides), 3 + strides)
         values["residual_projection"].append(_with_prints(*residual(x, weights, strides)))
-    x = t._images((2, 7, 7, 6), 4)
+    x = t._images((2, 7, 7, 6), 4) * 4
     weights = t._named_weights(t._inception_layout(6, 4, 3, 5, 2, 3, 2), 4)
     values["inception"] = _with_prints(*inception(x, weights))
     values["inverted_residual_params"] = [
@@ -398,7 +398,7 @@ def expected():
         for family in ("vgg", "resnet", "inception", "mobilenet")
     }
     shape, classes, width, stages = t.FAMILY_SETTINGS
-    x = t._images((2, *shape), 40)
+    x = t._images((2, *shape), 40) * 4
     values["family_models"] = {
         family: family_outputs(
             family, x, t._family_weights(family, shape[-1], classes, width, stages)

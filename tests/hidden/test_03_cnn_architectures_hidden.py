@@ -47,7 +47,7 @@ def test_residual_blocks_match_the_reference(sub):
 @pytest.mark.points(1, hint="An Inception module with other widths.", section="inception")
 def test_inception_module_matches_the_reference(sub):
     public._seed(sub, 6)
-    x = public._images((1, 6, 6, 5), 32)
+    x = public._images((1, 6, 6, 5), 32) * 4
     block = sub.InceptionModule(3, 2, 4, 3, 2, 5)
     block(x)
     public._randomize(block, 33)
@@ -118,7 +118,7 @@ def test_blocks_in_training_mode_match_the_reference(sub):
 @pytest.mark.points(1, hint="Blocks on non-square images.", section="vgg")
 def test_blocks_on_non_square_images_match_the_reference(sub):
     public._seed(sub, 9)
-    x = public._images((2, 7, 10, 5), 39)
+    x = public._images((2, 7, 10, 5), 39) * 4
     block = sub.VGGBlock(4, num_convs=2, kernel_size=5)
     block(x)
     public._randomize(block, 40)
@@ -179,7 +179,7 @@ def test_family_models_match_the_reference_in_both_modes(sub):
     public._seed(sub, 10)
     # Width 16 reaches 64 channels, where c // 7 and c // 8 differ (Inception's widths).
     shape, classes, width, stages = (24, 16, 3), 3, 16, 3
-    x = public._images((3, *shape), 43)
+    x = public._images((3, *shape), 43) * 4
     for offset, family in enumerate(public.FAMILIES):
         model = sub.build_family_model(family, shape, classes, width, stages)
         public._randomize(model, 44 + offset, scale=0.1)
