@@ -213,6 +213,9 @@ def test_one_hot(sub):
         pytest.fail("Padding (id 0) must give an all-zero vector, not a 1 in column 0.")
     assert out.dtype == np.float32, f"Expected float32; received {out.dtype}."
     np.testing.assert_allclose(out, expected)
+    listed = sub.one_hot([[2, 0], [0, 1]], 3)  # Ids as a list of lists, padding included.
+    expected = [[[0, 0, 1], [0, 0, 0]], [[0, 0, 0], [0, 1, 0]]]
+    assert_close(listed, expected, dtype=np.float32, what="one_hot([[2, 0], [0, 1]], 3)")
 
 
 BAG_VOCABULARY = ["[PAD]", "[UNK]", "a", "dog", "the", "cat", "snow", "café"]
@@ -549,6 +552,8 @@ def test_skipgram_pairs_hand_computed(sub):
     window1 = np.asarray(sub.skipgram_pairs([[5, 6, 7]], window_size=1)).reshape(-1, 2)
     np.testing.assert_array_equal(window1, [[5, 6], [6, 5], [6, 7], [7, 6]])
     assert np.asarray(sub.skipgram_pairs(sequences)).dtype == np.int64, "Expected int64 pairs."
+    narrow = np.asarray(sub.skipgram_pairs(sequences.astype(np.int32)))  # As encode_tokens gives.
+    assert narrow.dtype == np.int64, f"int32 texts: expected int64 pairs; received {narrow.dtype}."
     none = np.asarray(sub.skipgram_pairs([[0, 0, 0], [7, 0, 0]]))
     assert none.shape == (0, 2), f"No pairs: expected shape (0, 2); received {none.shape}."
     nothing = np.asarray(sub.skipgram_pairs(np.zeros((0, 5), np.int64)))
@@ -633,6 +638,16 @@ def test_negative_sampling(sub):
         )
 
 
+def _check_integer_inputs(model, name):
+    """The model's inputs take integer ids, as the docstring says (not Keras' default float32)."""
+    dtypes = [str(tensor.dtype) for tensor in model.inputs]
+    if not all(dtype.startswith(("int", "uint")) for dtype in dtypes):
+        pytest.fail(
+            f"{name}'s model has inputs of dtypes {dtypes}: ids are integers; give each "
+            "keras.Input the dtype the docstring says."
+        )
+
+
 SKIPGRAM_TARGETS = np.array([1, 5, 7])
 SKIPGRAM_CONTEXTS = np.array([[2, 3, 4], [5, 6, 7], [0, 11, 1]])
 
@@ -653,6 +668,7 @@ def _skipgram_weights(vocab_size, dim):
 def test_skipgram_model_dot_products(sub):
     library(sub, "keras").utils.set_random_seed(0)  # Seeded where the model is built.
     model = sub.build_skipgram_model(12, 4)
+    _check_integer_inputs(model, "build_skipgram_model")
     for name, value in _skipgram_weights(12, 4).items():  # The judge's embeddings.
         model.get_layer(name).embeddings.assign(value)
     logits = np.asarray(model([SKIPGRAM_TARGETS, SKIPGRAM_CONTEXTS]))
@@ -838,6 +854,11 @@ def test_sif_embeddings(sub):
     np.testing.assert_allclose(out, expected, atol=1e-5)
     empty = np.asarray(sub.sif_embeddings([], word_index, vectors, probabilities, a=a))
     assert empty.shape == (0, 6), f"No texts: expected shape (0, 6); received {empty.shape}."
+    single = sub.sif_embeddings(tokens[:1], word_index, vectors, probabilities, a=a)
+    assert_close(
+        single, np.zeros((1, 6)), atol=1e-6, dtype=np.float64,
+        what="sif_embeddings of a single text (its vector is the common component)",
+    )  # fmt: skip
     # An empty text adds a zero row, which leaves the singular vectors as they were.
     more = sub.sif_embeddings([*tokens, []], word_index, vectors, probabilities, a=a)
     assert_close(
@@ -901,6 +922,11 @@ def _assign_named(layer, weights):
         for role, value in roles.items():
             variable = getattr(sublayer, role, None)
             shape = None if variable is None else tuple(variable.shape)
+            if shape is None:
+                pytest.fail(
+                    f"{type_name(layer)}.{name} has no {role} after build: build every "
+                    "sublayer in build(input_shape), as the docstring says."
+                )
             if shape != value.shape:
                 pytest.fail(
                     f"{type_name(layer)}.{name}.{role}: expected a variable of shape "
@@ -1202,7 +1228,7 @@ def test_bert_embeddings_settings_and_training(sub):
     library(sub, "keras").utils.set_random_seed(0)  # Seeded where the layer is built.
     layer = sub.BertEmbeddings(**EMBEDDING_SETTINGS, name="my_embeddings")
     ids, types = EMBEDDING_IDS, np.minimum(EMBEDDING_TYPES * 2, 2).astype(np.int32)
-    layer(ids)
+    layer.build(ids.shape)  # build creates every sublayer's variables (the docstring's contract).
     _assign_named(layer, _named_weights(_embeddings_layout(20, 8, 10, 3), 31))
     reference = _expected("bert_embeddings_settings")
     out = layer(ids, token_type_ids=types, training=False)
@@ -1268,6 +1294,7 @@ def _tiny_encoder(sub, vocab_size=30, seed=40, dropout_rate=0.1):
 )
 def test_text_encoder_matches_numpy_bert(sub):
     model = _tiny_encoder(sub)
+    _check_integer_inputs(model, "build_text_encoder")
     ids = ENCODER_IDS
     mask = (ids > 0).astype(np.int32)
     out = np.asarray(model({"input_ids": ids, "attention_mask": mask}, training=False))
@@ -1419,6 +1446,13 @@ def test_sample_with_temperature(sub):
         )
     if 0 in picks:
         pytest.fail("An index whose logit is -inf was drawn: its probability is exactly 0.")
+    # A Keras model's logits are float32 (generate_text); the index is a Python int.
+    logits32 = _rng(9).normal(size=97).astype(np.float32) * 3
+    drawn = probes.repeated_calls(
+        sub.sample_with_temperature, 30, logits32, 0.7, random.default_rng(4)
+    )
+    if not all(type(index) is int and 0 <= index < 97 for index in drawn):
+        pytest.fail(f"Expected Python ints in [0, 97); received {drawn[:5]}...")
     assert picks[:50] == [1] * 50, "Temperature 0.01 must pick the argmax (1) every time."
     assert 2 in picks[50:], "At temperature 1, logit 29 next to 30 must be drawn sometimes."
     draws = 20000
@@ -1461,6 +1495,7 @@ def test_char_lm_structure_and_training(sub):
         f"{model.output_shape}. Did the recurrent layer return sequences?"
     )
     assert type_name(model.get_layer("rnn")) == "GRU"
+    _check_integer_inputs(model, "build_char_lm")
     lstm = sub.build_char_lm(vocab_size=7, embedding_dim=8, units=16, cell="lstm")
     assert type_name(lstm.get_layer("rnn")) == "LSTM", "cell='lstm' must build an LSTM layer."
     for built, gates in ((model, 3), (lstm, 4)):
