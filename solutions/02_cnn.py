@@ -724,7 +724,7 @@ def plot_filters(model: keras.Model, path, columns: int = 8, cell_pixels: int = 
         cell_pixels: pixels per side of each cell.
 
     Returns:
-        (filters, kernel_height, kernel_width, 3) the pictures drawn: filter ``f`` is
+        (filters, kernel_height, kernel_width, 3) float64 pictures drawn: filter ``f`` is
         ``(w - w.min()) / (w.max() - w.min())`` of ``w = kernel[:, :, :, f]`` (0.5 everywhere if
         constant). Cell ``f`` (row-major) shows picture ``f`` with nearest interpolation,
         stretched over the whole cell; the PNG is exactly ``columns * cell_pixels`` ×

@@ -121,9 +121,13 @@ def _conv_config(rng, padding):
 
 
 def _check_conv(function, x, kernel, strides, padding):
-    """Compare one convolution with tf.nn.conv2d, failing with advice for known mistakes."""
-    expected = _tf_conv(x, kernel, strides, padding)
+    """Compare one convolution with tf.nn.conv2d, failing with advice for known mistakes.
+
+    ``strides``: a pair, or one int for both axes (the docstring allows both).
+    """
     received = np.asarray(function(x, kernel, strides, padding))
+    strides = (strides, strides) if isinstance(strides, int) else strides
+    expected = _tf_conv(x, kernel, strides, padding)
     if received.shape != expected.shape:
         pytest.fail(
             f"For x {x.shape}, kernel {kernel.shape}, strides {strides}, padding {padding!r} "
@@ -255,12 +259,12 @@ def test_pad_input(sub):
 
 def _edge_configs(rng):
     """Convolutions at the edges of what the docstring allows, as (x, kernel, strides, padding):
-    a kernel as large as the image, a stride longer than the image, a 1 x 1 kernel, one channel,
-    and 8-bit integer pixels (a uint8 photo) with float weights."""
+    a kernel as large as the image, a stride longer than the image, a 1 x 1 kernel with one int
+    for both strides, one channel, and 8-bit integer pixels (a uint8 photo) with float weights."""
     configs = [
         (rng.normal(size=(1, 4, 3, 2)), rng.normal(size=(4, 3, 2, 3)), (1, 1), "valid"),
         (rng.normal(size=(2, 3, 5, 1)), rng.normal(size=(2, 2, 1, 2)), (4, 6), "same"),
-        (rng.normal(size=(1, 5, 6, 3)), rng.normal(size=(1, 1, 3, 4)), (2, 1), "valid"),
+        (rng.normal(size=(1, 5, 6, 3)), rng.normal(size=(1, 1, 3, 4)), 2, "valid"),
         (rng.normal(size=(1, 1, 1, 1)), rng.normal(size=(3, 3, 1, 1)), (1, 1), "same"),
     ]
     pixels = rng.integers(0, 256, size=(1, 6, 5, 3)).astype(np.uint8)
@@ -1009,11 +1013,13 @@ def _check_multilabel_edges(sub):
     y_true = (rng.uniform(size=(12, 5)) < 0.4).astype(np.int64)
     y_true[:, 0], y_true[:, 3] = 1, 0  # Category 0 in every photo, category 3 in none.
     y_true[0, 1:3] = 1
+    y_true[:, 4], y_true[7, 4] = 0, 1  # Category 4 in exactly one photo: it is scored.
     y_prob = np.clip(0.25 * y_true + rng.uniform(0, 0.75, size=y_true.shape), 0, 1)
     below, above = np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0)
     y_prob[1:4, :] = below  # 0.49999999999999994: absent, but 0.5 in float32.
     y_prob[4:6, :] = above
     present = [0, 1, 2, 4]
+    assert y_true[:, present].sum(axis=0).min() == 1 and y_true[:, 3].sum() == 0
     for probabilities in (y_prob, y_prob.astype(np.float32)):
         scores, args, _ = arguments_after(
             sub.evaluate_multilabel, y_true.copy(), probabilities.copy(), 0.5
@@ -1028,8 +1034,8 @@ def _check_multilabel_edges(sub):
         received = plain_float(scores["mAP"], what=f"mAP {what}")
         if abs(received - expected_map) > 1e-9:
             pytest.fail(
-                f"mAP {what}: {received:.6f}, expected {expected_map:.6f}. A category present in "
-                "every photo has at least one positive, so it is scored (its AP is 1)."
+                f"mAP {what}: {received:.6f}, expected {expected_map:.6f}. Every category with a "
+                "positive photo is scored: one in a single photo, and one in every photo (AP 1)."
             )
         counted = plain_int(scores["num_classes_scored"], what="num_classes_scored")
         assert counted == 4, f"4 categories have a positive photo; received {counted}."
@@ -1172,7 +1178,7 @@ def test_plot_filters_png(sub):
         )
     expected = np.asarray(_expected("plot_filters")["flat_pictures"])
     pictures = plain_array(
-        pictures, what="The pictures of 8 filters of 2 x 3", shape=expected.shape
+        pictures, what="The pictures of 8 filters of 2 x 3", shape=expected.shape, dtype=np.float64
     )
     if not np.allclose(pictures[5], 0.5):
         pytest.fail(
@@ -1181,11 +1187,16 @@ def test_plot_filters_png(sub):
         )
     np.testing.assert_allclose(pictures, expected, rtol=1e-5, atol=1e-6)
     _check_filter_png(path, expected, columns=4, cell=24)
+    # Small cells (2 x 3 pixels per weight), where smoothing would blend neighbouring weights.
+    path = _runner_path(sub, "small.png")
+    sub.plot_filters(model, path, columns=3, cell_pixels=6)
+    _check_filter_png(path, expected, columns=3, cell=6)
 
 
 def _check_filter_png(path, pictures, columns, cell):
     """The PNG holds ``pictures`` row-major, each stretched over its cell with nearest
-    interpolation: every pixel of a weight's rectangle, its edges included, has its colour."""
+    interpolation: every pixel of a weight's rectangle, its edges included, has its colour
+    (within the PNG's 8-bit rounding; measured with the reference: at most 1 / 255)."""
     rows = -(-len(pictures) // columns)
     with _read_png(path) as image:
         assert image.format == "PNG"
@@ -1202,7 +1213,7 @@ def _check_filter_png(path, pictures, columns, cell):
         for a in range(picture.shape[0]):
             for b in range(picture.shape[1]):
                 y, x = top + a * height, left + b * width
-                square = pixels[y + 1 : y + height - 1, x + 1 : x + width - 1]
+                square = pixels[y : y + height, x : x + width]
                 if not np.allclose(square, picture[a, b], atol=3 / 255):
                     pytest.fail(
                         f"Cell {index} does not show weight ({a}, {b}) of its filter as one "
