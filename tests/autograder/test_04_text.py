@@ -599,6 +599,11 @@ def test_negative_sampling(sub):
     if np.allclose(distribution, counts / counts.sum()):
         pytest.fail("Raise the counts to the power 0.75 before normalising.")
     np.testing.assert_allclose(distribution, expected)
+    narrow = sub.negative_sampling_distribution(counts.astype(np.float32))
+    assert_close(
+        narrow, expected, rtol=1e-12, dtype=np.float64,
+        what="negative_sampling_distribution of float32 counts (float64 probabilities)",
+    )  # fmt: skip
     square_root = np.asarray(sub.negative_sampling_distribution(counts, power=0.5))
     if not np.allclose(square_root, reference["square_root"]):
         pytest.fail("With power=0.5 the probabilities must follow counts ** 0.5: use the argument.")
