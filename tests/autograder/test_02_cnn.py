@@ -882,7 +882,12 @@ def test_train_cnn_learns_with_early_stopping(sub):
             f"Expected keras.utils.set_random_seed(seed) with seed=7 first; received calls with "
             f"{seeds}. Seed with the argument, not the global SEED."
         )
-    fit_kwargs = calls[-1]["kwargs"] if calls else {}
+    if len(calls) != 1:
+        pytest.fail(
+            f"train_cnn called model.fit {len(calls)} times: compile once, then fit once with "
+            "early stopping (the History returned must describe the whole training)."
+        )
+    fit_kwargs = calls[-1]["kwargs"]
     if fit_kwargs.get("epochs") != 3:
         pytest.fail(
             f"train_cnn(..., epochs=3) called fit with epochs={fit_kwargs.get('epochs')}: pass "
