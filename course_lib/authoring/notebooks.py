@@ -1,7 +1,7 @@
 """Notebook versions of every lecture for Jupyter, Colab and nbgrader (introduced with Lecture 01).
 
 - ``student/NN_topic.ipynb``: the student exercise as a notebook, with ``camp_lecture`` in its
-  metadata. Its first code cell is the setup cell: on Colab (``"google.colab" in sys.modules``)
+  metadata. Its first code cell is the setup cell: on Colab (``google.colab`` imports)
   it pip-installs the course from the instructor's ``--pip-spec`` (keeping Colab's TensorFlow
   when supported), it keeps TensorFlow's log lines out of the cells, and it defines ``check``
   (``course_lib.student.checker``) from the lecture's public tests, embedded in that cell. A code
@@ -93,9 +93,15 @@ def setup_source(pip_spec: str | None = None) -> str:
         "# On Colab it installs the course; on your own machine it installs nothing. It also keeps",
         "# TensorFlow's start-up log lines out of the notebook.",
         "import importlib",
-        "import sys",
         "",
-        'if "google.colab" in sys.modules:',
+        "try:",
+        "    import google.colab  # Only Colab has it.",
+        "",
+        "    on_colab = True",
+        "except ImportError:",
+        "    on_colab = False",
+        "",
+        "if on_colab:",
     ]
     if not pip_spec:
         message = (
