@@ -174,9 +174,9 @@ source .venv/bin/activate        # Windows: .venv\\Scripts\\activate
 pip install ".[jupyter]"         # or `pip install .` without JupyterLab
 ```
 
-It installs TensorFlow (a few minutes, about 3 GB), the `camp` command with the exercises'
-tests, and the quizzes; your instructor may give you a wheel or a git URL to install instead of
-this folder.{nodeps}
+It installs TensorFlow (about a minute on a fast connection, 3 GB), the `camp` command with the
+exercises' tests, and the quizzes; your instructor may give you a wheel or a git URL to install
+instead of this folder.{nodeps}
 
 ## Work
 
