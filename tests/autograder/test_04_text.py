@@ -772,7 +772,10 @@ def test_train_skipgram_settings(sub):
         sequences, counts, embedding_dim=4, window_size=1, num_negatives=2, epochs=2,
         batch_size=64, seed=7,
     )  # fmt: skip
-    if [plain_float(x) for x in again] != [plain_float(x) for x in losses]:
+    # Same seed, same initial weights and negatives: equal up to float rounding (repeats were
+    # bit-equal). Models initialised from global seeds 0-3 instead differ by 6e-4 to 6e-3
+    # (relative) in their losses: rel=1e-5 leaves a margin of 60.
+    if [plain_float(x) for x in again] != pytest.approx([plain_float(x) for x in losses], rel=1e-5):
         pytest.fail(
             "Two calls with seed=7 trained differently: call keras.utils.set_random_seed(seed) "
             "before building the model, so the seed fixes the initial weights too."
