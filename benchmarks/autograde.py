@@ -5,8 +5,9 @@ Usage: ``python benchmarks/autograde.py [--students 40] [--lecture 01] [--fairne
 Both graders get the same submissions (the reference solution, once as ``.py`` for camp and once
 as the nbgrader source notebook for nbgrader), the same tests (the public ones: the notebook holds
 no hidden test, so camp gets an empty ``--hidden-tests`` folder) and the same environment
-(``CAMP_SKIP_DEMOS=1``, so neither runs the lecture's demo cells). Prints seconds per submission for each and the ratio, and
-the isolation the gradebook recorded (every safeguard of the sandbox on, or what was missing).
+(``CAMP_SKIP_DEMOS=1``, so neither runs the lecture's demo cells). Prints seconds per submission
+for each and the ratio, and the isolation the gradebook recorded (every safeguard of the sandbox
+on, or what was missing).
 
 ``--fairness`` instead grades the solution alone, then again while a classmate's runner keeps 64
 processes busy (each in a session of its own), and prints both times and their ratio.

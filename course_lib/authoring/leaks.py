@@ -22,6 +22,7 @@ do not show: a hint names the mistake, never the answer (``hint_leaks``).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 import textwrap
@@ -124,7 +125,7 @@ def secret_fragments(root: Path, released: set[str]) -> dict[tuple[str, ...], st
     for lecture, name, lines in reference_functions(root):
         label = f"{lecture}, reference {name} of tests/hidden"
         meaningful = _meaningful(lines)  # Pairs only: one-line helpers are everywhere.
-        secret |= dict.fromkeys(set(zip(meaningful, meaningful[1:])) - shown, label)
+        secret |= dict.fromkeys(set(itertools.pairwise(meaningful)) - shown, label)
     return secret
 
 
