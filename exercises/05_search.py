@@ -155,8 +155,10 @@ def load_collection(
 #   $2^{g} - 1$), divided by the DCG of the ideal ranking (all graded items sorted by grade),
 #   so a perfect ranking scores 1. 0 when no item has a grade above 0.
 #
-# A ranking never lists an id twice; if it does, only the first occurrence counts. An id may be
-# of any hashable type (int, str).
+# A ranking never lists an id twice; if it does, only the first occurrence counts (`_unique`
+# keeps the first occurrences, in order). An id may be of any hashable type (int, str). The
+# cut-off k is an integer >= 1 (a numpy integer too); every metric refuses anything else (0, a
+# negative number, a float, a bool) with a ValueError: call `_check_k(k)` first.
 
 
 # %%
@@ -164,7 +166,8 @@ def precision_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
     """Fraction of the first ``k`` ranked ids that are relevant (divided by ``k``).
 
     Args:
-        ranked_ids: (n,) ids, best first; relevant_ids: the set of relevant ids; k: >= 1.
+        ranked_ids: (n,) ids, best first; relevant_ids: the set of relevant ids; k: an integer
+            >= 1 (else ValueError).
 
     Returns:
         A float in [0, 1].
@@ -177,7 +180,8 @@ def recall_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float:
     """Fraction of the relevant ids found among the first ``k`` ranked ids (0 if none exist).
 
     Args:
-        ranked_ids: (n,) ids, best first; relevant_ids: the set of relevant ids; k: >= 1.
+        ranked_ids: (n,) ids, best first; relevant_ids: the set of relevant ids; k: an integer
+            >= 1 (else ValueError).
 
     Returns:
         A float in [0, 1].
@@ -190,7 +194,8 @@ def average_precision_at_k(ranked_ids: list, relevant_ids: set, k: int) -> float
     """AP@K, Kaggle's definition: sum over ranks k' <= k of P(k')·rel(k'), over min(m, k).
 
     Args:
-        ranked_ids: (n,) ids, best first; relevant_ids: the m relevant ids; k: >= 1.
+        ranked_ids: (n,) ids, best first; relevant_ids: the m relevant ids; k: an integer >= 1
+            (else ValueError).
 
     Returns:
         A float in [0, 1]; 0 when there is no relevant id.
@@ -207,7 +212,7 @@ def mean_average_precision_at_k(rankings: list[list], relevant: list[set], k: in
 
     Args:
         rankings: Q rankings (lists of ids, best first); relevant: Q sets of relevant ids;
-        k: >= 1.
+        k: an integer >= 1 (else ValueError).
 
     Returns:
         A float in [0, 1]; queries without relevant ids count as AP 0.
@@ -229,7 +234,8 @@ def reciprocal_rank(ranked_ids: list, relevant_ids: set, k: int | None = None) -
     """1 / rank of the first relevant id among the first ``k`` (all if None), else 0.
 
     Args:
-        ranked_ids: (n,) ids, best first; relevant_ids: set; k: cut-off or None.
+        ranked_ids: (n,) ids, best first; relevant_ids: set; k: None (no cut-off) or an
+            integer >= 1 (else ValueError).
 
     Returns:
         A float in [0, 1].
@@ -243,7 +249,8 @@ def ndcg_at_k(ranked_ids: list, relevance_by_id: dict, k: int) -> float:
 
     Args:
         ranked_ids: (n,) ids, best first; relevance_by_id: id → grade >= 0 (ids absent have
-            grade 0; the ideal ranking sorts *all* these grades, retrieved or not); k: >= 1.
+            grade 0; the ideal ranking sorts *all* these grades, retrieved or not); k: an
+            integer >= 1 (else ValueError).
 
     Returns:
         DCG@K / ideal DCG@K, a float in [0, 1]; 0 when every grade is 0.
@@ -393,6 +400,9 @@ class SearchEngine:
 
     def search_batch(self, queries: list[str], k: int = K) -> list[list[tuple]]:
         """Return, for each query, its ``k`` best ``(image_id, score)`` pairs, best first.
+
+        ``score`` gets the queries as a list (of any sequence given here); whatever numbers it
+        returns (float32, nested lists, integers, bools) are ranked as float64 scores.
 
         Args:
             queries: (Q,) text queries; k: >= 1 (above the number of images: all of them).
@@ -681,7 +691,8 @@ def normalize_scores(scores: np.ndarray, method: str = "minmax") -> np.ndarray:
             (s - mean) / std (population std, ``ddof=0``).
 
     Returns:
-        float64 (Q, N); a constant row becomes zeros.
+        float64 (Q, N); a constant row (all its scores equal) becomes zeros, also when its
+        computed mean or standard deviation rounds off; the scores given are not changed.
     """
     if method not in ("minmax", "zscore"):
         raise ValueError(f"Expected method 'minmax' or 'zscore'; received {method!r}.")
@@ -756,7 +767,8 @@ def evaluate_engine(
 
     Args:
         engine: an indexed ``SearchEngine``; queries: (Q,) texts; relevant: Q sets of relevant
-            image ids; k: the cut-off; graded: optional Q dicts id → grade for nDCG.
+            image ids; k: the cut-off; graded: optional Q dicts id → grade for nDCG. Lists of
+            other lengths than ``queries`` raise ValueError.
 
     Returns:
         ``{"map": mAP@k, "mrr": MRR@k, "recall": mean Recall@k, "precision": mean

@@ -20,7 +20,8 @@ import warnings
 import numpy as np
 import pytest
 
-from course_lib.grading.access import library
+from course_lib.grading.access import arguments_after, float_errors_raised, library
+from course_lib.grading.compare import assert_close, plain_array
 from course_lib.grading.expected import load
 from course_lib.grading.remote import Handle
 
@@ -62,18 +63,23 @@ def _word_vectors():
     return {w: np.array(v, dtype=np.float32) for w, v in _WORDS.items()}
 
 
-def _fixed_engine(sub, scores):
+def _fixed_engine(sub, scores, convert=None, received=None):
     """A SearchEngine of the student's base class whose scores are a fixed (Q, N) matrix.
 
     The subclass is made where the student's class lives; its two methods are functions of this
-    file (called back from the runner), so the scores come from here.
+    file (called back from the runner), so the scores come from here. ``score`` returns rows of
+    ``scores`` (the queries are row numbers), passed through ``convert`` when given (another
+    dtype, a list of lists), and appends the type name of the queries it got to ``received``.
     """
 
     def encode_images(self, images):
         return None
 
     def score(self, queries):
-        return np.stack([scores[int(q)] for q in queries])
+        if received is not None:
+            received.append(type(queries).__name__)
+        rows = np.stack([scores[int(q)] for q in queries])
+        return rows if convert is None else convert(rows)
 
     methods = {"encode_images": encode_images, "score": score}
     fixed = library(sub, "builtins").type("Fixed", (sub.SearchEngine,), methods)
@@ -150,6 +156,14 @@ def test_precision_and_recall_hand_worked(sub):
             "ids count."
         )
     assert first == pytest.approx(0.0)
+    # Two of the three relevant items in the top 2: recall 2/3, not 2/min(3, 2).
+    capped = sub.recall_at_k([1, 5, 3], relevant, 2)
+    if capped == pytest.approx(1.0):
+        pytest.fail(
+            "recall_at_k([1, 5, 3], {1, 5, 7}, k=2) returned 1.0: Recall@K divides the hits by "
+            "all relevant items (3), even when K is smaller than that."
+        )
+    assert capped == pytest.approx(2 / 3)
     short = sub.precision_at_k([1], {1}, 4)
     if short == pytest.approx(1.0):
         pytest.fail(
@@ -158,6 +172,8 @@ def test_precision_and_recall_hand_worked(sub):
         )
     assert short == pytest.approx(0.25)
     assert sub.recall_at_k([1, 2], set(), 2) == pytest.approx(0.0)
+    assert sub.precision_at_k([1, 2], set(), 2) == pytest.approx(0.0)
+    assert sub.precision_at_k([], {1}, 3) == pytest.approx(0.0)
     repeated = sub.precision_at_k([1, 1, 2], {1}, 2)
     if repeated == pytest.approx(1.0):
         pytest.fail(
@@ -194,11 +210,24 @@ def test_average_precision_hand_worked(sub):
         pytest.fail(
             "At each hit add the precision at that rank (hits so far / rank), not 1 / rank."
         )
+    # Hits at ranks 1 and 3 of 4 relevant items: the sum over min(4, 5), not over the 2 hits.
+    value = sub.average_precision_at_k([1, 2, 3, 4, 5], {1, 3, 6, 7}, 5)
+    if value == pytest.approx((1 + 2 / 3) / 2):
+        pytest.fail(
+            "AP@5 with 4 relevant items, 2 of them retrieved, divides by min(m, K) = 4, not by "
+            "the number of hits (2): missing a relevant item must cost."
+        )
+    # The only hits beyond the cut-off do not count: ranking [1, 2, 3, 4, 5], relevant {1, 5}.
+    cut = sub.average_precision_at_k([1, 2, 3, 4, 5], {1, 5}, 3)
+    if cut == pytest.approx((1 + 2 / 5) / 2):
+        pytest.fail(
+            "average_precision_at_k([1, 2, 3, 4, 5], {1, 5}, k=3) counted the hit at rank 5: "
+            "only the first k ranks count."
+        )
+    assert cut == pytest.approx(1 / 2)
     assert one == pytest.approx(0.5)
     assert perfect == pytest.approx(1.0)
     assert two == pytest.approx((1 / 2 + 2 / 3) / 2)
-    # Hits at ranks 1 and 3: (1 + 2/3) / min(4, 5).
-    value = sub.average_precision_at_k([1, 2, 3, 4, 5], {1, 3, 6, 7}, 5)
     assert value == pytest.approx((1 + 2 / 3) / 4)
     assert sub.average_precision_at_k([1, 2], set(), 2) == pytest.approx(0.0)
     assert sub.average_precision_at_k([5, 6], {1}, 2) == pytest.approx(0.0)
@@ -280,6 +309,8 @@ def test_reciprocal_rank(sub):
     assert cut == pytest.approx(0.0)
     assert sub.reciprocal_rank(["a", "b"], {"a"}) == pytest.approx(1.0)
     assert sub.reciprocal_rank([1, 2], {3}) == pytest.approx(0.0)
+    assert sub.reciprocal_rank([1, 2], set(), k=5) == pytest.approx(0.0)
+    assert sub.reciprocal_rank([7, 8, 9, 1], {9, 1}, k=3) == pytest.approx(1 / 3)
 
 
 def _ndcg_cases():
@@ -331,6 +362,108 @@ def test_ndcg_ideal_counts_missed_items(sub):
         )
     assert value == pytest.approx(1.0 / (2.0 + 1.0 / np.log2(3)))
     assert sub.ndcg_at_k(["a", "b"], {"a": 0}, 2) == pytest.approx(0.0)
+    assert sub.ndcg_at_k(["a", "b"], {}, 2) == pytest.approx(0.0)
+    assert sub.ndcg_at_k([], {"a": 1}, 2) == pytest.approx(0.0)
+    # A ranking shorter than k, with fractional grades: DCG 0.5 / log2(3) over the ideal
+    # 1.5 + 0.5 / log2(3) + 0.25 / 2 (three graded items; "b" was not retrieved).
+    short = sub.ndcg_at_k(["z", "a"], {"a": 0.5, "b": 1.5, "c": 0.25, "z": 0}, 5)
+    assert short == pytest.approx((0.5 / np.log2(3)) / (1.5 + 0.5 / np.log2(3) + 0.25 / 2))
+
+
+_BAD_KS = (0, -1, True, 2.0)  # Cut-offs the metrics refuse: not an integer >= 1.
+
+
+def _metric_calls(sub):
+    """Each ranking metric on one fixed ranking, as a function of k, with its value at k = 2.
+
+    Ranking [3, 1, 4], relevant {1, 4} (grades 1: 2, 4: 1): the top 2 holds one hit, at rank 2.
+    """
+    ranking, relevant, grades = [3, 1, 4], {1, 4}, {1: 2, 4: 1}
+    return {
+        "precision_at_k": (lambda k: sub.precision_at_k(ranking, relevant, k), 1 / 2),
+        "recall_at_k": (lambda k: sub.recall_at_k(ranking, relevant, k), 1 / 2),
+        "average_precision_at_k": (
+            lambda k: sub.average_precision_at_k(ranking, relevant, k),
+            (1 / 2) / 2,
+        ),
+        "mean_average_precision_at_k": (
+            lambda k: sub.mean_average_precision_at_k([ranking], [relevant], k),
+            (1 / 2) / 2,
+        ),
+        "reciprocal_rank": (lambda k: sub.reciprocal_rank(ranking, relevant, k), 1 / 2),
+        "ndcg_at_k": (
+            lambda k: sub.ndcg_at_k(ranking, grades, k),
+            (2 / np.log2(3)) / (2 + 1 / np.log2(3)),
+        ),
+    }
+
+
+@pytest.mark.points(
+    1,
+    hint="Every ranking metric refuses a cut-off k that is not an integer >= 1 (0, a negative "
+    "number, a float, a bool) with a ValueError, as the docstrings say; a numpy integer is an "
+    "integer.",
+    section="metrics",
+)
+def test_ranking_metrics_refuse_a_bad_k(sub):
+    for name, (call, expected) in _metric_calls(sub).items():
+        value = call(np.int64(2))
+        assert value == pytest.approx(expected), f"{name}(..., k=np.int64(2))"
+        for k in _BAD_KS:
+            try:
+                value = call(k)
+            except ValueError:
+                continue
+            except Exception as error:  # noqa: BLE001 - the student's exception, named below.
+                pytest.fail(
+                    f"{name}(..., k={k!r}) raised {type(error).__name__} ({error}); a k that is "
+                    "not an integer >= 1 raises ValueError (the lecture's _check_k(k) does it)."
+                )
+            pytest.fail(
+                f"{name}(..., k={k!r}) returned {value!r}; a k that is not an integer >= 1 "
+                "raises ValueError (the lecture's _check_k(k) does it)."
+            )
+    assert sub.reciprocal_rank([3, 1, 4], {1, 4}, None) == pytest.approx(1 / 2)
+
+
+@pytest.mark.points(
+    1,
+    hint="An id listed twice counts once, at its first occurrence: drop the later repeats "
+    "first (the lecture's _unique), then cut the ranking at k.",
+    section="metrics",
+)
+def test_metrics_count_a_repeated_id_once(sub):
+    # The first occurrences of [5, 5, 1] are [5, 1], of [1, 1, 2] [1, 2], of [2, 2, 4, 3]
+    # [2, 4, 3]. The cases tell this from counting every occurrence and from a set of the top k.
+    cases = {
+        "precision_at_k([1, 1, 2], {1, 2}, k=2)": (
+            sub.precision_at_k([1, 1, 2], {1, 2}, 2),
+            1.0,
+        ),
+        "recall_at_k([5, 5, 1], {1}, k=2)": (sub.recall_at_k([5, 5, 1], {1}, 2), 1.0),
+        "recall_at_k([1, 1, 2], {1, 3}, k=3)": (sub.recall_at_k([1, 1, 2], {1, 3}, 3), 0.5),
+        "average_precision_at_k([5, 5, 1], {1}, k=2)": (
+            sub.average_precision_at_k([5, 5, 1], {1}, 2),
+            0.5,
+        ),
+        "mean_average_precision_at_k([[5, 5, 1], [2, 2, 4, 3]], [{1}, {2, 3}], k=3)": (
+            sub.mean_average_precision_at_k([[5, 5, 1], [2, 2, 4, 3]], [{1}, {2, 3}], 3),
+            (0.5 + (1 + 2 / 3) / 2) / 2,
+        ),
+        "reciprocal_rank([5, 5, 1], {1})": (sub.reciprocal_rank([5, 5, 1], {1}), 0.5),
+        "reciprocal_rank([5, 5, 1], {1}, k=2)": (sub.reciprocal_rank([5, 5, 1], {1}, 2), 0.5),
+        "ndcg_at_k(['a', 'a', 'b'], {'a': 2, 'b': 1}, k=2)": (
+            sub.ndcg_at_k(["a", "a", "b"], {"a": 2, "b": 1}, 2),
+            1.0,
+        ),
+    }
+    for call, (value, expected) in cases.items():
+        if value != pytest.approx(expected):
+            pytest.fail(
+                f"{call} returned {value!r}, expected {expected!r}: an id listed twice counts "
+                "only at its first occurrence (keep the first occurrences, in order, then cut "
+                "at k)."
+            )
 
 
 def _top_k_cases():
@@ -338,6 +471,13 @@ def _top_k_cases():
     cases = [rng.normal(size=(6, 50)), rng.integers(0, 3, size=(8, 30)).astype(np.float64)]
     cases.append(np.zeros((2, 5)))
     cases.append(rng.integers(0, 4, size=(5, 40)).astype(np.float32) / 4)
+    # Values one float unit apart (np.nextafter) beside exact ties: an epsilon added to break
+    # ties, or a sort in another precision, reorders them.
+    x, x32 = 0.1, np.float32(0.3)
+    up, down = np.nextafter(x, 1.0), np.nextafter(x, -1.0)
+    cases.append(np.array([[x, up, x, down, up, x, -5.0, 7.0], [down, x, up, x, down, up, x, x]]))
+    up32, down32 = np.nextafter(x32, np.float32(1)), np.nextafter(x32, np.float32(0))
+    cases.append(np.array([[x32, up32, x32, down32, x32, up32, down32]], dtype=np.float32))
     return cases
 
 
@@ -368,7 +508,13 @@ def test_top_k_matches_stable_argsort(sub):
             )
             if same_sets and not np.array_equal(indices, expected):
                 row_values = np.take_along_axis(scores, indices, axis=1)
-                if np.any(np.diff(row_values, axis=1) > 0):
+                rises = np.diff(row_values.astype(np.float64), axis=1)
+                if np.any(rises > 0) and np.all(rises[rises > 0] < 1e-6):
+                    pytest.fail(
+                        "top_k orders scores one rounding step apart as if they were equal: sort "
+                        f"in the scores' own precision ({scores.dtype}), with no epsilon added."
+                    )
+                if np.any(rises > 0):
                     pytest.fail(
                         "top_k found the right k columns but did not sort them: argpartition "
                         "leaves them in any order; sort them by decreasing score."
@@ -378,6 +524,37 @@ def test_top_k_matches_stable_argsort(sub):
                 )
             np.testing.assert_array_equal(indices, expected)
             np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
+
+
+@pytest.mark.points(
+    1,
+    hint="top_k leaves the scores it is given unchanged (negate or sort a copy), returns "
+    "(Q, min(k, N)) arrays for a batch without queries and for a single column, and accepts a "
+    "numpy integer k.",
+    section="topk",
+)
+def test_top_k_boundaries(sub):
+    scores = _rng(13).normal(size=(3, 6))
+    (indices, values), args, _ = arguments_after(sub.top_k, scores.copy(), 4)
+    if not np.array_equal(args[0], scores):
+        pytest.fail("top_k changed the scores it was given (in place): negate or sort a copy.")
+    expected = np.asarray(_expected("top_k_boundaries"))  # numpy's stable argsort, stored.
+    assert_close(indices, expected, rtol=0, dtype=np.int64, what="top_k(scores, 4)'s indices")
+    assert_close(values, np.take_along_axis(scores, expected, axis=1), rtol=0, dtype=np.float64)
+    indices, values = sub.top_k(np.zeros((0, 5)), 3)
+    plain_array(
+        indices, what="top_k of 0 rows: the indices", dtype=np.int64, shape=(0, 3), empty=True
+    )
+    plain_array(
+        values, what="top_k of 0 rows: the values", dtype=np.float64, shape=(0, 3), empty=True
+    )
+    indices, values = sub.top_k(np.array([[2.0], [-1.0]]), 4)
+    assert_close(indices, [[0], [0]], rtol=0, dtype=np.int64, what="top_k of one column")
+    assert_close(values, [[2.0], [-1.0]], rtol=0, dtype=np.float64, what="top_k of one column")
+    indices, _ = sub.top_k(scores, np.int64(2))
+    assert_close(
+        indices, expected[:, :2], rtol=0, dtype=np.int64, what="top_k(scores, np.int64(2))"
+    )
 
 
 def _search_inputs():
@@ -410,6 +587,62 @@ def test_inner_product_search(sub):
     np.testing.assert_allclose(scores, reference["scores"], rtol=1e-5, atol=1e-5)
     few, _ = sub.inner_product_search(queries[:2], database[:4], 10, batch_size=64, num_threads=1)
     assert np.asarray(few).shape == (2, 4)
+    # float64 queries, and more threads than a batch has rows (some threads get no rows).
+    try:
+        more, more_scores = sub.inner_product_search(
+            queries.astype(np.float64), database, 9, batch_size=3, num_threads=4
+        )
+    except (ValueError, ZeroDivisionError, IndexError) as error:
+        pytest.fail(
+            f"inner_product_search(..., batch_size=3, num_threads=4) raised "
+            f"{type(error).__name__} ({error}): with more threads than rows in a batch, some "
+            "threads get no rows."
+        )
+    if np.asarray(more).shape != expected.shape:
+        pytest.fail(
+            "inner_product_search(..., batch_size=3, num_threads=4) returned indices of shape "
+            f"{np.asarray(more).shape}, expected {expected.shape}: a thread may get no rows."
+        )
+    assert_close(more, expected, rtol=0, dtype=np.int64, what="The indices (num_threads=4)")
+    assert_close(more_scores, reference["scores"], rtol=1e-5, atol=1e-5, dtype=np.float32)
+    none, none_scores = sub.inner_product_search(queries[:0], database, 3)
+    plain_array(none, what="The indices of 0 queries", dtype=np.int64, shape=(0, 3), empty=True)
+    plain_array(
+        none_scores, what="The scores of 0 queries", dtype=np.float32, shape=(0, 3), empty=True
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="inner_product_search scores at most batch_size queries at a time and splits each "
+    "batch's rows among num_threads calls of top_k, one per thread.",
+    section="topk",
+)
+def test_inner_product_search_batches_and_threads(sub):
+    queries, database = _search_inputs()
+    expected = np.asarray(_expected("inner_product_search")["indices"])
+    probes = library(sub, "course_lib.grading.probes.lecture_05")
+    (indices, _), shapes = probes.top_k_blocks(
+        sub.inner_product_search, queries, database, 9, batch_size=5, num_threads=2
+    )
+    assert_close(indices, expected, rtol=0, dtype=np.int64, what="The indices")
+    rows = [int(r) for r, _ in shapes]
+    if not shapes or any(int(c) != len(database) for _, c in shapes) or sum(rows) != len(queries):
+        pytest.fail(
+            f"inner_product_search called top_k on scores of shapes {shapes}; each query's "
+            f"scores against all {len(database)} database rows go through top_k once."
+        )
+    if max(rows) > 5:
+        pytest.fail(
+            f"inner_product_search(..., batch_size=5) gave top_k {max(rows)} queries' scores at "
+            "once: score and select at most batch_size queries at a time."
+        )
+    if max(rows) > 3:
+        pytest.fail(
+            f"inner_product_search(..., batch_size=5, num_threads=2) gave one top_k call "
+            f"{max(rows)} rows: split each batch's rows among the num_threads threads (at most "
+            "3 rows of a batch of 5 each)."
+        )
 
 
 @pytest.mark.points(
@@ -437,6 +670,62 @@ def test_search_batch_returns_ids_and_scores(sub):
     np.testing.assert_allclose([s for _, s in results[0]], [0.9, 0.9, 0.5])
     assert engine.search("1", k=10)[0] == ("z", pytest.approx(0.3))
     assert len(engine.search("1", k=10)) == 4
+
+
+@pytest.mark.points(
+    1,
+    hint="search_batch hands score() the queries as a list, ranks whatever numbers score() "
+    "returns (float32, a list of lists, bools) as float64 scores, and names the images by the "
+    "ids in the order they were indexed.",
+    section="topk",
+)
+def test_search_batch_takes_any_scores(sub):
+    # Ids not in sorted order; equal scores must come in index order (30 before 20).
+    ids = [30, 10, 20, 40, 50]
+    scores = np.array([[0.25, 0.75, 0.25, 0.75, 0.5], [1.0, 0.0, 0.0, 1.0, 0.5]])
+    conversions = {
+        "float32 scores": lambda rows: rows.astype(np.float32),
+        "scores as a list of lists": lambda rows: rows.tolist(),
+        "bool scores (a match or not)": lambda rows: rows > 0.4,
+    }
+    expected = {
+        "float32 scores": [
+            [(10, 0.75), (40, 0.75), (50, 0.5), (30, 0.25)],
+            [(30, 1.0), (40, 1.0), (50, 0.5), (10, 0.0)],
+        ],
+        "bool scores (a match or not)": [
+            [(10, 1.0), (40, 1.0), (50, 1.0), (30, 0.0)],
+            [(30, 1.0), (40, 1.0), (50, 1.0), (10, 0.0)],
+        ],
+    }
+    expected["scores as a list of lists"] = expected["float32 scores"]
+    for kind, convert in conversions.items():
+        received = []
+        engine = _fixed_engine(sub, scores, convert, received).index([{"id": i} for i in ids])
+        try:
+            results = engine.search_batch(("0", "1"), k=4)
+        except TypeError as error:
+            pytest.fail(
+                f"With {kind}, search_batch raised TypeError ({error}): make the engine's scores "
+                "a float64 array before ranking them."
+            )
+        if received != ["list"]:
+            pytest.fail(
+                f"search_batch called score() with {received} queries; score(queries) takes a "
+                "list (make one of any sequence of queries it is given)."
+            )
+        got = [[(i, s) for i, s in row] for row in results]
+        if not all(isinstance(s, float) for row in got for _, s in row):
+            pytest.fail(
+                f"With {kind}, search_batch returned scores of types "
+                f"{sorted({type(s).__name__ for row in got for _, s in row})}: return Python "
+                "floats (rank the engine's scores as float64)."
+            )
+        if got != expected[kind]:
+            pytest.fail(
+                f"With {kind}, search_batch returned {got}, expected {expected[kind]}: rank the "
+                "engine's scores as float64 numbers, whatever score() returns."
+            )
 
 
 CAPTION_IMAGES = [
@@ -571,6 +860,28 @@ def test_sparsify_top(sub):
         np.testing.assert_allclose(out, expected, err_msg=f"top={top}")
 
 
+@pytest.mark.points(
+    1,
+    hint="sparsify_top works on a copy of the similarities (never in place), keeps `top` = "
+    "TOP_CATEGORIES by default, and handles a single word and category, and no words at all.",
+    section="dropbox",
+)
+def test_sparsify_top_boundaries(sub):
+    similarity = _sparsify_inputs()
+    out, args, _ = arguments_after(sub.sparsify_top, similarity.copy())
+    if not np.array_equal(args[0], similarity):
+        pytest.fail(
+            "sparsify_top changed the similarities it was given (in place): zero and clip a new "
+            "array."
+        )
+    assert_close(out, _expected("sparsify_top")["3"], rtol=1e-12, what="sparsify_top(similarity)")
+    for given, kept in (([[0.4]], [[0.4]]), ([[-0.4]], [[0.0]])):
+        value = sub.sparsify_top(np.array(given), 3)
+        assert_close(value, kept, rtol=0, what=f"sparsify_top({given}, top=3)")
+    value = sub.sparsify_top(np.zeros((0, 4)), 2)
+    plain_array(value, what="sparsify_top of 0 words", dtype="float", shape=(0, 4), empty=True)
+
+
 def _dropbox_inputs():
     rng = _rng(8)
     similarity = rng.uniform(-0.5, 1, size=(4, 12))
@@ -598,7 +909,11 @@ def test_dropbox_scores_match_reference(sub):
         if np.allclose(value, 4 * expected):
             pytest.fail("Average the words' sparse category vectors (mean over words), not sum.")
         np.testing.assert_allclose(value, expected, rtol=1e-9, err_msg=f"top={top}")
-    np.testing.assert_allclose(sub.dropbox_scores(np.zeros((0, 12)), category_scores), 0.0)
+    default = sub.dropbox_scores(similarity, category_scores)
+    assert_close(default, reference["3"], rtol=1e-9, what="dropbox_scores with the default top")
+    # No known word (W = 0): one zero per picture (20 pictures, 12 categories).
+    none = sub.dropbox_scores(np.zeros((0, 12)), category_scores)
+    assert_close(none, np.zeros(20), rtol=0, what="dropbox_scores of a query without words")
 
 
 def _classifier_inputs():
@@ -666,6 +981,67 @@ def test_normalize_scores(sub):
     np.testing.assert_allclose(z[3], 0.0)
 
 
+def _normalize_boundary_inputs():
+    """Rows with a spread of 1e-9 (not constant), constant (0.1), negative, and one outlier."""
+    rng = _rng(14)
+    return np.stack(
+        [
+            3.0 + 1e-9 * rng.uniform(size=7),
+            np.full(7, 0.1),  # Constant, though its computed mean and std round off.
+            -100.0 * rng.uniform(size=7),
+            np.eye(7)[2],
+        ]
+    )
+
+
+@pytest.mark.points(
+    1,
+    hint="normalize_scores: min-max by default; a constant row (or a single picture) gives "
+    "zeros without dividing 0 by 0, a row with a tiny spread is still spread over [0, 1], the "
+    "scores given are not changed, and the result is float64.",
+    section="fusion",
+)
+def test_normalize_scores_boundaries(sub):
+    scores = _normalize_boundary_inputs()
+    reference = _expected("normalize_boundaries")  # scikit-learn's minmax_scale and z-scores.
+    for method in ("minmax", "zscore"):
+        try:
+            with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+                out, args, _ = arguments_after(sub.normalize_scores, scores.copy(), method)
+        except FloatingPointError as error:
+            pytest.fail(
+                f"normalize_scores(..., {method!r}) made numpy warn ({error}) on a constant row: "
+                "divide only where the spread is above 0, rather than cleaning NaN afterwards."
+            )
+        if not np.array_equal(args[0], scores):
+            pytest.fail(
+                "normalize_scores changed the scores it was given (in place): compute on a copy."
+            )
+        expected = np.asarray(reference[method])
+        out = plain_array(out, what=f"normalize_scores(..., {method!r})", shape=scores.shape)
+        if not np.all(out[1] == 0.0):
+            pytest.fail(
+                f"normalize_scores(..., {method!r}) of a constant row of seven 0.1 gave "
+                f"{out[1][0]:.3g}...: its computed mean rounds off 0.1, which leaves a standard "
+                "deviation and differences of about 1e-17, not 0; a row whose scores are all "
+                "equal becomes exact zeros."
+            )
+        if np.allclose(out[0], 0.0):
+            pytest.fail(
+                f"normalize_scores(..., {method!r}) turned a row whose scores differ by about "
+                "1e-9 into zeros: only a constant row (spread exactly 0) becomes zeros, and no "
+                "epsilon is added to the spread."
+            )
+        assert_close(out, expected, atol=1e-6, rtol=0, dtype=np.float64, what=f"{method} scores")
+    default = sub.normalize_scores(scores)
+    assert_close(default, reference["minmax"], atol=1e-6, rtol=0, what="normalize_scores(scores)")
+    single = sub.normalize_scores(np.array([[5.0], [-2.0]]), "zscore")
+    assert_close(single, [[0.0], [0.0]], rtol=0, dtype=np.float64, what="Scores of one picture")
+    # float32 scores give float64 values: (1, 2, 4) min-max is (0, 1/3, 1).
+    small = sub.normalize_scores(np.array([[1.0, 2.0, 4.0]], dtype=np.float32))
+    assert_close(small, [[0.0, 1 / 3, 1.0]], rtol=1e-15, dtype=np.float64, what="float32 scores")
+
+
 def _fuse_inputs():
     rng = _rng(11)
     return rng.uniform(0, 0.3, size=(3, 10)), rng.uniform(0, 200, size=(3, 10))
@@ -696,6 +1072,42 @@ def test_fuse_scores_normalises_before_summing(sub):
     if np.allclose(fused, expected):
         pytest.fail("fuse_scores(..., method='zscore') min-max normalised: pass `method` on.")
     np.testing.assert_allclose(fused, reference["zscore"], atol=1e-12)
+
+
+@pytest.mark.points(
+    1,
+    hint="fuse_scores works for one engine as for several, takes the weights as any sequence "
+    "(a zero weight leaves an engine out, a negative one counts against it), never changes "
+    "the score matrices it is given and never divides 0 by 0.",
+    section="fusion",
+)
+def test_fuse_scores_boundaries(sub):
+    small, large = _fuse_inputs()
+    reference = _expected("fuse_scores")
+    single = sub.fuse_scores([small])
+    assert_close(single, reference["single"], atol=1e-12, rtol=0, what="fuse_scores([scores])")
+    for weights in ((2.0, 0.5), np.array([2.0, 0.5])):
+        fused = sub.fuse_scores([small, large], weights)
+        assert_close(fused, reference["minmax"], atol=1e-12, rtol=0, what="Weights as a sequence")
+    fused = sub.fuse_scores([small, large], [0.0, 1.0])
+    assert_close(fused, reference["large_only"], atol=1e-12, rtol=0, what="A zero weight")
+    fused = sub.fuse_scores([small, large], [-1.0, 1.0], "zscore")
+    assert_close(fused, reference["against"], atol=1e-12, rtol=0, what="A negative weight")
+    # An engine whose second query scores every picture the same, in float32.
+    flat = large.astype(np.float32)
+    flat[1] = 7.0
+    given = [small.copy(), flat.copy()]
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            fused, args, _ = arguments_after(sub.fuse_scores, given, [1.0, 3.0], "zscore")
+    except FloatingPointError as error:
+        pytest.fail(
+            f"fuse_scores made numpy warn ({error}) on a constant row: normalize_scores turns "
+            "it into zeros without dividing by 0."
+        )
+    if not (np.array_equal(args[0][0], small) and np.array_equal(args[0][1], flat)):
+        pytest.fail("fuse_scores changed the score matrices it was given (in place).")
+    assert_close(fused, reference["flat"], atol=1e-6, rtol=0, dtype=np.float64, what="fused")
 
 
 def _engine_inputs():
@@ -742,3 +1154,36 @@ def test_evaluate_engine(sub):
         )
     for name, value in expected.items():
         assert report[name] == pytest.approx(value), f"{name}, k=15"
+    # The first query has no relevant picture (each of its metrics is 0, never NaN, and counts
+    # in every mean), and k = 40 is above the 30 indexed pictures.
+    report = sub.evaluate_engine(engine, queries, [set(), *relevant[1:]], 40, [{}, *graded[1:]])
+    expected = reference["no_relevant_k40"]
+    if sorted(report) != sorted(expected):
+        pytest.fail(f"evaluate_engine returns the keys {sorted(expected)}; got {sorted(report)}.")
+    for name, value in expected.items():
+        if report[name] != pytest.approx(value) and report[name] == pytest.approx(
+            reference["no_relevant_skipped"][name]
+        ):
+            pytest.fail(
+                f"evaluate_engine left the query without relevant pictures out of the mean "
+                f"{name}: it counts, with {name} 0."
+            )
+        assert report[name] == pytest.approx(value), f"{name}, a query without relevant ids"
+    # k = 2, below the number of relevant pictures of most queries (3).
+    report = sub.evaluate_engine(engine, queries, relevant, 2, graded)
+    for name, value in reference["k2"].items():
+        assert report[name] == pytest.approx(value), f"{name}, k=2"
+    # Four pictures, all relevant to the query; its top 1 is picture 4: Precision@1 1, Recall@1
+    # 1/4, AP@1 1, RR 1 (relevant ids are a set, the ranking a list: they are not interchangeable).
+    few = _fixed_engine(sub, np.array([[0.1, 0.2, 0.3, 0.9]])).index(
+        [{"id": i} for i in range(1, 5)]
+    )
+    report = sub.evaluate_engine(few, ["0"], [{1, 2, 3, 4}], 1)
+    expected = {"map": 1.0, "mrr": 1.0, "recall": 0.25, "precision": 1.0}
+    if sorted(report) != sorted(expected):
+        pytest.fail(f"evaluate_engine returns the keys {sorted(expected)}; got {sorted(report)}.")
+    for name, value in expected.items():
+        assert report[name] == pytest.approx(value), f"{name} of a top 1 among 4 relevant"
+    # One grade dict too few: the lists disagree on the number of queries.
+    with pytest.raises(ValueError):
+        sub.evaluate_engine(engine, queries, relevant, 10, graded[:4])

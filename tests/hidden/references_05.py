@@ -18,8 +18,47 @@ from sklearn.preprocessing import minmax_scale
 from course_lib.grading.expected import public_tests
 
 
+def first_occurrences(ranking):
+    """The ids of ``ranking`` in order, a repeated id kept only where it first appears."""
+    seen, kept = set(), []
+    for item in ranking:
+        if item not in seen:
+            seen.add(item)
+            kept.append(item)
+    return kept
+
+
+def precision(ranking, relevant, k):
+    return len([i for i in first_occurrences(ranking)[:k] if i in relevant]) / k
+
+
+def recall(ranking, relevant, k):
+    found = [i for i in first_occurrences(ranking)[:k] if i in relevant]
+    return len(found) / len(relevant) if relevant else 0.0
+
+
+def reciprocal_rank(ranking, relevant, k=None):
+    kept = first_occurrences(ranking)
+    for rank, item in enumerate(kept if k is None else kept[:k], start=1):
+        if item in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def ndcg(ranking, by_id, k):
+    """nDCG@k with linear gains, item by item (scikit-learn's definition for a ranking)."""
+    dcg = sum(
+        by_id.get(item, 0) / np.log2(rank + 1)
+        for rank, item in enumerate(first_occurrences(ranking)[:k], start=1)
+    )
+    best = sorted(by_id.values(), reverse=True)[:k]
+    ideal = sum(grade / np.log2(rank + 1) for rank, grade in enumerate(best, start=1))
+    return dcg / ideal if ideal > 0 else 0.0
+
+
 def ap(ranking, relevant, k, divide_by_m=False):
     """AP@k rank by rank; with ``divide_by_m``, the common mistake of dividing by m."""
+    ranking = first_occurrences(ranking)
     hits, total = 0, 0.0
     for rank, item in enumerate(ranking[:k], start=1):
         if item in relevant:
@@ -52,6 +91,8 @@ def tfidf_cosines(documents, queries, **options):
 
 def object_scores(similarity, detections):
     words, labels = similarity.shape
+    if words == 0:
+        return np.zeros(len(detections))
     return np.array(
         [
             np.mean(
@@ -74,12 +115,17 @@ def sparsify(similarity, top):
 
 
 def dropbox(similarity, category_scores, top):
+    if len(similarity) == 0:
+        return np.zeros(len(category_scores))
     return category_scores @ sparsify(similarity, top).mean(axis=0)
 
 
 def zscore(rows, ddof=0):
-    std = rows.std(1, ddof=ddof, keepdims=True)
-    return np.where(std > 0, (rows - rows.mean(1, keepdims=True)) / np.where(std > 0, std, 1), 0.0)
+    """z-scores of each row; a constant row (max = min) gives zeros, whatever its std rounds to."""
+    rows = np.asarray(rows, dtype=np.float64)
+    constant = (rows.max(1) == rows.min(1))[:, None]
+    std = np.where(constant, 1.0, rows.std(1, ddof=ddof, keepdims=True))
+    return np.where(constant, 0.0, (rows - rows.mean(1, keepdims=True)) / std)
 
 
 def minmax(rows):
@@ -99,7 +145,7 @@ def report(scores, relevant, graded, k, depth=None):
     expected = {
         "map": np.mean([ap(r, s, k) for r, s in pairs]),
         "mrr": np.mean(first),
-        "recall": np.mean([h / len(s) for h, s in zip(hits, relevant, strict=True)]),
+        "recall": np.mean([h / len(s) if s else 0.0 for h, s in zip(hits, relevant, strict=True)]),
         "precision": np.mean(hits) / k,
     }
     if graded is not None:
@@ -108,6 +154,12 @@ def report(scores, relevant, graded, k, depth=None):
         )
         expected["ndcg"] = ndcg_score(full, scores, k=k)
     return expected
+
+
+def report_skipping_empty(scores, relevant, graded, k):
+    """``report`` of only the queries that have relevant ids: a mistake (they count as 0)."""
+    keep = [q for q, s in enumerate(relevant) if s]
+    return report(scores[keep], [relevant[q] for q in keep], [graded[q] for q in keep], k)
 
 
 def expected():
@@ -137,6 +189,7 @@ def expected():
         }
         for ranking, by_id, grades, scores in t._ndcg_cases()
     ]
+    values["top_k_boundaries"] = top_k(t._rng(13).normal(size=(3, 6)), 4)
     values["top_k"] = [
         {str(k): top_k(scores, k) for k in (1, 3, 7, scores.shape[1], scores.shape[1] + 4)}
         for scores in t._top_k_cases()
@@ -192,12 +245,20 @@ def expected():
         "zscore": zscore(scores[:3]),
         "zscore_ddof_1": zscore(scores[:3], ddof=1),
     }
+    scores = t._normalize_boundary_inputs()
+    values["normalize_boundaries"] = {"minmax": minmax(scores), "zscore": zscore(scores)}
     small, large = t._fuse_inputs()
+    flat = large.astype(np.float32)
+    flat[1] = 7.0
     values["fuse_scores"] = {
         "minmax": 2.0 * minmax(small) + 0.5 * minmax(large),
         "unweighted": minmax(small) + minmax(large),
         "raw": 2.0 * small + 0.5 * large,
         "zscore": 2.0 * zscore(small) + 0.5 * zscore(large),
+        "single": minmax(small),
+        "large_only": minmax(large),
+        "against": zscore(large) - zscore(small),
+        "flat": zscore(small) + 3.0 * zscore(flat.astype(np.float64)),
     }
     scores, relevant, graded = t._engine_inputs()
     values["evaluate_engine"] = {
@@ -205,5 +266,10 @@ def expected():
         "binary": report(scores, relevant, [dict.fromkeys(r, 1) for r in relevant], 10),
         "k15": report(scores, relevant, None, 15),
         "k15_depth10": report(scores, relevant, None, 15, depth=10),
+        "k2": report(scores, relevant, graded, 2),
+        "no_relevant_k40": report(scores, [set(), *relevant[1:]], [{}, *graded[1:]], 40),
+        "no_relevant_skipped": report_skipping_empty(
+            scores, [set(), *relevant[1:]], [{}, *graded[1:]], 40
+        ),
     }
     return values
