@@ -244,8 +244,8 @@ def flatten_grid(grid) -> np.ndarray:
         grid: (batch, height, width, channels) features.
 
     Returns:
-        (batch, height * width, channels) numpy array; location ``r * width + c`` holds
-        ``grid[:, r, c, :]``.
+        (batch, height * width, channels) numpy array of the grid's dtype (also for a tensor);
+        location ``r * width + c`` holds ``grid[:, r, c, :]``. The grid is left unchanged.
     """
     # YOUR CODE HERE
     raise NotImplementedError("flatten_grid: fill in the region marked YOUR CODE HERE")
@@ -358,8 +358,9 @@ class BahdanauAttention(keras.layers.Layer):
         Args:
             features: (batch, locations, feature_dim) grid features.
             hidden: (batch, hidden_dim) decoder state.
-            attention_mask: optional (batch, locations) booleans, True where a location may be
-                attended.
+            attention_mask: optional (batch, locations) booleans (or 0/1 numbers), True (1) where
+                a location may be attended. A row with no location left gets equal weights
+                everywhere (all its scores are -1e9), never NaN.
 
         Returns:
             context: (batch, feature_dim), the attention-weighted sum of the features.
@@ -561,8 +562,8 @@ def masked_loss(targets, logits, pad_id: int = 0):
     """Mean cross-entropy over the target tokens that are not padding.
 
     Args:
-        targets: (batch, steps) int word ids.
-        logits: (batch, steps, vocab_size) scores.
+        targets: (batch, steps) word ids: an array or tensor of any integer dtype, or lists.
+        logits: (batch, steps, vocab_size) float32 or float64 scores, of any size (±1000 too).
         pad_id: the id that marks padding.
 
     Returns:
@@ -683,7 +684,8 @@ def greedy_decode(
         initial_state: the state before the first step; its batch size is the number of
             sequences decoded.
         start_id: fed as the previous word at the first step; end_id: ends a sequence.
-        max_length: most steps (words plus the end token).
+        max_length: most steps (words plus the end token): ``step_fn`` is called at most
+            ``max_length`` times, and no more once every sequence has ended.
 
     Returns:
         One list of ints per batch element: the words before the first ``end_id``.
@@ -704,9 +706,10 @@ def sample_decode(
     """Decode by sampling each next word from ``softmax(log_probs / temperature)``.
 
     Args:
-        as ``greedy_decode``, plus temperature: > 0 (raise ValueError otherwise); seed: the
-        seed of a ``np.random.default_rng`` that draws every sample, so a seed gives the same
-        captions on every run.
+        as ``greedy_decode`` (``step_fn`` called no more once every sequence has ended), plus
+        temperature: > 0 (raise ValueError otherwise; near 0 it is greedy decoding); seed:
+        the seed of a ``np.random.default_rng`` that draws every sample, so a seed gives the
+        same captions on every run. Each sequence is fed the word it drew.
 
     Returns:
         One list of ints per batch element: the words before the first ``end_id``.
@@ -756,8 +759,11 @@ def beam_search(
             image ``i`` must be repeated ``beam_width`` times (rows ``i * beam_width`` to ``(i +
             1) * beam_width - 1``) before the first step, and every array of the state must be
             reordered with the parents' rows after every step.
-        beam_width: hypotheses kept per image, ``k >= 1``.
+        beam_width: hypotheses kept per image, an int ``k >= 1`` (ValueError otherwise).
         length_penalty: alpha of the normalisation ``score / length ** alpha``.
+
+    ``step_fn`` is called at most ``max_length`` times, and no more once every hypothesis has
+    finished; ``initial_state`` is left unchanged.
 
     Returns:
         One list of ints per image: the words of its best hypothesis, before ``end_id``.
@@ -855,11 +861,15 @@ def corpus_bleu(candidates: dict, references: dict, max_n: int = 4) -> list[floa
 
     Args:
         candidates: image id → one caption (words separated by spaces).
-        references: image id → a list of reference captions; the same ids as ``candidates``.
+        references: image id → a list of reference captions; the same ids as ``candidates``
+            (ValueError otherwise).
         max_n: the highest n-gram order.
 
     Returns:
-        ``[BLEU-1, ..., BLEU-max_n]`` as floats in [0, 1].
+        ``[BLEU-1, ..., BLEU-max_n]`` as floats in [0, 1]. An order without a single candidate
+        n-gram, or without a single match, gives 0 for itself and the orders above it (COCO's
+        scorer divides matches + 1e-15 by n-grams + 1e-9, which leaves a tiny positive value
+        there instead; everywhere else the two agree).
     """
     # YOUR CODE HERE
     raise NotImplementedError("corpus_bleu: fill in the region marked YOUR CODE HERE")
@@ -872,7 +882,8 @@ def cider_d(
 
     Args:
         candidates: image id → one caption (words separated by spaces).
-        references: image id → a list of reference captions; the same ids as ``candidates``.
+        references: image id → a list of reference captions; the same ids as ``candidates``
+            (ValueError otherwise).
         max_n: the highest n-gram order; sigma: width of the length penalty.
 
     Returns:
@@ -906,14 +917,16 @@ def plot_attention(image, words: list[str], weights, path, columns: int = 4):
     Args:
         image: (height, width, 3) floats in [0, 1] or uint8.
         words: the caption's words (``<end>`` may be one of them).
-        weights: (len(words), locations) attention weights, locations a square number.
-        path: the PNG file to write; columns: panels per row.
+        weights: (len(words), locations) attention weights, locations a square number
+            (ValueError otherwise, before any figure is made).
+        path: the PNG file to write; columns: panels per row (as many rows as needed).
 
     Returns:
-        The matplotlib Figure (already saved and closed): exactly ``len(words) + 1`` axes, the
-        first titled ``"image"``, the others titled with their word; panel ``i + 1`` shows the
-        photo, then (its last image) word ``i``'s weights as a ``(side, side)`` grid laid out row
-        by row, ``weights[i].reshape(side, side)``, stretched over the photo.
+        The matplotlib Figure (already saved and closed): exactly ``len(words) + 1`` axes, all
+        turned off, the first titled ``"image"``, the others titled with their word; panel
+        ``i + 1`` shows the photo, then (its last image) word ``i``'s weights as a ``(side,
+        side)`` grid laid out row by row, ``weights[i].reshape(side, side)``, stretched over
+        the photo.
     """
     # YOUR CODE HERE
     raise NotImplementedError("plot_attention: fill in the region marked YOUR CODE HERE")
