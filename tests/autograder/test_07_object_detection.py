@@ -21,7 +21,8 @@ import pytest
 
 from course_lib.data.relevance import relevance_grade
 from course_lib.data.sprites import CATEGORIES
-from course_lib.grading.access import library
+from course_lib.grading.access import arguments_after, float_errors_raised, library, type_name
+from course_lib.grading.compare import plain_array
 from course_lib.grading.expected import load
 
 NAMES = [c.name for c in CATEGORIES]
@@ -111,6 +112,14 @@ def test_box_format_conversions(sub):
         np.asarray(sub.xywh_to_xyxy(sub.xyxy_to_xywh(boxes))), boxes, rtol=1e-5, atol=1e-4
     )
     assert np.asarray(sub.xywh_to_xyxy(xywh)).dtype == np.float32
+    # Integer boxes (a Python list), negative coordinates, the dtype argument and no boxes.
+    plain_array(sub.xywh_to_xyxy([[-3, -2, 4, 5]]), dtype=np.float32, shape=(1, 4))
+    wide = plain_array(sub.xywh_to_xyxy([[-3, -2, 4, 5]], "float64"), dtype=np.float64)
+    np.testing.assert_array_equal(wide, [[-3, -2, 1, 3]])
+    back = plain_array(sub.xyxy_to_xywh([[-3, -2, 1, 3]]), dtype=np.float32, shape=(1, 4))
+    np.testing.assert_array_equal(back, [[-3, -2, 4, 5]])
+    for convert in (sub.xywh_to_xyxy, sub.xyxy_to_xywh):
+        plain_array(convert(np.zeros((0, 4))), dtype=np.float32, shape=(0, 4), empty=True)
 
 
 def _iou_inputs():
@@ -148,6 +157,24 @@ def test_box_iou_matches_loops(sub):
     np.testing.assert_allclose(
         np.asarray(sub.box_iou([[0, 0, 2, 2]], [[1, 1, 3, 3], [0, 0, 0, 0]])), [[1 / 7, 0.0]]
     )
+    # dtype=float64 computes in float64: the same loops, to 1e-12.
+    wide = plain_array(sub.box_iou(a, b, "float64"), dtype=np.float64, shape=(7, 5))
+    np.testing.assert_allclose(wide, expected, rtol=1e-12, atol=1e-15)
+    # Boundary boxes, hand-worked, as integer lists: negative coordinates (overlap 4 of a union
+    # of 28), a box inside another (4 of 16), touching boxes (0), and a zero-area box against
+    # itself: a union of 0 gives 0, with no 0 / 0 on the way (numpy warnings raise here).
+    with float_errors_raised(sub):
+        edge = sub.box_iou(
+            [[-4, -4, 0, 0], [0, 0, 4, 4], [3, 3, 3, 3]],
+            [[-2, -2, 2, 2], [1, 1, 3, 3], [4, 0, 6, 4], [3, 3, 3, 3]],
+        )
+    edge = plain_array(edge, dtype=np.float32, shape=(3, 4))
+    if edge[0, 0] < 0.1:
+        pytest.fail("Negative coordinates are valid positions: do not clip boxes at 0.")
+    want = [[1 / 7, 0, 0, 0], [1 / 7, 0.25, 0, 0], [0, 0, 0, 0]]
+    np.testing.assert_allclose(edge, want, rtol=1e-6, atol=1e-7)
+    empty = sub.box_iou(np.zeros((0, 4)), b)
+    plain_array(empty, dtype=np.float32, shape=(0, 5), empty=True)
 
 
 # Pairs of COCO boxes (to a tenth of a pixel) whose IoU is exactly a threshold in decimals:
@@ -217,8 +244,13 @@ def test_gaussian_radius_matches_centernet(sub):
     radii = _expected("gaussian_radius")  # CenterNet's gaussian_radius, stored.
     for (height, width), by_overlap in zip(_radius_sizes(), radii, strict=True):
         for overlap, expected in zip((0.7, 0.5), by_overlap, strict=True):
-            received = float(sub.gaussian_radius(height, width, overlap))
+            with float_errors_raised(sub):  # No square root of a negative number on the way.
+                received = float(sub.gaussian_radius(height, width, overlap))
             assert received == pytest.approx(expected, rel=1e-6), (height, width, overlap)
+    # A box without height (or without any side) has radius 0, with no division by zero.
+    with float_errors_raised(sub):
+        flat, point = sub.gaussian_radius(0, 7, 0.7), sub.gaussian_radius(0.0, 0.0, 0.5)
+    assert float(flat) == 0.0 and float(point) == 0.0, (flat, point)
 
 
 GAUSSIAN_CASES = [((5, 4), 2), ((0, 0), 3), ((9, 1), 4), ((3, 7), 0)]  # (centre (x, y), radius)
@@ -240,10 +272,15 @@ def _drawing_heatmap():
 def test_draw_gaussian_matches_centernet(sub):
     for (center, radius), reference in zip(GAUSSIAN_CASES, _expected("draw_gaussian"), strict=True):
         expected, swapped = np.asarray(reference["out"]), np.asarray(reference["swapped"])
-        received = np.asarray(sub.draw_gaussian(_drawing_heatmap(), center, radius))
+        received, (drawn, *_), _ = arguments_after(
+            sub.draw_gaussian, _drawing_heatmap(), center, radius
+        )
+        received = np.asarray(received)
         if not np.allclose(received, expected, atol=1e-6) and np.allclose(received, swapped):
             pytest.fail("center is (x, y): x indexes columns (axis 1), y rows (axis 0).")
         np.testing.assert_allclose(received, expected, rtol=1e-5, atol=1e-6)
+        if not np.allclose(np.asarray(drawn), expected, rtol=1e-5, atol=1e-6):
+            pytest.fail("Draw into the heatmap you are given, in place (and return it).")
 
 
 def _encode_cases():
@@ -255,6 +292,21 @@ def _encode_cases():
         boxes[4, 2] = image_size + 7  # Sticks out: clipped to the image first.
         classes = rng.integers(0, num_classes, size=6)
         cases.append((boxes, classes, image_size, num_classes, stride))
+    # Boundary boxes at stride 2 in a 32-pixel image: negative coordinates (clipped), a box
+    # right of the image (no width once clipped: skipped), no height (skipped), two boxes of one
+    # class with the same centre cell (the later one's size and offset), the whole image.
+    boundary = np.array(
+        [
+            [-6, -4, 10, 12],
+            [40, 5, 50, 9],
+            [3, 7, 9, 7],
+            [4, 4, 12, 12],
+            [5, 5, 11, 11],
+            [0, 0, 32, 32],
+        ],
+        np.float32,
+    )
+    cases.append((boundary, np.array([1, 0, 0, 1, 1, 0]), 32, 2, 2))
     return cases
 
 
@@ -342,6 +394,35 @@ def test_decode_detections_peaks_and_boxes(sub):
 
 @pytest.mark.points(
     1,
+    hint="A peak may tie with its neighbour (both are peaks), a score equal to score_threshold "
+    "is kept, any float input works, and the results have the documented dtypes.",
+    section="encoding",
+)
+@_quiet
+def test_decode_detections_boundary_values(sub):
+    # Hand-worked: 4 × 4 cells, stride 2, sizes 1 cell, offsets half a cell. Two neighbouring
+    # cells tie at 0.5 (both are peaks), a cell scores exactly the threshold 0.25 (kept), one
+    # scores 0.2 (dropped). The inputs are float64.
+    heat = np.zeros((1, 4, 4, 2))
+    heat[0, 1, 1, 0] = heat[0, 1, 2, 0] = 0.5
+    heat[0, 3, 3, 1], heat[0, 3, 0, 1] = 0.25, 0.2
+    sizes, offsets = np.ones((1, 4, 4, 2)), np.full((1, 4, 4, 2), 0.5)
+    (found,) = sub.decode_detections(heat, sizes, offsets, 2, 10, 0.25)
+    boxes = plain_array(found["boxes"], dtype=np.float32, shape=(None, 4), empty=True)
+    scores = plain_array(found["scores"], dtype=np.float32, shape=(None,), empty=True)
+    classes = plain_array(found["classes"], dtype=np.int32, shape=(None,), empty=True)
+    if len(scores) == 2 and np.allclose(sorted(scores), [0.5, 0.5]):
+        pytest.fail("A score equal to score_threshold is kept (only lower ones are dropped).")
+    if len(scores) == 2:
+        pytest.fail("Two neighbouring cells with the same score are both peaks: keep both.")
+    order = np.lexsort(boxes.T[::-1])
+    np.testing.assert_allclose(boxes[order], [[2, 2, 4, 4], [4, 2, 6, 4], [6, 6, 8, 8]], atol=1e-5)
+    np.testing.assert_allclose(scores[order], [0.5, 0.5, 0.25])
+    np.testing.assert_array_equal(classes[order], [0, 0, 1])
+
+
+@pytest.mark.points(
+    1,
     hint="decode_detections(encode_targets(...)) gives the boxes back: check the centre, size "
     "and offset conventions agree.",
     section="encoding",
@@ -386,6 +467,11 @@ def test_detection_head_against_tf(sub):
         getattr(head, f"{name}_out").set_weights([last, last_bias])
     branches = {k: np.asarray(v) for k, v in _expected("detection_head").items()}  # tf.nn's.
     heatmap, sizes, offsets = (np.asarray(o) for o in head(features))
+    # The head has neither dropout nor batch norm: training mode computes the same outputs.
+    for mode in (True, False):
+        again = [np.asarray(o) for o in head(features, training=mode)]
+        for got, want in zip(again, (heatmap, sizes, offsets), strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-6, err_msg=f"training={mode}")
     if np.allclose(heatmap, branches["heatmap"], atol=1e-5):
         pytest.fail("The heatmap is a probability: apply a sigmoid to its last convolution.")
     np.testing.assert_allclose(heatmap, 1 / (1 + np.exp(-branches["heatmap"])), atol=1e-5)
@@ -459,6 +545,8 @@ def _focal_inputs():
     truth[0, 1, 2, 0] = truth[1, 4, 4, 2] = truth[1, 0, 5, 1] = 1.0
     predictions = rng.uniform(0.001, 0.999, size=truth.shape).astype(np.float32)
     truth[0, 0, 0, 0], predictions[0, 0, 0, 0] = 1.0, 0.0  # Clipped to 1e-4 before the log.
+    # Within float32 rounding of 1: a negative cell, however close (only exactly 1 is positive).
+    truth[1, 2, 3, 0] = np.nextafter(np.float32(1), np.float32(0))
     return truth, predictions
 
 
@@ -555,6 +643,15 @@ def test_nms_matches_tf(sub):
     np.testing.assert_array_equal(
         np.asarray(sub.non_max_suppression(boxes, scores, third, 5)), _expected("nms_tie")
     )
+    # Hand-worked boundary boxes: box 1 repeats box 0 (IoU 1: suppressed), boxes 2 and 3 have
+    # no area (IoU 0 with everything: kept), box 4 has negative coordinates and overlaps box 0
+    # by 1/7.
+    boxes = [[0, 0, 4, 4], [0, 0, 4, 4], [5, 5, 5, 9], [5, 5, 5, 9], [-2, -2, 2, 2]]
+    kept = sub.non_max_suppression(boxes, [0.9, 0.8, 0.7, 0.6, 0.5], 0.5, 10)
+    kept = plain_array(kept, dtype=np.int32, shape=(None,), advice="Indices, int32, in an array.")
+    np.testing.assert_array_equal(kept, [0, 2, 3, 4])
+    none = sub.non_max_suppression(np.zeros((0, 4)), np.zeros(0), 0.5, 10)
+    plain_array(none, dtype=np.int32, shape=(0,), empty=True, advice="No boxes: no indices.")
 
 
 def _batched_inputs():
@@ -580,9 +677,8 @@ def test_batched_nms_per_class(sub):
     if np.array_equal(received, plain):
         pytest.fail("Boxes of different classes must not suppress each other: NMS per class.")
     np.testing.assert_array_equal(received, expected)
-    np.testing.assert_array_equal(
-        np.asarray(sub.batched_nms(boxes, scores, classes, 0.4, 5)), expected[:5]
-    )
+    five = sub.batched_nms(boxes, scores, classes, 0.4, 5)
+    np.testing.assert_array_equal(plain_array(five, dtype=np.int32, shape=(5,)), expected[:5])
 
 
 # Training
@@ -640,10 +736,19 @@ def _trained_detector(sub, tmp_path, seed=5, epochs=TINY_EPOCHS, learning_rate=T
 )
 @_quiet
 def test_train_detector_learns_a_tiny_set(sub, tmp_path):
-    _, _, history, epochs = _trained_detector(sub, tmp_path)
+    model, _, history, epochs = _trained_detector(sub, tmp_path)
     for key in ("loss", "heatmap", "size", "offset"):
         if key not in history or len(history[key]) != epochs:
             pytest.fail(f"Return history[{key!r}] with one mean loss per epoch ({epochs}).")
+    # Batch norm updates its moving statistics only when the model runs in training mode: the
+    # stem's moving mean starts at 0 and must have moved.
+    stem = [layer for layer in model.layers if type_name(layer) == "BatchNormalization"][0]
+    moving = plain_array(stem.moving_mean.numpy(), dtype="float")
+    if np.abs(moving).max() < 1e-6:
+        pytest.fail(
+            "The batch norm's moving statistics never changed: call the model with "
+            "training=True inside the training step."
+        )
     losses = np.asarray(history["loss"], np.float64)
     assert np.all(np.isfinite(losses))
     # Measured with the reference over 10 seeds of the model (set_random_seed(s), s = 5-14;
@@ -690,6 +795,12 @@ def test_detections_to_coco_results(sub):
         assert got["image_id"] == want["image_id"] and got["category_id"] == want["category_id"]
         np.testing.assert_allclose(got["bbox"], want["bbox"], rtol=1e-6)
         assert got["score"] == pytest.approx(want["score"], rel=1e-6)
+        assert json.loads(json.dumps(got)) == got, "Use plain ints and floats (JSON)."
+    # Category ids given as a numpy array, the default scale: still plain JSON numbers.
+    results = sub.detections_to_coco_results(np.array([7, 8]), detections, np.array([3, 5]))
+    assert [r["category_id"] for r in results] == [5, 3]
+    np.testing.assert_allclose(results[0]["bbox"], [1.0, 2.0, 4.0, 8.0], rtol=1e-6)
+    for got in results:
         assert json.loads(json.dumps(got)) == got, "Use plain ints and floats (JSON)."
 
 
@@ -821,6 +932,10 @@ def test_match_detections(sub):
     # keeps it out of the counts instead of making it a false positive.
     assert _matches(sub, _coco([[0, 0, 10, 10], [0, 0, 10, 10]]), truth, 0.7, ignore) == [0, -1]
     assert _matches(sub, np.zeros((0, 4)), truth, 0.5, ignore) == []
+    # At a threshold of 1, COCO asks for an IoU of at least 1 - 1e-10: a box taller by 1e-11
+    # pixel (IoU about 1 - 1e-12, below 1) still matches.
+    nearly = _coco([[0, 0, 10, 10 + 1e-11]])
+    assert _matches(sub, nearly, _coco([[0, 0, 10, 10]]), 1.0) == [0]
     assert _matches(sub, _coco([[0, 0, 4, 4]]), np.zeros((0, 4)), 0.5) == [-1]
 
 
@@ -849,6 +964,15 @@ def test_average_precision_101_points(sub):
         )
     assert received == pytest.approx((34 * 1 + 67 * 0.6) / 101, abs=1e-9)
     assert float(sub.average_precision([0.5, 0.4], [False, False], 3)) == 0.0
+    # Equal scores keep their given order (a stable sort, as pycocotools): the miss first, so
+    # precision 0, 1/2, 2/3 at recall 0, 1/2, 1, interpolated to 2/3 at every level.
+    received = float(sub.average_precision([0.5, 0.5, 0.5], [False, True, True], 2))
+    if received == pytest.approx(1.0):
+        pytest.fail("Sort by score with a stable sort: equal scores keep their given order.")
+    assert received == pytest.approx(2 / 3, abs=1e-9)
+    # A perfect ranking: AP 1 and never above it (precisions are at most 1).
+    perfect = float(sub.average_precision([0.9, 0.8], [True, True], 2))
+    assert perfect == pytest.approx(1.0, abs=1e-12) and perfect <= 1.0, repr(perfect)
     assert float(sub.average_precision([], [], 3)) == 0.0
 
 
@@ -1070,6 +1194,14 @@ def test_detections_to_scene_graph_schema(sub):
     assert relevance_grade(query, graph) == 2
     small = sub.detections_to_scene_graph(boxes, scores, names, 128, "park", 0.1)
     assert small["scene"] == "park" and small["objects"][3]["attributes"] == ["small"]
+    # Values equal to a threshold, in a 50-pixel picture: a score equal to score_threshold is
+    # kept; a longer side of exactly 18 % (9 pixels) is small, of exactly 40 % (20) large.
+    edge = sub.detections_to_scene_graph(
+        [_xyxy(0, 0, 9, 4), _xyxy(20, 20, 5, 20)], [0.3, 0.6], ["cat", "dog"], 50
+    )
+    assert [o["attributes"] for o in edge["objects"]] == [["small"], ["large"]], (
+        "A score equal to score_threshold is kept, and both size bounds are included."
+    )
 
 
 # Search
@@ -1158,6 +1290,8 @@ def test_detection_engine_ranks_the_basket_first(sub):
     scores = np.asarray(engine.score([query, {"objects": [{"category": "dog"}]}]))
     assert scores.shape == (2, 3)
     np.testing.assert_allclose(scores[1], [0.9, 0.9, 0.9])
+    empty = engine.score([])
+    plain_array(empty, dtype=np.float64, shape=(0, 3), empty=True, advice="No queries: (0, N).")
     ranking = engine.search(query, k=2)
     assert [image_id for image_id, _ in ranking] == ["inside", "beside"]
     assert ranking[0][1] == pytest.approx(3.7 / 5)
@@ -1166,3 +1300,4 @@ def test_detection_engine_ranks_the_basket_first(sub):
         "inside",
         "again",
     ]
+    assert len(engine.search(query, k=10)) == 3, "k larger than the index: every picture."
