@@ -147,6 +147,41 @@ def detector(num_classes, image_size, widths, neck, head_channels):
     return keras.Model(inputs, branches)
 
 
+def detector_forward(images, weights, widths, training):
+    """The documented detector with plain 3×3 ReLU convolutions as blocks, in ``tf.nn``.
+
+    ``weights``: ``{"stem": kernel, "bn": [gamma, beta, mean, variance], ("conv", shape):
+    [kernel, bias], name: [kernel, bias]}`` for the head's sublayers; batch norm uses the batch's
+    statistics in training mode, the moving ones otherwise (Keras' epsilon 1e-3).
+    """
+
+    def conv(x, kernel, bias, strides=1):
+        return tf.nn.conv2d(x, kernel, strides, "SAME") + bias
+
+    x = tf.nn.conv2d(tf.constant(images, tf.float32), weights["stem"], 2, "SAME")
+    gamma, beta, mean, variance = weights["bn"]
+    if training:
+        mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+    x = tf.nn.relu(tf.nn.batch_normalization(x, mean, variance, beta, gamma, 1e-3))
+    stages, previous = [], widths[0]
+    for width in widths[1:]:
+        x = tf.nn.relu(conv(x, *weights[("conv", (3, 3, previous, width))], 2))
+        x = tf.nn.relu(conv(x, *weights[("conv", (3, 3, width, width))]))
+        stages.append(x)
+        previous = width
+    neck = weights["features"][0].shape[-1]
+    p = conv(stages[2], *weights[("conv", (1, 1, widths[3], neck))])
+    for skip, width in ((stages[1], widths[2]), (stages[0], widths[1])):
+        up = tf.repeat(tf.repeat(p, 2, axis=1), 2, axis=2)  # Nearest-neighbour upsampling ×2.
+        p = up + conv(skip, *weights[("conv", (1, 1, width, neck))])
+    x = tf.nn.relu(conv(p, *weights["features"]))
+    out = []
+    for name in ("heatmap", "size", "offset"):
+        hidden = tf.nn.relu(conv(x, *weights[f"{name}_conv"]))
+        out.append(conv(hidden, *weights[f"{name}_out"]))
+    return [tf.sigmoid(out[0]).numpy(), out[1].numpy(), out[2].numpy()]
+
+
 def focal(gt, pred, alpha=2, beta=4):
     """CenterNet's ``_neg_loss`` in numpy (predictions clipped as its ``_sigmoid`` does)."""
     pred = np.clip(pred.astype(np.float64), 1e-4, 1 - 1e-4)
@@ -155,6 +190,15 @@ def focal(gt, pred, alpha=2, beta=4):
     neg_loss = (np.log(1 - pred) * pred**alpha * (1 - gt) ** beta)[neg].sum()
     num_pos = pos.sum()
     return -neg_loss if num_pos == 0 else -(pos_loss + neg_loss) / num_pos
+
+
+def detection_losses(heat_t, sizes_t, offsets_t, mask, heat, sizes, offsets):
+    """``(total, heatmap, size, offset)`` of CenterNet's losses (weights 1, 0.1, 1), in numpy."""
+    count = max(2 * float(mask.sum()), 1.0)
+    size = float(np.abs(sizes - sizes_t)[mask == 1].sum() / count)
+    offset = float(np.abs(offsets - offsets_t)[mask == 1].sum() / count)
+    heatmap = float(focal(heat_t, heat))
+    return heatmap + 0.1 * size + offset, heatmap, size, offset
 
 
 def nms(boxes, scores, threshold, limit):
