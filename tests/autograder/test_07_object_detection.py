@@ -1301,3 +1301,10 @@ def test_detection_engine_ranks_the_basket_first(sub):
         "again",
     ]
     assert len(engine.search(query, k=10)) == 3, "k larger than the index: every picture."
+    # Two pictures may share an id: each is indexed and found, in index order.
+    twins = sub.DetectionEngine().index(
+        [{"id": "a", "scene_graph": beside}, {"id": "a", "scene_graph": inside}]
+    )
+    found = twins.search(query, k=5)
+    assert [image_id for image_id, _ in found] == ["a", "a"], found
+    assert [score for _, score in found] == pytest.approx([3.7 / 5, 2.3 / 5])
