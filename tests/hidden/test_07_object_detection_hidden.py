@@ -12,9 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from course_lib.grading.access import float_errors_raised, library, type_name
+from course_lib.grading.compare import plain_array
 from course_lib.grading.expected import module_at, public_tests
+from course_lib.grading.properties import GRADING
 
 ref = module_at(Path(__file__).with_name("references_07.py"))
 public = public_tests("07")
@@ -272,3 +276,48 @@ def test_build_detector_computes_the_documented_architecture(sub):
             # bilinear upsampling, the strides of a stage swapped or no ReLU after the
             # stem's batch norm move them by 0.09 to 0.74. Bar: 1e-4.
             np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"{name}, training={training}")
+
+
+@st.composite
+def grid_boxes(draw, max_boxes=6):
+    """Boxes with integer corners in [-8, 12] and sides in [-2, 16]: negative coordinates, boxes
+    without area or turned inside out, duplicates and touching boxes all come up, and every IoU
+    is a quotient of small integers, so any correct order of operations rounds it alike."""
+    n = draw(st.integers(0, max_boxes))
+    corners = draw(st.lists(st.tuples(*[st.integers(-8, 12)] * 2), min_size=n, max_size=n))
+    sides = draw(st.lists(st.tuples(*[st.integers(-2, 16)] * 2), min_size=n, max_size=n))
+    boxes = [[x, y, x + w, y + h] for (x, y), (w, h) in zip(corners, sides, strict=True)]
+    if n > 1 and draw(st.booleans()):
+        boxes[-1] = list(boxes[0])  # A duplicate.
+    return np.asarray(boxes, np.float64).reshape(-1, 4)
+
+
+@pytest.mark.points(1, hint="IoU of generated boxes, in both precisions.", section="boxes")
+@GRADING
+@given(a=grid_boxes(), b=grid_boxes(), dtype=st.sampled_from(["float64", "float32"]))
+def test_box_iou_matches_loops_on_generated_boxes(sub, a, b, dtype):
+    with float_errors_raised(sub):
+        received = sub.box_iou(a, b, dtype)
+    received = plain_array(received, dtype=np.dtype(dtype), shape=(len(a), len(b)), empty=True)
+    tolerance = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(received, ref.iou_loops(a, b), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.points(1, hint="NMS of generated boxes, as TensorFlow's.", section="nms")
+@GRADING
+@given(
+    boxes=grid_boxes(max_boxes=10),
+    threshold=st.sampled_from([0.0, 0.25, float(np.float32(1 / 3)), 0.5, 0.7, 1.0]),
+    data=st.data(),
+)
+def test_nms_matches_tf_on_generated_boxes(sub, boxes, threshold, data):
+    n = len(boxes)
+    # Inside-out sides become 0: TensorFlow would flip such a box, the lecture gives it no area.
+    low = np.minimum(boxes[:, :2], boxes[:, 2:])
+    boxes = np.concatenate([low, np.maximum(boxes[:, 2:], low)], axis=1).astype(np.float32)
+    ranks = np.asarray(data.draw(st.permutations(range(n))), np.float32).reshape(-1)
+    scores = (ranks + 1) / np.float32(n + 1)  # Distinct: TensorFlow's order of ties is its own.
+    limit = data.draw(st.integers(0, n + 1))
+    received = sub.non_max_suppression(boxes, scores, threshold, limit)
+    received = plain_array(received, dtype=np.int32, shape=(None,), empty=True)
+    np.testing.assert_array_equal(received, ref.nms(boxes, scores, threshold, limit))
