@@ -822,7 +822,8 @@ def zero_shot_report(probabilities, multi_hot) -> dict[str, float]:
     """Score zero-shot class probabilities against the categories present in each photo.
 
     Args:
-        probabilities: (N, C) scores per photo and category; multi_hot: (N, C) 0/1 labels.
+        probabilities: (N, C) scores per photo and category; multi_hot: (N, C) 0/1 labels;
+            both numpy arrays or nested lists.
 
     Returns:
         ``{"top1_accuracy": share of photos whose highest-scoring category is present,
@@ -983,7 +984,10 @@ class DualEncoderEngine:
         )
 
     def score(self, queries: list[str]) -> np.ndarray:
-        """float (Q, N): cosine of each query's embedding with each indexed picture's."""
+        """float32 (Q, N): cosine of each query's embedding with each indexed picture's.
+
+        ``embed_texts`` gets the queries as one list.
+        """
         # YOUR CODE HERE
         raise NotImplementedError(
             "DualEncoderEngine.score: fill in the region marked YOUR CODE HERE"

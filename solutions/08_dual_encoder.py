@@ -903,7 +903,8 @@ def zero_shot_report(probabilities, multi_hot) -> dict[str, float]:
     """Score zero-shot class probabilities against the categories present in each photo.
 
     Args:
-        probabilities: (N, C) scores per photo and category; multi_hot: (N, C) 0/1 labels.
+        probabilities: (N, C) scores per photo and category; multi_hot: (N, C) 0/1 labels;
+            both numpy arrays or nested lists.
 
     Returns:
         ``{"top1_accuracy": share of photos whose highest-scoring category is present,
@@ -1080,7 +1081,10 @@ class DualEncoderEngine:
         ### END SOLUTION
 
     def score(self, queries: list[str]) -> np.ndarray:
-        """float (Q, N): cosine of each query's embedding with each indexed picture's."""
+        """float32 (Q, N): cosine of each query's embedding with each indexed picture's.
+
+        ``embed_texts`` gets the queries as one list.
+        """
         ### BEGIN SOLUTION
         texts = np.asarray(self.embed_texts(list(queries)), np.float32)
         return np.asarray(l2_normalize(texts)) @ self.image_embeddings.T

@@ -6,11 +6,14 @@ for the training steps, and expected values stored as data
 the fixed inputs built here: numpy's InfoNCE loss, its numerical gradient, the projection head
 and ranking metrics, ``scipy.special`` and scikit-learn's ``PCA`` and
 ``average_precision_score``; ``camp generate`` writes it). Each test calls the student's module
-``sub``. Gradients are recorded by a ``tf.GradientTape`` where the student's code
-runs and batches of the student's ``tf.data`` pipelines are read there
-(``course_lib.grading.probes.lecture_08``); Keras objects the student's code receives (towers,
-datasets, optimizers) are made there too (``library``). No test needs MiniLM: text features are
-synthetic. ``tests/mutants/08_dual_encoder.yaml`` lists the mistakes these tests must catch.
+``sub``. The loss's gradients come from ``tf.test.compute_gradient`` run where the student's
+code runs (a ``tf.GradientTape`` there), the temperature's from a probe
+(``course_lib.grading.probes.lecture_08``), and the student's ``tf.data`` pipelines are iterated
+from here; Keras objects the student's code receives (towers, datasets, optimizers) are made
+where it runs (``library``). Training mode is observed without randomness: towers ending in
+batch normalisation, and the projection head's own dropout mask, drawn again from its seed
+generator's state. No test needs MiniLM: text features are synthetic.
+``tests/mutants/08_dual_encoder.yaml`` lists the mistakes these tests must catch.
 
 The sandboxed runner cannot read the course checkout, so it cannot load Lecture 03 or 05: the
 image tower is given its blocks (``blocks=``, a stand-in made there), and under ``camp`` the tests
@@ -25,7 +28,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_lib.grading.access import library, type_name
+from course_lib.grading.access import arguments_after, float_errors_raised, library, type_name
+from course_lib.grading.compare import plain_array
 from course_lib.grading.expected import load
 from course_lib.grading.remote import Handle
 
@@ -78,9 +82,25 @@ def test_l2_normalize_matches_tf(sub):
     if not np.allclose(columns, tf.math.l2_normalize(x, axis=0).numpy(), atol=1e-6):
         pytest.fail("With axis=0 each column must get unit length: use the axis argument.")
     wide = _rng(2).normal(size=(2, 3, 5))
-    np.testing.assert_allclose(
-        np.asarray(sub.l2_normalize(wide)), tf.math.l2_normalize(wide, axis=-1).numpy(), atol=1e-12
+    out, args, _ = arguments_after(sub.l2_normalize, wide.copy())
+    out = plain_array(
+        out, what="l2_normalize of float64 (2, 3, 5)", dtype=np.float64, shape=wide.shape
     )
+    np.testing.assert_allclose(out, tf.math.l2_normalize(wide, axis=-1).numpy(), atol=1e-12)
+    if not np.array_equal(np.asarray(args[0]), wide):
+        pytest.fail("l2_normalize changed its input in place: return a new array.")
+    plain_array(sub.l2_normalize(x), what="l2_normalize of float32", dtype=np.float32)
+    # Rows of squared norm 1.4e-5 and 5e-13, below and around epsilon=1e-3 and the default.
+    tiny = np.array([[1e-3, -2e-3, 3e-3], [5e-7, 0.0, -5e-7]], np.float64)
+    for epsilon in (1e-3, 1e-12):
+        received = np.asarray(sub.l2_normalize(tiny, epsilon=epsilon), np.float64)
+        expected = tf.math.l2_normalize(tiny, axis=-1, epsilon=epsilon).numpy()
+        if not np.allclose(received, expected, rtol=1e-9, atol=0.0):
+            pytest.fail(
+                f"l2_normalize(x, epsilon={epsilon}) of rows with tiny norms: expected "
+                f"{expected.round(6).tolist()}, received {received.round(6).tolist()}. Divide by "
+                "sqrt(max(squared norm, epsilon)), with the epsilon argument."
+            )
 
 
 def _head_values(rng, features, dim):
@@ -118,12 +138,58 @@ def test_projection_head_matches_numpy(sub):
     ):
         pytest.fail("Use the exact GELU (approximate=False), as keras-io does.")
     np.testing.assert_allclose(out, expected, atol=1e-4)
-    noisy = np.asarray(head(x, training=True))
+    again = np.asarray(head(x))  # Called without training: inference, as Keras' default.
+    if not np.allclose(again, out, atol=1e-6):
+        pytest.fail("Called without training= the head must not drop anything (inference).")
+    noisy, mask = _training_output(head, x, 5)
     if np.allclose(noisy, out, atol=1e-5):
         pytest.fail(
             "With training=True and dropout_rate=0.5 the output did not change: dropout must "
             "act while training, before the residual sum."
         )
+    kept = np.unique(mask)
+    if not (len(kept) == 2 and np.allclose(kept, [0.0, 2.0])):
+        pytest.fail(
+            f"head.dropout kept values scaled by {kept.tolist()}: it must be "
+            "keras.layers.Dropout(dropout_rate), 0.5 here (kept values doubled)."
+        )
+    # The same weights and the head's own dropout mask, applied where the lecture puts it.
+    reference = _expected("projection_head_training")
+    branch, projected = np.asarray(reference["branch"]), np.asarray(reference["projected"])
+    expected = _layer_norm(projected + branch * mask, values["layer_norm"])
+    if not np.allclose(noisy, expected, atol=1e-4):
+        moved = _layer_norm((projected + branch) * mask, values["layer_norm"])
+        if np.allclose(noisy, moved, atol=1e-4):
+            pytest.fail("Dropout acts on the residual sum: drop the dense branch only, then add.")
+        pytest.fail(
+            "In training mode the head differs from Dense → GELU → Dense → Dropout → "
+            "residual → LayerNorm with the same weights and dropout mask: apply the dropout "
+            "once, to the second dense layer's output."
+        )
+
+
+def _layer_norm(z, scale_offset, epsilon=1e-3):
+    """Keras' LayerNormalization (epsilon 1e-3) of the last axis, in float64."""
+    gamma, beta = scale_offset
+    mean, variance = z.mean(axis=-1, keepdims=True), z.var(axis=-1, keepdims=True)
+    return (z - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def _training_output(head, x, dim):
+    """The head's output in training mode and the mask its dropout drew for that call.
+
+    Keras' Dropout draws its mask from the layer's seed generator: the generator's state is
+    read before the call and put back afterwards, and the dropout then drops a batch of ones of
+    the branch's shape (batch, dim) with the same random numbers, which gives its mask.
+    """
+    generator = getattr(head.dropout, "seed_generator", None)
+    if generator is None:
+        pytest.fail("head.dropout must be the keras.layers.Dropout the docstring names.")
+    state = np.asarray(generator.state)
+    noisy = np.asarray(head(x, training=True), np.float64)
+    generator.state.assign(state)
+    mask = np.asarray(head.dropout(np.ones((len(x), dim), "float32"), training=True), np.float64)
+    return noisy, mask
 
 
 # The symmetric InfoNCE loss.
@@ -204,18 +270,21 @@ def test_info_nce_chance_level_is_log_batch(sub):
 def test_info_nce_gradients(sub):
     images, texts, temperature = _gradient_inputs()
     reference = _expected("info_nce_gradients")  # Central differences of numpy's loss.
-    probe = library(sub, PROBE)
-    loss, gradients = probe.loss_gradients(sub.symmetric_info_nce, images, texts, temperature)
+    loss = _number(sub.symmetric_info_nce(images, texts, temperature))
     assert loss == pytest.approx(reference["loss"], rel=1e-6)
+    # tf.test.compute_gradient runs where the student's code runs: its "theoretical" Jacobians
+    # come from a tf.GradientTape watching the three inputs (zeros where the tape found none).
+    tensorflow = library(sub, "tensorflow")
+    inputs = [images, texts, np.float64(temperature)]
+    theoretical, _ = tensorflow.test.compute_gradient(sub.symmetric_info_nce, inputs)
     names = ("image_embeddings", "text_embeddings", "temperature")
-    if any(g is None for g in gradients):
-        missing = [n for n, g in zip(names, gradients, strict=True) if g is None]
-        pytest.fail(f"The tape found no gradient for {missing}: compute with keras.ops.")
     expected = [reference["images"], reference["texts"], reference["temperature"]]
-    for name, received, reference in zip(names, gradients, expected, strict=True):
-        np.testing.assert_allclose(
-            np.asarray(received, np.float64), reference, atol=1e-6, err_msg=f"d loss / d {name}"
-        )
+    for name, jacobian, value, wanted in zip(names, theoretical, inputs, expected, strict=True):
+        received = plain_array(jacobian, what=f"d loss / d {name}", dtype="float")
+        received = received.reshape(np.shape(value))
+        if not np.any(received) and np.any(np.asarray(wanted)):
+            pytest.fail(f"The tape found no gradient for {name}: compute with keras.ops.")
+        np.testing.assert_allclose(received, wanted, atol=1e-6, err_msg=f"d loss / d {name}")
 
 
 # The learnable temperature.
@@ -334,9 +403,22 @@ def test_image_tower(sub):
     assert int(config["projection_dim"]) == 6
     if abs(float(config["dropout_rate"]) - 0.25) > 1e-9:
         pytest.fail("Pass dropout_rate to the ProjectionHead instead of the module's constant.")
-    assert "GlobalAveragePooling2D" in kinds, f"No global average pooling among {kinds}."
     images = _rng(9).random((2, 16, 16, 3)).astype("float32")
-    assert np.asarray(tower(images, training=False)).shape == (2, 6)
+    out = plain_array(tower(images, training=False), what="The tower's output", shape=(2, 6))
+    # What it computes: the tower's own blocks in order, the mean over the grid, its head.
+    grid = images
+    for layer in [layer for layer in tower.layers if type_name(layer) == "Conv2D"]:
+        grid = np.asarray(layer(grid))
+    expected = np.asarray(heads[0](grid.mean(axis=(1, 2)), training=False))
+    if not np.allclose(out, expected, atol=1e-5):
+        peak = np.asarray(heads[0](grid.max(axis=(1, 2)), training=False))
+        if np.allclose(out, peak, atol=1e-5):
+            pytest.fail("The tower pools with the maximum: average the grid (global average).")
+        pytest.fail(
+            "The tower's output differs from its blocks → global average pooling → head, "
+            "nothing in between."
+        )
+    assert "GlobalAveragePooling2D" in kinds, f"No global average pooling among {kinds}."
 
 
 @pytest.mark.points(
@@ -364,15 +446,22 @@ def test_text_tower(sub):
 # The dual encoder and its training.
 
 
-def _toy_towers(sub, image_dropout=0.0):
-    """Small Keras towers built where the student's code runs: flatten + dense, text dense."""
+def _toy_towers(sub, image_dropout=0.0, batch_norm=False):
+    """Small Keras towers built where the student's code runs: flatten + dense, text dense.
+
+    With ``batch_norm`` both towers end in a BatchNormalization: in training mode it uses the
+    batch's statistics (and updates its moving averages), in inference mode the moving
+    averages, so each tower's mode shows in its output without any randomness.
+    """
     keras = library(sub, "keras")
     image_layers = [keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(8)]
+    text_layers = [keras.Input((10,)), keras.layers.Dense(8)]
     if image_dropout:
         image_layers.append(keras.layers.Dropout(image_dropout))
-    image_tower = keras.Sequential(image_layers)
-    text_tower = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8)])
-    return image_tower, text_tower
+    if batch_norm:
+        image_layers.append(keras.layers.BatchNormalization())
+        text_layers.append(keras.layers.BatchNormalization())
+    return keras.Sequential(image_layers), keras.Sequential(text_layers)
 
 
 def _toy_pairs(n=32):
@@ -424,6 +513,21 @@ def test_dual_encoder_call_normalises(sub):
         pytest.fail("The text embeddings come from the image tower.")
     np.testing.assert_allclose(text_embeddings, _unit(np.asarray(text_tower(texts))), atol=1e-5)
     assert _number(model.temperature.temperature()) == pytest.approx(0.1, rel=1e-5)
+    # Towers ending in batch normalisation: training=True must reach both (batch statistics).
+    _seed(sub)
+    image_tower, text_tower = _toy_towers(sub, batch_norm=True)
+    model = sub.DualEncoder(image_tower, text_tower)
+    images, texts = _toy_pairs(8)
+    for training in (True, False):
+        received = [np.asarray(e, np.float64) for e in model((images, texts), training=training)]
+        towers = {"image": (image_tower, images), "text": (text_tower, texts)}
+        for (name, (tower, inputs)), value in zip(towers.items(), received, strict=True):
+            expected = _unit(np.asarray(tower(inputs, training=training)))
+            if not np.allclose(value, expected, atol=1e-5):
+                pytest.fail(
+                    f"model(..., training={training}) did not run the {name} tower with "
+                    f"training={training}: pass training=training to both towers."
+                )
 
 
 @pytest.mark.points(
@@ -436,21 +540,31 @@ def test_dual_encoder_call_normalises(sub):
 def test_train_step_matches_loss_and_learns(sub):
     keras = library(sub, "keras")
     _seed(sub)
-    model = sub.DualEncoder(*_toy_towers(sub), initial_temperature=0.2)
+    model = sub.DualEncoder(*_toy_towers(sub, batch_norm=True), initial_temperature=0.2)
     dataset = _toy_dataset(sub)
     images, texts = _toy_pairs()
-    image_embeddings, text_embeddings = model((images, texts), training=True)
+    # Batch normalisation in training mode normalises each batch of 8 with its own statistics.
+    batches = [model((images[i : i + 8], texts[i : i + 8]), training=True) for i in range(0, 32, 8)]
+    image_embeddings = np.concatenate([np.asarray(b[0]) for b in batches])
+    text_embeddings = np.concatenate([np.asarray(b[1]) for b in batches])
     expected = _batch_losses(sub, image_embeddings, text_embeddings, 0.2)
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = model.fit(dataset, epochs=1, verbose=0, shuffle=False).history
-    if "loss" not in logs:
-        pytest.fail(f"train_step must return a dict with 'loss'; the logs hold {sorted(logs)}.")
+    if "loss" not in logs or "temperature" not in logs:
+        pytest.fail(
+            "train_step must return a dict with 'loss' and 'temperature'; the logs hold "
+            f"{sorted(logs)}."
+        )
     first = float(logs["loss"][0])
-    if abs(first - expected) > 1e-4 * expected:
+    if not abs(first - expected) <= 1e-4 * expected:
         pytest.fail(
             f"The epoch's loss is {first:.5f}; the mean symmetric InfoNCE of the batches at "
-            f"τ = 0.2 is {expected:.5f}. Report loss_tracker.result() after update_state(loss)."
+            f"τ = 0.2, both towers in training mode, is {expected:.5f}. Call the model with "
+            "training=True and report loss_tracker.result() after update_state(loss)."
         )
+    logged = float(logs["temperature"][0])
+    if not abs(logged - 0.2) <= 1e-5:
+        pytest.fail(f"The logged temperature is {logged}; the model's τ is 0.2.")
     # Measured with the reference over 10 seeds (the model seeded with s = 0-9; s = 0 is this
     # test): last / first epoch loss of 15 epochs of Adam(0.02) min 0.006, mean 0.011, max 0.016;
     # Adam(0.002), a tenth of the step size, ends at 0.611-0.852, and no step at 1. Bar: 0.3, a
@@ -459,9 +573,8 @@ def test_train_step_matches_loss_and_learns(sub):
     model = sub.DualEncoder(*_toy_towers(sub), initial_temperature=0.2)
     start = float(np.asarray(model.temperature.log_logit_scale))
     model.compile(optimizer=keras.optimizers.Adam(0.02))
-    losses = [
-        float(x) for x in model.fit(dataset, epochs=15, verbose=0, shuffle=False).history["loss"]
-    ]
+    history = model.fit(dataset, epochs=15, verbose=0, shuffle=False).history
+    losses = [float(x) for x in history["loss"]]
     if not losses[-1] < 0.3 * losses[0]:
         pytest.fail(
             f"The loss fell by less than 70 % in 15 epochs: {losses}. Apply the gradients with "
@@ -471,6 +584,12 @@ def test_train_step_matches_loss_and_learns(sub):
         pytest.fail(
             "The temperature did not change: it is a trainable weight like the others, so the "
             "loss must use it and the update must include it."
+        )
+    final = _number(model.temperature.temperature())
+    if not abs(float(history["temperature"][-1]) - final) <= 1e-5 * final:
+        pytest.fail(
+            f"The last logged temperature is {float(history['temperature'][-1]):.5f}; the "
+            f"model's τ after training is {final:.5f}: log temperature() after the update."
         )
     _seed(sub)
     noisy = sub.DualEncoder(*_toy_towers(sub, image_dropout=0.5), initial_temperature=0.2)
@@ -494,22 +613,42 @@ def test_train_step_matches_loss_and_learns(sub):
 def test_test_step_evaluates_without_training(sub):
     keras = library(sub, "keras")
     _seed(sub)
-    model = sub.DualEncoder(*_toy_towers(sub, image_dropout=0.5), initial_temperature=0.3)
+    towers = _toy_towers(sub, image_dropout=0.5, batch_norm=True)
+    model = sub.DualEncoder(*towers, initial_temperature=0.3)
     model.compile(optimizer=keras.optimizers.SGD(0.5))
     images, texts = _toy_pairs()
+    for tower, offset in zip(towers, (20, 21), strict=True):  # Moving averages of a past fit.
+        norm, rng = tower.layers[-1], _rng(offset)
+        norm.moving_mean.assign(rng.normal(size=8).astype("float32"))
+        norm.moving_variance.assign(rng.uniform(0.5, 2.0, size=8).astype("float32"))
     image_embeddings, text_embeddings = model((images, texts), training=False)
     expected = _batch_losses(sub, image_embeddings, text_embeddings, 0.3)
     before = [np.array(v) for v in model.weights]
     logs = model.evaluate(_toy_dataset(sub), verbose=0, return_dict=True)
     after = [np.array(v) for v in model.weights]
     if any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
-        pytest.fail("evaluate() changed the weights: test_step must not apply gradients.")
+        pytest.fail(
+            "evaluate() changed the weights (or batch normalisation's moving averages): "
+            "test_step must not apply gradients, and calls the model with training=False."
+        )
     value = float(logs["loss"])
-    if abs(value - expected) > 1e-4 * expected:
+    if not abs(value - expected) <= 1e-4 * expected:
         pytest.fail(
             f"evaluate() gave the loss {value:.5f}; with training=False the batches' mean "
             f"loss is {expected:.5f}."
         )
+    temperature = _number(model.temperature.temperature())
+    if "temperature" not in logs or not abs(float(logs["temperature"]) - temperature) <= 1e-6:
+        pytest.fail(
+            f"test_step must log the model's temperature ({temperature:.5f}) as 'temperature'; "
+            f"the logs are {dict(logs)}."
+        )
+
+
+def _dataset_epochs(dataset, epochs):
+    """Iterate the student's dataset ``epochs`` times (in the judge: each batch's tensors cross
+    as numpy arrays); return each epoch's batches as tuples of arrays."""
+    return [[tuple(np.asarray(part) for part in batch) for batch in dataset] for _ in range(epochs)]
 
 
 @pytest.mark.points(
@@ -525,8 +664,7 @@ def test_pairs_dataset(sub):
     features = np.zeros((n, captions, 2), "float32")
     features[:, :, 0] = np.arange(n)[:, None]  # Which photo a row belongs to...
     features[:, :, 1] = np.arange(captions)[None, :]  # ...and which of its captions.
-    probe = library(sub, PROBE)
-    epochs = probe.dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=3), 4)
+    epochs = _dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=3), 4)
     orders, draws = [], []
     for epoch in epochs:
         assert len(epoch) == 3, f"Expected 3 batches of 4 from 12 photos; got {len(epoch)}."
@@ -548,7 +686,7 @@ def test_pairs_dataset(sub):
         pytest.fail("Each photo kept the same caption in every epoch: draw a new one per epoch.")
     if all(c == {0} for c in chosen.values()):
         pytest.fail("Only caption 0 was used: draw one of the photo's captions at random.")
-    again = probe.dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=3), 4)
+    again = _dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=3), 4)
     same = all(
         np.array_equal(a[1], b[1])
         for ea, eb in zip(epochs, again, strict=True)
@@ -556,21 +694,23 @@ def test_pairs_dataset(sub):
     )
     if not same:
         pytest.fail("The same seed must give the same epochs (orders and caption draws).")
-    other = probe.dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=4), 1)[0]
+    other = _dataset_epochs(sub.pairs_dataset(pixels, features, 4, seed=4), 1)[0]
     other_order = np.concatenate([b[1] for b in other])[:, 0].astype(int).tolist()
     if other_order == orders[0]:
         pytest.fail("Another seed gave the same order: pass the seed argument to shuffle.")
-    odd = probe.dataset_epochs(sub.pairs_dataset(pixels[:10], features[:10], 4, seed=0), 1)[0]
+    odd = _dataset_epochs(sub.pairs_dataset(pixels[:10], features[:10], 4, seed=0), 1)[0]
     if len(odd) != 2:
         pytest.fail(
             f"10 photos in batches of 4 with drop_remainder=True give 2 batches; got {len(odd)}."
         )
-    kept = probe.dataset_epochs(
+    kept = _dataset_epochs(
         sub.pairs_dataset(pixels[:10], features[:10], 4, seed=0, drop_remainder=False), 1
     )[0]
     assert [len(b[0]) for b in kept] == [4, 4, 2], "drop_remainder=False keeps the last batch."
-    floats = probe.dataset_epochs(sub.pairs_dataset(pixels / 255.0, features, 12, seed=0), 1)[0]
+    floats = _dataset_epochs(sub.pairs_dataset(pixels / 255.0, features, 12, seed=0), 1)[0]
     photo = floats[0][1][:, 0].astype(int)
+    if floats[0][0].dtype != np.float32:
+        pytest.fail(f"Float images must come out as float32; received {floats[0][0].dtype}.")
     np.testing.assert_allclose(
         floats[0][0], pixels[photo] / 255.0, atol=1e-6, err_msg="Float images pass unscaled."
     )
@@ -621,7 +761,7 @@ def test_retrieval_report_matches_numpy(sub):
         pytest.fail(f"Expected the keys {sorted(expected)}; received {sorted(report)}.")
     for key, value in expected.items():
         received = float(report[key])
-        if abs(received - value) > 1e-9:
+        if not abs(received - value) <= 1e-9:  # A NaN fails too.
             if all(abs(float(report[k]) - raw[k]) < 1e-9 for k in raw):
                 pytest.fail("Normalise the embeddings: rank by cosine similarity.")
             pytest.fail(f"{key}: expected {value:.4f}; received {received:.4f}.")
@@ -654,7 +794,7 @@ def test_image_to_text_recall_matches_numpy(sub):
         pytest.fail(f"Expected the keys {sorted(expected)}; received {sorted(report)}.")
     for key, value in expected.items():
         received = float(report[key])
-        if abs(received - value) > 1e-9:
+        if not abs(received - value) <= 1e-9:  # A NaN fails too.
             if all(abs(float(report[k]) - share[k]) < 1e-9 for k in share):
                 pytest.fail(
                     "A photo has several right texts: it scores a hit when any of them is in "
@@ -686,6 +826,8 @@ def test_pca_2d_matches_sklearn(sub):
             or np.allclose(points[:, axis], -expected[:, axis], atol=1e-8)
         ):
             pytest.fail(f"Axis {axis} differs from sklearn's PCA (up to its sign): centre first.")
+    single = sub.pca_2d(x.astype("float32"))
+    plain_array(single, what="pca_2d of float32 embeddings", dtype=np.float64, shape=(20, 2))
 
 
 # Zero-shot classification.
@@ -725,6 +867,17 @@ def test_zero_shot_probabilities(sub):
     if np.allclose(probabilities, reference["multiplied"]):
         pytest.fail("Divide the cosines by the temperature; do not multiply.")
     np.testing.assert_allclose(probabilities, expected, atol=1e-9)
+    # τ = 0.001: logits up to 1000, whose exponential overflows float64 unless shifted.
+    try:
+        with float_errors_raised(sub):
+            cold = sub.zero_shot_probabilities(images.astype("float32"), classes, 0.001)
+    except FloatingPointError as error:
+        pytest.fail(
+            f"At τ = 0.001 the logits reach 1000 and exp overflows ({error}): subtract each "
+            "row's largest logit before exp (the softmax does not change)."
+        )
+    cold = plain_array(cold, what="zero_shot_probabilities at τ = 0.001", dtype=np.float64)
+    np.testing.assert_allclose(cold, reference["cold"], atol=1e-9)
 
 
 @pytest.mark.points(
@@ -742,6 +895,12 @@ def test_zero_shot_report_matches_sklearn(sub):
     if int(report["num_classes_scored"]) != 4:
         pytest.fail("Score only the categories with at least one positive photo (4 here).")
     assert float(report["mAP"]) == pytest.approx(mean_ap, abs=1e-9)
+    listed = sub.zero_shot_report(probabilities.tolist(), labels.tolist())
+    for key in ("top1_accuracy", "mAP"):
+        assert float(listed[key]) == pytest.approx(float(report[key]), abs=1e-12), key
+    count = listed["num_classes_scored"]
+    if type(count) is not int:
+        pytest.fail(f"num_classes_scored must be a Python int; received a {type(count).__name__}.")
 
 
 def _prompt_inputs():
@@ -772,6 +931,9 @@ def test_ensemble_class_embeddings(sub):
         )
     np.testing.assert_allclose(received, expected, atol=1e-9)
     np.testing.assert_allclose(np.linalg.norm(received, axis=1), 1.0, atol=1e-9)
+    single = sub.ensemble_class_embeddings(prompts.astype("float32"))
+    single = plain_array(single, what="The ensemble of float32 prompts", dtype=np.float64)
+    np.testing.assert_allclose(single, expected, atol=1e-6)
 
 
 # The search engine.
@@ -792,13 +954,14 @@ def _engine_vectors():
 def test_dual_encoder_engine(sub):
     image_vectors, query_vectors = _engine_vectors()
     reference = _expected("engine")
-    calls = []
+    calls, queries = [], []
 
-    def embed_images(paths):
+    def embed_images(paths):  # Nested lists of Python floats (float64 values).
         calls.append(len(paths))
-        return np.stack([image_vectors[int(str(p)[1:])] for p in paths])
+        return [image_vectors[int(str(p)[1:])].tolist() for p in paths]
 
-    def embed_texts(texts):
+    def embed_texts(texts):  # A float64 array.
+        queries.append(type(texts).__name__)
         return np.stack([query_vectors[t] for t in texts])
 
     engine = sub.DualEncoderEngine(embed_images, embed_texts, batch_size=2)
@@ -806,10 +969,14 @@ def test_dual_encoder_engine(sub):
     engine.encode_images(images)
     if calls != [2, 2, 1]:
         pytest.fail(f"Expected embed_images called with batches of 2, 2, 1 paths; got {calls}.")
-    stored = np.asarray(engine.image_embeddings, np.float64)
+    stored = plain_array(
+        engine.image_embeddings, what="image_embeddings", dtype=np.float32, shape=(5, 4)
+    )
     np.testing.assert_allclose(stored, reference["images"], atol=1e-6)
-    scores = np.asarray(engine.score(["q0", "q1"]), np.float64)
+    scores = engine.score(("q0", "q1"))
+    if queries != ["list"]:
+        pytest.fail(f"embed_texts must get the queries as one list; it got {queries}.")
+    scores = plain_array(scores, what="score(queries)", dtype=np.float32, shape=(2, 5))
     expected = np.asarray(reference["scores"])
-    assert scores.shape == (2, 5), f"Expected (queries, images) = (2, 5); got {scores.shape}."
     np.testing.assert_allclose(scores, expected, atol=1e-6)
     assert int(np.argmax(scores[0])) == 3, "q0 is a multiple of picture 3's vector."

@@ -21,9 +21,10 @@ from course_lib.grading.expected import public_tests
 LAYER_NORM_EPSILON = 1e-3  # keras.layers.LayerNormalization's default, as the docstring says.
 
 
-def unit(x, axis=-1):
+def unit(x, axis=-1, epsilon=1e-12):
+    """The lecture's normalisation, ``x / sqrt(max(sum(x ** 2), epsilon))``, in float64."""
     x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
+    return x / np.sqrt(np.maximum(np.sum(x**2, axis=axis, keepdims=True), epsilon))
 
 
 def log_softmax(logits, axis):
@@ -71,13 +72,71 @@ def gelu(x, approximate=False):
     return 0.5 * x * (1 + erf(x / math.sqrt(2)))
 
 
-def head(x, values, epsilon, approximate=False, residual=True):
-    (w1, b1), (w2, b2), (gamma, beta) = (values[k] for k in ("projection", "fc", "layer_norm"))
+def head_parts(x, values, approximate=False):
+    """The projection ``x W1 + b1`` and the dense branch ``GELU(p) W2 + b2`` before dropout."""
+    (w1, b1), (w2, b2) = values["projection"], values["fc"]
     projected = x @ w1 + b1
-    out = gelu(projected, approximate) @ w2 + b2
+    return projected, gelu(projected, approximate) @ w2 + b2
+
+
+def head(x, values, epsilon, approximate=False, residual=True, mask=None):
+    """The projection head; ``mask``: a dropout mask (kept values scaled) on the branch."""
+    gamma, beta = values["layer_norm"]
+    projected, out = head_parts(x, values, approximate)
+    if mask is not None:
+        out = out * mask
     z = projected + out if residual else out
     mean, variance = z.mean(axis=-1, keepdims=True), z.var(axis=-1, keepdims=True)
     return (z - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def toy_towers(image_weights, text_weights):
+    """The public tests' batch-normalised toy towers, built here, with the student's weights."""
+    import keras
+
+    image = keras.Sequential(
+        [
+            keras.Input((4, 4, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+        ]
+    )
+    text = keras.Sequential(
+        [keras.Input((10,)), keras.layers.Dense(8), keras.layers.BatchNormalization()]
+    )
+    image.set_weights(image_weights)
+    text.set_weights(text_weights)
+    return image, text
+
+
+def train_steps(image_weights, text_weights, log_logit_scale, batches, learning_rate, max_log):
+    """The reference training: per batch, the symmetric InfoNCE of both towers in training mode
+    under a ``tf.GradientTape``, one plain SGD step on every trainable weight and the
+    temperature's ``log_logit_scale``, then the clamp to [0, max_log].
+
+    Returns:
+        ``(image weights, text weights, log_logit_scale, losses)`` after the steps, the weights
+        as ``get_weights()`` lists (batch normalisation's moving averages included).
+    """
+    image, text = toy_towers(image_weights, text_weights)
+    scale = tf.Variable(float(log_logit_scale), dtype=tf.float32)
+    losses = []
+    for images, texts in batches:
+        with tf.GradientTape() as tape:
+            u = tf.math.l2_normalize(image(images, training=True), axis=-1)
+            v = tf.math.l2_normalize(text(texts, training=True), axis=-1)
+            logits = tf.matmul(u, v, transpose_b=True) * tf.exp(scale)
+            labels = tf.eye(len(images))
+            rows = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
+            columns = tf.nn.softmax_cross_entropy_with_logits(labels, tf.transpose(logits))
+            loss = (tf.reduce_mean(rows) + tf.reduce_mean(columns)) / 2
+        variables = [*image.trainable_variables, *text.trainable_variables, scale]
+        for variable, gradient in zip(variables, tape.gradient(loss, variables), strict=True):
+            variable.assign_sub(learning_rate * gradient)
+        scale.assign(tf.clip_by_value(scale, 0.0, max_log))
+        losses.append(float(loss))
+    return image.get_weights(), text.get_weights(), float(scale.numpy()), losses
 
 
 def batch_losses(image_embeddings, text_embeddings, temperature, batch=8):
@@ -155,6 +214,8 @@ def expected():
         "no_residual": head(x, values_head, LAYER_NORM_EPSILON, residual=False),
         "approximate": head(x, values_head, LAYER_NORM_EPSILON, approximate=True),
     }
+    projected, branch = head_parts(x, values_head)
+    values["projection_head_training"] = {"projected": projected, "branch": branch}
     values["info_nce"] = [
         {
             "out": info_nce(images, texts, temperature),
@@ -196,6 +257,7 @@ def expected():
     values["zero_shot_probabilities"] = {
         "out": zero_shot(images, classes, 0.3),
         "multiplied": zero_shot(images, classes, 1 / 0.3),
+        "cold": zero_shot(images.astype(np.float32), classes, 0.001),
     }
     values["zero_shot_report"] = zero_shot_report(*t._zero_shot_report_inputs())
     prompts = t._prompt_inputs()
