@@ -681,6 +681,12 @@ def test_pairs_dataset(sub):
         draws.append(dict(zip(photo.tolist(), text[:, 1].astype(int).tolist(), strict=True)))
     if all(order == orders[0] for order in orders):
         pytest.fail("Every epoch had the same order: reshuffle_each_iteration=True.")
+    groups = [{frozenset(order[i : i + 4]) for i in range(0, n, 4)} for order in orders]
+    if all(group == groups[0] for group in groups):
+        pytest.fail(
+            "Every epoch batched the same photos together: shuffle the photos, then batch "
+            "(shuffling the batches keeps each batch's photos)."
+        )
     chosen = {i: {d[i] for d in draws} for i in range(n)}
     if all(len(c) == 1 for c in chosen.values()):
         pytest.fail("Each photo kept the same caption in every epoch: draw a new one per epoch.")
