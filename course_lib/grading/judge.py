@@ -32,7 +32,14 @@ from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
-from course_lib.grading.sandbox import FIRST_UID, LEVELS, claim_slots, kill_uid, release_slots
+from course_lib.grading.sandbox import (
+    CPU_LIMIT_EXIT,
+    FIRST_UID,
+    LEVELS,
+    claim_slots,
+    kill_uid,
+    release_slots,
+)
 from course_lib.paths import project_root, user_home
 from course_lib.student.submission import SubmissionError, choose_lecture_file
 
@@ -285,6 +292,8 @@ def _death(death: dict, memory_mb: int) -> tuple[str, str]:
     tail = f" Last output: {output.strip()[-300:]}" if output.strip() else ""
     if code is None:
         return "protocol-error", "The student's code broke the grading channel." + tail
+    if code == CPU_LIMIT_EXIT and "CPU-time limit" in output:
+        return "timeout", "The student's code used up its CPU-time limit." + tail
     number = code - 128 if code > 128 else -code if code < 0 else 0
     if number:
         try:
@@ -385,13 +394,15 @@ def merge_parts(public: LectureResult, hidden: LectureResult) -> LectureResult:
     isolation = min(levels, key=LEVELS.index) if levels else None
     for part in (public, hidden):
         if part.status in FAILED_AS_A_WHOLE:
+            # A hidden runner's end says little; a memory limit the public pass met says more.
+            shown = public if public.status == "memory-limit" else part
             return LectureResult(
                 public.lecture,
                 public.submission,
-                part.status,
+                shown.status,
                 0.0,
                 maximum,
-                part.detail,
+                shown.detail,
                 tests,
                 isolation,
                 public.warning,

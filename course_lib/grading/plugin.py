@@ -137,7 +137,11 @@ def _runner(config: pytest.Config, lecture: str, hidden: bool):
     if key not in state["runners"]:
         target = find_lecture_file(Path(config.getoption("--submission")), lecture).resolve()
         memory = config.getoption("--camp-memory-mb")
-        limits = sandbox.Limits(**({"memory_mb": memory} if memory else {}))
+        settings = {"memory_mb": memory} if memory else {}
+        left = state["clock"].budget_left()
+        if left is not None:  # The watchdog's backstop: the whole budget on every core.
+            settings["cpu_s"] = max(left, 1.0) * (os.cpu_count() or 1)
+        limits = sandbox.Limits(**settings)
         root = tempfile.mkdtemp(prefix="camp-runner-")
         job = {
             "submission": str(target),

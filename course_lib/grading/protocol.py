@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import select
 import socket
 import struct
 import sys
@@ -25,6 +26,7 @@ import time
 import numpy as np
 
 MAX_HEADER_BYTES = 8 * 1024 * 1024  # A JSON header larger than this is a protocol error.
+POLL_S = 0.5  # How often a waiting endpoint re-reads its deadline.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # Arrays of one message, in bytes, at most.
 MAX_DEPTH = 64  # Nesting depth of containers in one value.
 ALLOWED_KINDS = "biufcUS"  # numpy dtype kinds that may cross: numbers, bools and strings.
@@ -53,6 +55,13 @@ class Channel:
                 self.sock.sendall(buffer)
         except OSError as error:
             raise ProtocolError(f"the other side closed the channel ({error})") from None
+
+    def readable(self, timeout_s: float) -> bool:
+        """True once a message has begun to arrive (or the socket broke) within ``timeout_s``."""
+        try:
+            return bool(select.select([self.sock], [], [], max(timeout_s, 0.0))[0])
+        except (OSError, ValueError):
+            return True  # recv then says how the channel broke.
 
     def _recv_exact(self, size: int, deadline: float | None) -> bytes:
         chunks, remaining = [], size
@@ -271,6 +280,9 @@ class Endpoint:
             timeout = self.reply_timeout()
             if timeout is not None and timeout <= 0:  # Even if the other side keeps calling back.
                 raise ChannelTimeout("no answer in time")
+            # Ask again every POLL_S: a deadline counted in CPU seconds moves with the load.
+            if timeout is not None and not self.channel.readable(min(timeout, POLL_S)):
+                continue
             header, buffers = self.channel.recv(timeout_s=timeout)
             kind = header.get("kind")
             if kind == "reply":

@@ -47,6 +47,13 @@ class RunnerGone(RuntimeError):
     """A request to a runner that had already stopped (the lecture's status says how)."""
 
 
+# A student function that already ran out of time gets this long per call in later tests, so an
+# endless loop costs one test's limit per function the judge calls and a few seconds per later
+# test that calls it again, not the full limit each time.
+REPEAT_LIMIT_S = 3.0
+WALL_BACKSTOP = 3.0  # A test's wall-clock limit, in multiples of its CPU-time limit.
+
+
 class TimeLimit(BaseException):
     """Student code did not answer within the test's time limit or the lecture's budget.
 
@@ -65,36 +72,63 @@ class Clock:
     """When the judge stops waiting for a runner: the lecture's budget and the test's limit.
 
     Times are ``time.monotonic()`` seconds. ``budget_end`` None means no budget (a test run
-    outside ``camp``); between tests only the budget applies.
+    outside ``camp``); between tests only the budget applies. A test's limit counts the CPU
+    seconds of the runner and all it started (its cgroup), so a runner slowed down by a busy
+    machine is not cut short; the wall clock is a backstop at ``WALL_BACKSTOP`` times the limit.
+    Where the runner's CPU time cannot be read (no cgroup), the limit is wall time.
     """
 
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end
-        self.test_end: float | None = None
+        self.test_start: float | None = None
         self.test_limit: float | None = None
+        self.cpu_start: dict[int, float | None] = {}  # Runner pid: its CPU seconds at the start.
 
     def start_test(self, limit_s: float | None) -> None:
-        self.test_limit = limit_s
-        self.test_end = None if limit_s is None else time.monotonic() + limit_s
+        self.test_limit, self.cpu_start = limit_s, {}
+        self.test_start = None if limit_s is None else time.monotonic()
 
     def end_test(self) -> None:
-        self.test_end = self.test_limit = None
+        self.test_start = self.test_limit = None
+        self.cpu_start = {}
 
     def budget_left(self) -> float | None:
         return None if self.budget_end is None else self.budget_end - time.monotonic()
 
-    def remaining(self) -> float | None:
-        ends = [end for end in (self.budget_end, self.test_end) if end is not None]
-        return None if not ends else min(ends) - time.monotonic()
+    def cpu_used(self, pid: int) -> float | None:
+        """CPU seconds runner ``pid`` spent in this test so far; None where they are unknown."""
+        from course_lib.grading.cgroups import cpu_seconds_of
 
-    def expired(self, label: str, function: str) -> TimeLimit:
+        now = cpu_seconds_of(pid)
+        start = self.cpu_start.setdefault(pid, now)
+        return None if now is None or start is None else now - start
+
+    def remaining(self, pid: int | None = None) -> float | None:
+        """Seconds left before the budget or the test's limit (counted for runner ``pid``)."""
+        now = time.monotonic()
+        ends = [] if self.budget_end is None else [self.budget_end - now]
+        if self.test_limit is not None:
+            used = None if pid is None else self.cpu_used(pid)
+            factor = WALL_BACKSTOP if used is not None else 1.0
+            ends.append(self.test_start + factor * self.test_limit - now)
+            if used is not None:
+                ends.append(self.test_limit - used)
+        return min(ends) if ends else None
+
+    def expired(self, label: str, function: str, pid: int | None = None) -> TimeLimit:
         """The ``TimeLimit`` to raise now that waiting on ``label`` ran past a deadline."""
-        if self.test_end is not None and (
-            self.budget_end is None or self.test_end <= self.budget_end
-        ):
+        left = self.budget_left()
+        if self.test_limit is not None and (left is None or left > 0):
+            used = None if pid is None else self.cpu_used(pid)
+            if used is not None and used >= self.test_limit:
+                what = f"the test's {self.test_limit:g} s of CPU time"
+            elif used is not None:
+                what = f"{WALL_BACKSTOP * self.test_limit:g} s of wall time"
+            else:
+                what = f"the test's {self.test_limit:g} s"
             return TimeLimit(
-                f"{label} did not finish within the test's {self.test_limit:g} s (an infinite "
-                "loop, or much slower code than needed?).",
+                f"{label} did not finish within {what} (an infinite loop, or much slower code "
+                "than needed?).",
                 function,
             )
         return TimeLimit(
@@ -231,6 +265,10 @@ class RunnerClient(Endpoint):
         super().__init__(channel)
         self.pid, self.callbacks, self.dead = pid, {}, None
         self.clock, self.generation, self.stuck = clock or Clock(), 0, None
+        # Student functions that ran out of time, kept across restarts, and when the wait on a
+        # call to one of them ends (REPEAT_LIMIT_S after it was sent).
+        self.timed_out: set[str] = set()
+        self.call_end: float | None = None
         self.output = bytearray()
         self._drain = threading.Thread(target=self._read_output, args=(output_fd,), daemon=True)
         self._drain.start()
@@ -276,7 +314,11 @@ class RunnerClient(Endpoint):
         self.generation += 1
 
     def reply_timeout(self) -> float | None:
-        return self.clock.remaining()
+        remaining = self.clock.remaining(self.pid)
+        if self.call_end is None:
+            return remaining
+        left = self.call_end - time.monotonic()
+        return left if remaining is None else min(left, remaining)
 
     def _read_output(self, fd: int) -> None:
         with os.fdopen(fd, "rb", buffering=0) as stream:
@@ -327,17 +369,34 @@ class RunnerClient(Endpoint):
             raise TimeLimit(*self.stuck)
         if self.dead is not None:
             raise RunnerGone(f"The student's code stopped earlier ({self.dead}).")
+        outer_end = self.call_end
+        repeat = bool(function) and function in self.timed_out and outer_end is None
+        if repeat:
+            self.call_end = time.monotonic() + REPEAT_LIMIT_S
         try:
             return super().request(op, **values)
         except ChannelTimeout:
             if self.stuck is not None:  # A nested request (a callback's) ran out first.
                 raise TimeLimit(*self.stuck) from None
-            expired = self.clock.expired(label or f"The student's code ({op})", function)
+            label = label or f"The student's code ({op})"
+            remaining = self.clock.remaining(self.pid)
+            if repeat and (remaining is None or remaining > 0):
+                expired = TimeLimit(
+                    f"{label} did not finish within {REPEAT_LIMIT_S:g} s; it already ran out of "
+                    "time in an earlier test.",
+                    function,
+                )
+            else:
+                expired = self.clock.expired(label, function, self.pid)
+            if expired.function and not expired.spent:
+                self.timed_out.add(expired.function)
             self.stuck = (str(expired), expired.function, expired.spent)
             raise expired from None
         except ProtocolError as error:
             self.dead = str(error)
             raise RuntimeError(f"The student's code broke the grading channel: {error}.") from None
+        finally:
+            self.call_end = outer_end
 
 
 class Zygote:
