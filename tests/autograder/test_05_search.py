@@ -612,37 +612,65 @@ def test_inner_product_search(sub):
     )
 
 
+def _blocks_by_query(blocks, full, what):
+    """The query numbers of each ``top_k`` call's rows, matched by their scores (no empty call)."""
+    calls = []
+    for block in blocks:
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[1] != full.shape[1]:
+            pytest.fail(
+                f"{what} called top_k on scores of shape {block.shape}; each query's scores "
+                f"against all {full.shape[1]} database rows go through top_k."
+            )
+        gaps = np.abs(block[:, None, :] - full[None, :, :]).max(axis=2)  # (rows, Q)
+        if len(block) and gaps.min(axis=1).max() > 1e-3:
+            pytest.fail(f"{what} called top_k on scores that are not rows of queries @ database.T.")
+        if len(block):
+            calls.append([int(q) for q in gaps.argmin(axis=1)])
+    return calls
+
+
 @pytest.mark.points(
     1,
     hint="inner_product_search scores at most batch_size queries at a time and splits each "
-    "batch's rows among num_threads calls of top_k, one per thread.",
+    "batch's rows evenly among at most num_threads calls of top_k, one per thread.",
     section="topk",
 )
 def test_inner_product_search_batches_and_threads(sub):
     queries, database = _search_inputs()
     expected = np.asarray(_expected("inner_product_search")["indices"])
+    full = queries.astype(np.float64) @ database.T.astype(np.float64)  # (23, 300)
     probes = library(sub, "course_lib.grading.probes.lecture_05")
-    (indices, _), shapes = probes.top_k_blocks(
-        sub.inner_product_search, queries, database, 9, batch_size=5, num_threads=2
-    )
-    assert_close(indices, expected, rtol=0, dtype=np.int64, what="The indices")
-    rows = [int(r) for r, _ in shapes]
-    if not shapes or any(int(c) != len(database) for _, c in shapes) or sum(rows) != len(queries):
-        pytest.fail(
-            f"inner_product_search called top_k on scores of shapes {shapes}; each query's "
-            f"scores against all {len(database)} database rows go through top_k once."
-        )
-    if max(rows) > 5:
-        pytest.fail(
-            f"inner_product_search(..., batch_size=5) gave top_k {max(rows)} queries' scores at "
-            "once: score and select at most batch_size queries at a time."
-        )
-    if max(rows) > 3:
-        pytest.fail(
-            f"inner_product_search(..., batch_size=5, num_threads=2) gave one top_k call "
-            f"{max(rows)} rows: split each batch's rows among the num_threads threads (at most "
-            "3 rows of a batch of 5 each)."
-        )
+    # 23 queries: batches of 5, 5, 5, 5, 3 rows; of 10, 10, 3 (fewer rows than threads); of 7,
+    # 7, 7, 2 with one thread (one top_k call per batch).
+    for batch_size, threads in ((5, 2), (10, 4), (7, 1)):
+        what = f"inner_product_search(..., batch_size={batch_size}, num_threads={threads})"
+        (indices, _), blocks = probes.top_k_blocks(
+            sub.inner_product_search, queries, database, 9, batch_size=batch_size,
+            num_threads=threads,
+        )  # fmt: skip
+        assert_close(indices, expected, rtol=0, dtype=np.int64, what=f"{what}'s indices")
+        calls = _blocks_by_query(blocks, full, what)
+        if sorted(q for call in calls for q in call) != list(range(len(queries))):
+            pytest.fail(
+                f"{what} gave top_k the queries {sorted(q for call in calls for q in call)}: "
+                "each query's scores go through top_k exactly once."
+            )
+        for call in calls:
+            if len({q // batch_size for q in call}) > 1:
+                pytest.fail(
+                    f"{what} gave one top_k call the queries {call}, from more than one batch: "
+                    "score and select at most batch_size queries at a time."
+                )
+        for start in range(0, len(queries), batch_size):
+            rows = min(batch_size, len(queries) - start)
+            sizes = sorted(len(c) for c in calls if c[0] // batch_size == start // batch_size)
+            if len(sizes) > threads or max(sizes, default=0) > -(-rows // threads):
+                pytest.fail(
+                    f"{what} split the {rows} queries of the batch starting at query {start} into "
+                    f"top_k calls of {sizes} rows: give each of the num_threads threads an even "
+                    "share of the batch's rows (no more calls than threads)."
+                )
 
 
 @pytest.mark.points(

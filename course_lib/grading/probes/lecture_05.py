@@ -6,7 +6,7 @@ raw observations to the judge, which holds every check and expected value: here,
 run at the same time in the student's worker threads. The judge-side ``access.record_calls``
 cannot follow them: each recorded call is a callback to the judge over the runner's one channel,
 which serves one request at a time, and two threads calling back at once break it (tried with
-``num_threads=2``; one thread works). So the shapes are recorded here, beside the student's code.
+``num_threads=2``; one thread works). So the scores are recorded here, beside the student's code.
 """
 
 from __future__ import annotations
@@ -17,23 +17,24 @@ import numpy as np
 
 
 def top_k_blocks(function, *args, **kwargs):
-    """Call ``function(*args, **kwargs)`` while recording the shape of each ``top_k`` call.
+    """Call ``function(*args, **kwargs)`` while recording the scores of each ``top_k`` call.
 
     The global ``top_k`` of ``function``'s module (the student's module, or the notebook's
-    namespace under nbgrader) is replaced for the call by a wrapper that notes the shape of the
+    namespace under nbgrader) is replaced for the call by a wrapper that keeps a copy of the
     scores it gets, from whichever thread calls it, and returns what the original returns.
 
     Returns:
-        ``(result, shapes)``: what ``function`` returned, and the ``(rows, columns)`` of the
-        scores of every ``top_k`` call, sorted (threads finish in any order).
+        ``(result, blocks)``: what ``function`` returned, and a float64 copy of the scores of
+        every ``top_k`` call, in the order the calls began (threads run in any order; the judge
+        tells from the values which queries each block holds).
     """
     namespace = function.__globals__
     original = namespace["top_k"]
-    shapes, lock = [], threading.Lock()
+    blocks, lock = [], threading.Lock()
 
     def recording(scores, k, *more, **options):
         with lock:
-            shapes.append(tuple(int(n) for n in np.shape(scores)))
+            blocks.append(np.array(scores, dtype=np.float64))
         return original(scores, k, *more, **options)
 
     namespace["top_k"] = recording
@@ -41,4 +42,4 @@ def top_k_blocks(function, *args, **kwargs):
         result = function(*args, **kwargs)
     finally:
         namespace["top_k"] = original
-    return result, sorted(shapes)
+    return result, blocks
