@@ -1110,6 +1110,11 @@ def test_spatial_relations_fixed_scenes(sub):
         (0, "next to", 1)
     }
     assert sub.spatial_relations(pair, ["dog", "sheep"], 96) == []
+    # A gap of exactly 12 % (12 pixels of 100) is still next to, as the collection reads it.
+    edge = [_xyxy(10, 40, 30, 30), _xyxy(52, 45, 30, 30)]
+    assert [tuple(r) for r in sub.spatial_relations(edge, ["dog", "sheep"], 100)] == [
+        (0, "next to", 1)
+    ], "A gap equal to 12 % of the picture counts (at most 12 %)."
 
 
 def _relation_agreement(spatial_relations, scenes=300, seed=21):
@@ -1268,6 +1273,14 @@ def test_graph_match_score_tells_in_a_basket_from_next_to_it(sub):
         0.45
     )
     assert float(sub.graph_match_score({"objects": [{"category": "cat"}]}, inside)) == 0.0
+    # The collection's own graphs carry no scores: their objects count as 1.
+    unscored = {
+        "scene": None,
+        "objects": [{"category": "dog", "supercategory": "animal", "bbox": [0, 0, 1, 1]}],
+        "relations": [],
+    }
+    dog = {"objects": [{"category": "dog"}]}
+    assert float(sub.graph_match_score(dog, unscored)) == 1.0, "No score: the object counts as 1."
 
 
 @pytest.mark.points(
