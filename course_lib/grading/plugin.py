@@ -22,8 +22,8 @@ reported once, as ``import_error`` or ``import_timeout``, and its rows are ``not
 message. Hidden tests' rows say only passed or failed: no message, file, outcome or function, and
 a hidden runner that fails to import is reported as ``hidden_failed``, without its text.
 
-Without ``--submission``, ``tests/autograder`` is skipped: grading the untouched exercises there
-would fail by design.
+Without ``--submission``, ``tests/autograder`` and ``tests/hidden`` are skipped: grading the
+untouched exercises there would fail by design.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     if config.getoption("--submission"):
         return None
-    if collection_path.name == "autograder" and collection_path.parent.name == "tests":
+    # Public and hidden autograder tests grade a submission; the project's own run skips them.
+    if collection_path.name in ("autograder", "hidden") and collection_path.parent.name == "tests":
         return True
     return None
 
