@@ -278,7 +278,14 @@ def test_mean_average_precision_matches_loop(sub):
     for k in (1, 5, 10, 30):
         reference = _expected("mean_average_precision")[str(k)]  # A loop over ranks, stored.
         expected, skipped = reference["out"], reference["skipped"]
-        value = sub.mean_average_precision_at_k(rankings, relevant, k)
+        try:
+            with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+                value = sub.mean_average_precision_at_k(rankings, relevant, k)
+        except FloatingPointError as error:
+            pytest.fail(
+                f"mean_average_precision_at_k made numpy warn ({error}): a query without "
+                "relevant ids has AP 0, found without dividing 0 by 0."
+            )
         if value != pytest.approx(expected) and value == pytest.approx(skipped):
             pytest.fail(
                 "mean_average_precision_at_k skipped the query without relevant ids: it counts as "
@@ -361,9 +368,19 @@ def test_ndcg_ideal_counts_missed_items(sub):
             "'c' (grade 2) first even though this ranking missed it."
         )
     assert value == pytest.approx(1.0 / (2.0 + 1.0 / np.log2(3)))
-    assert sub.ndcg_at_k(["a", "b"], {"a": 0}, 2) == pytest.approx(0.0)
-    assert sub.ndcg_at_k(["a", "b"], {}, 2) == pytest.approx(0.0)
-    assert sub.ndcg_at_k([], {"a": 1}, 2) == pytest.approx(0.0)
+    try:
+        with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
+            zeros = [
+                sub.ndcg_at_k(["a", "b"], {"a": 0}, 2),
+                sub.ndcg_at_k(["a", "b"], {}, 2),
+                sub.ndcg_at_k([], {"a": 1}, 2),
+            ]
+    except FloatingPointError as error:
+        pytest.fail(
+            f"ndcg_at_k made numpy warn ({error}) when every grade is 0: the nDCG is 0 then, "
+            "found without dividing 0 by 0."
+        )
+    assert zeros == [pytest.approx(0.0)] * 3, "nDCG when every grade is 0, or none is retrieved"
     # A ranking shorter than k, with fractional grades: DCG 0.5 / log2(3) over the ideal
     # 1.5 + 0.5 / log2(3) + 0.25 / 2 (three graded items; "b" was not retrieved).
     short = sub.ndcg_at_k(["z", "a"], {"a": 0.5, "b": 1.5, "c": 0.25, "z": 0}, 5)
@@ -749,11 +766,34 @@ def test_search_batch_takes_any_scores(sub):
                 f"{sorted({type(s).__name__ for row in got for _, s in row})}: return Python "
                 "floats (rank the engine's scores as float64)."
             )
+        id_types = sorted({type(i).__name__ for row in got for i, _ in row})
+        if id_types != ["int"]:
+            pytest.fail(
+                f"search_batch returned ids of types {id_types}: "
+                "return the indexed ids themselves (Python ints here), not values taken from a "
+                "numpy array of them."
+            )
         if got != expected[kind]:
             pytest.fail(
                 f"With {kind}, search_batch returned {got}, expected {expected[kind]}: rank the "
                 "engine's scores as float64 numbers, whatever score() returns."
             )
+    # 60 pictures with only four distinct scores: ties straddle the cut-off and fill the top 25.
+    many = _search_ties()
+    engine = _fixed_engine(sub, many).index([{"id": 100 + i} for i in range(60)])
+    got = [[i for i, _ in row] for row in engine.search_batch(["0", "1"], k=25)]
+    expected_ids = (100 + np.asarray(_expected("search_batch_ties"))).tolist()  # Stable argsort.
+    if got != expected_ids:
+        pytest.fail(
+            "search_batch over 60 pictures with many equal scores returned another order than a "
+            "stable ranking: equal scores come in the order the pictures were indexed (top_k "
+            "does it; numpy's default argsort does not)."
+        )
+
+
+def _search_ties():
+    """(2, 60) scores of four distinct values, so many are equal."""
+    return _rng(15).integers(0, 4, size=(2, 60)) / 4
 
 
 CAPTION_IMAGES = [
@@ -1124,16 +1164,16 @@ def test_fuse_scores_boundaries(sub):
     # An engine whose second query scores every picture the same, in float32.
     flat = large.astype(np.float32)
     flat[1] = 7.0
-    given = [small.copy(), flat.copy()]
+    given = [flat.copy(), small.copy()]  # float32 first: the sum is float64 all the same.
     try:
         with float_errors_raised(sub):  # numpy's warnings raise where the student's code runs.
-            fused, args, _ = arguments_after(sub.fuse_scores, given, [1.0, 3.0], "zscore")
+            fused, args, _ = arguments_after(sub.fuse_scores, given, [3.0, 1.0], "zscore")
     except FloatingPointError as error:
         pytest.fail(
             f"fuse_scores made numpy warn ({error}) on a constant row: normalize_scores turns "
             "it into zeros without dividing by 0."
         )
-    if not (np.array_equal(args[0][0], small) and np.array_equal(args[0][1], flat)):
+    if not (np.array_equal(args[0][0], flat) and np.array_equal(args[0][1], small)):
         pytest.fail("fuse_scores changed the score matrices it was given (in place).")
     assert_close(fused, reference["flat"], atol=1e-6, rtol=0, dtype=np.float64, what="fused")
 

@@ -190,6 +190,7 @@ def expected():
         for ranking, by_id, grades, scores in t._ndcg_cases()
     ]
     values["top_k_boundaries"] = top_k(t._rng(13).normal(size=(3, 6)), 4)
+    values["search_batch_ties"] = top_k(t._search_ties(), 25)
     values["top_k"] = [
         {str(k): top_k(scores, k) for k in (1, 3, 7, scores.shape[1], scores.shape[1] + 4)}
         for scores in t._top_k_cases()
