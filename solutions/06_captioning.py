@@ -1151,11 +1151,11 @@ def plot_attention(image, words: list[str], weights, path, columns: int = 4):
         path: the PNG file to write; columns: panels per row (as many rows as needed).
 
     Returns:
-        The matplotlib Figure (already saved and closed): exactly ``len(words) + 1`` axes, all
-        turned off, the first titled ``"image"``, the others titled with their word; panel
-        ``i + 1`` shows the photo, then (its last image) word ``i``'s weights as a ``(side,
-        side)`` grid laid out row by row, ``weights[i].reshape(side, side)``, stretched over
-        the photo.
+        The matplotlib Figure (already saved and closed), at least 2 inches wide and high per
+        panel: exactly ``len(words) + 1`` axes, all turned off, the first titled ``"image"``,
+        the others titled with their word; panel ``i + 1`` shows the photo, then (its last
+        image) word ``i``'s weights as a ``(side, side)`` grid laid out row by row,
+        ``weights[i].reshape(side, side)``, stretched over the photo.
     """
     ### BEGIN SOLUTION
     weights = np.asarray(weights, np.float64)

@@ -558,6 +558,12 @@ def test_plot_attention_panels(sub):
         pytest.fail("plot_attention left its figure open: close it once it is saved.")
     panels = list(figure.axes)
     assert len(panels) == 4, f"Expected 4 panels (the photo and 3 words); received {len(panels)}."
+    size = plain_array(figure.get_size_inches(), what="The figure's size", shape=(2,))
+    if (size < 4).any():  # 2 columns and 2 rows of panels, at least 2 inches each way.
+        pytest.fail(
+            f"The figure is {size[0]:.2f} x {size[1]:.2f} inches for 2 x 2 panels: give each "
+            "panel at least 2 inches each way (scale figsize with columns and rows)."
+        )
     for index, axes in enumerate(panels):
         geometry = tuple(axes.get_subplotspec().get_geometry())
         if geometry[:2] != (2, 2) or geometry[2] != index:
@@ -930,11 +936,46 @@ def test_train_step_is_a_tf_function_that_learns(sub):
         )
 
 
+def _with_progress_bars(sub, run):
+    """``(run(), bars)``: the progress bars made while ``run()`` ran, recorded by the probe
+    where the student's code runs (a ``{"target", "verbose", "updates"}`` dict each)."""
+    recorder = library(sub, "course_lib.grading.probes.lecture_06").record_progress_bars()
+    try:
+        result = run()
+    finally:
+        seen = recorder.stop()
+    return result, list(seen["bars"])
+
+
+def _check_progress_bars(bars, epochs, batches):
+    """With verbose=1: one shown bar per epoch, updated through every batch up to the last."""
+    shown = [bar for bar in bars if bar["verbose"]]
+    if len(shown) != epochs:
+        pytest.fail(
+            f"With verbose=1 expected one keras.utils.Progbar shown per epoch ({epochs}); "
+            f"{len(shown)} of the {len(bars)} bars made were shown."
+        )
+    for bar in shown:
+        updates = [int(current) for current in bar["updates"]]
+        steady = all(a <= b for a, b in zip(updates, updates[1:], strict=False))
+        if (
+            bar["target"] not in (batches, None)
+            or sorted(set(updates)) != list(range(1, batches + 1))
+            or not steady
+        ):
+            pytest.fail(
+                f"An epoch of {batches} batches showed a Progbar of target {bar['target']} "
+                f"updated to {updates}: update it to the number of batches done (1, 2, ..., "
+                f"{batches}) after each batch."
+            )
+
+
 @pytest.mark.points(
     3,
     hint="Use tf.train.Checkpoint(model=..., optimizer=..., epoch=...) with a "
     "CheckpointManager (restore latest at the start, save every epoch), and write "
-    "write_scalar('loss', ...) inside a tf.summary file writer's as_default().",
+    "write_scalar('loss', ...) inside a tf.summary file writer's as_default(); show a "
+    "keras.utils.Progbar per epoch, updated after each batch, only when verbose is 1.",
     section="teacher_forcing",
 )
 def test_train_captioner_logs_checkpoints_and_resumes(sub):
@@ -945,17 +986,26 @@ def test_train_captioner_logs_checkpoints_and_resumes(sub):
     reference = _expected("train_captioner")  # Keras layers, Adam(0.05, global_clipnorm=5).
     settings = {"log_dir": logs, "checkpoint_dir": checkpoints, "learning_rate": 0.05}
     # max_seconds=0: the first epoch passes the limit, so training stops after it.
-    losses, calls = record_calls(
+    (losses, calls), bars = _with_progress_bars(
         sub,
-        sub.train_captioner,
-        "write_scalar",
-        _tiny_captioner(sub, vocab=9, weights=2),
-        dataset,
-        epochs=3,
-        verbose=0,
-        max_seconds=0.0,
-        **settings,
+        lambda: record_calls(
+            sub,
+            sub.train_captioner,
+            "write_scalar",
+            _tiny_captioner(sub, vocab=9, weights=2),
+            dataset,
+            epochs=3,
+            verbose=0,
+            max_seconds=0.0,
+            **settings,
+        ),
     )
+    shown = [bar for bar in bars if bar["verbose"]]
+    if shown:
+        pytest.fail(
+            f"With verbose=0 nothing may be shown; a Progbar of verbose={shown[0]['verbose']} "
+            "was made: pass verbose on to keras.utils.Progbar."
+        )
     if not isinstance(losses, list) or not all(isinstance(loss, float) for loss in losses):
         pytest.fail(
             f"Expected a list of floats (one mean loss per epoch); received {type_name(losses)} "
@@ -985,18 +1035,22 @@ def test_train_captioner_logs_checkpoints_and_resumes(sub):
         pytest.fail("No checkpoint in checkpoint_dir: save with a tf.train.CheckpointManager.")
     # Resumes from epoch 1 with a model of other weights: the checkpoint restores the weights,
     # Adam's moments and the epoch; a generous max_seconds lets both epochs run.
-    resumed, more_calls = record_calls(
+    (resumed, more_calls), bars = _with_progress_bars(
         sub,
-        sub.train_captioner,
-        "write_scalar",
-        _tiny_captioner(sub, vocab=9),
-        dataset,
-        epochs=3,
-        verbose=0,
-        max_seconds=600.0,
-        **settings,
+        lambda: record_calls(
+            sub,
+            sub.train_captioner,
+            "write_scalar",
+            _tiny_captioner(sub, vocab=9),
+            dataset,
+            epochs=3,
+            verbose=1,
+            max_seconds=600.0,
+            **settings,
+        ),
     )
     resumed = [_number(loss) for loss in resumed]
+    _check_progress_bars(bars, epochs=len(resumed), batches=4)
     if len(resumed) != 2:
         pytest.fail(
             f"Training to 3 epochs from a checkpoint of epoch 1 (max_seconds=600) ran "
@@ -1246,6 +1300,19 @@ def test_sample_decode_boundaries(sub):
         pytest.fail(
             f"step_fn was called {len(calls)} times although every caption had ended after "
             f"{steps} steps: stop once all have ended."
+        )
+    # After any word come A, B or C alike, and never <end>: the second word must not depend on
+    # the first, as it does when the generator is made anew at each step (the same draw again).
+    uniform = _table({token: {A: 1 / 3, B: 1 / 3, C: 1 / 3} for token in range(5)})
+    pairs = _rows(sub.sample_decode(_first_order_step(uniform), np.zeros(1500), START, END, 2))
+    repeated = np.mean([len(row) == 2 and row[0] == row[1] for row in pairs])
+    # 1500 pairs repeat a word with probability 1/3 (sd 0.012; seeds 0-19 of the solution:
+    # 0.307-0.353, seed 0 0.343): 0.06 is 5 sd; the generator made anew gives 1.
+    if abs(repeated - 1 / 3) > 0.06:
+        pytest.fail(
+            f"With A, B and C equally likely at every step, {repeated:.2f} of the captions "
+            "repeated their first word (expected about 1/3): make the generator once, before "
+            "the loop, and draw every step from it."
         )
 
 
