@@ -231,3 +231,28 @@ def test_image_to_text_ties_keep_the_texts_order(sub):
     recall = sub.image_to_text_recall(images, texts, owner, ks=(1, 3, 10))
     for key, value in ref.image_to_text(images, texts, owner, (1, 3, 10)).items():
         assert float(recall[key]) == pytest.approx(value, abs=1e-9), key
+
+
+@pytest.mark.points(1, hint="Other cut-offs and dtypes.", section="evaluation")
+def test_evaluation_cut_offs_and_dtypes(sub):
+    """A Recall@K past mAP's cut-off (the ranking must reach max(ks) and map_k), float32
+    photos and prompts (float64 probabilities), and every caption of a photo drawn over the
+    epochs."""
+    public._use_lecture_05(sub)
+    rng = public._rng(87)
+    images = rng.normal(size=(9, 4))
+    texts = images[[2, 5, 7, 0]] + 0.9 * rng.normal(size=(4, 4))
+    relevant = [{2}, {5, 1}, {7}, {0, 3}]
+    report = sub.retrieval_report(texts, images, relevant, ks=(1, 6), map_k=2)
+    for key, value in ref.report(texts, images, relevant, (1, 6), 2).items():
+        assert float(report[key]) == pytest.approx(value, abs=1e-9), key
+    classes = rng.normal(size=(3, 4)).astype("float32")
+    probabilities = sub.zero_shot_probabilities(images.astype("float32"), classes, 0.2)
+    probabilities = plain_array(probabilities, what="zero_shot_probabilities", dtype=np.float64)
+    np.testing.assert_allclose(probabilities, ref.zero_shot(images, classes, 0.2), atol=1e-5)
+    pixels = np.zeros((8, 1, 1, 3), "uint8")
+    features = np.zeros((8, 4, 1), "float32")
+    features[:, :, 0] = np.arange(4)[None, :]  # Which caption a row is.
+    epochs = public._dataset_epochs(sub.pairs_dataset(pixels, features, 8, seed=2), 6)
+    drawn = {int(v) for epoch in epochs for batch in epoch for v in batch[1][:, 0]}
+    assert drawn == {0, 1, 2, 3}, f"Captions drawn over 6 epochs: {sorted(drawn)}"
