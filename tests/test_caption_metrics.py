@@ -4,7 +4,7 @@ The reference solution's ``corpus_bleu`` and ``cider_d`` must equal pycocoevalca
 and ``Cider()`` on the same pre-tokenised captions (pycocoevalcap's PTB tokenizer needs Java, so
 both sides get the lecture's ``tokenize_caption``): on the photo collection's captions with
 perturbed candidates, and on real COCO captions where ``../shared/data/coco-mini`` exists. The
-autograder's fallback references (used where pycocoevalcap is missing) are checked here too.
+hidden tests' fallback references (used where pycocoevalcap is missing) are checked here too.
 """
 
 import importlib.util
@@ -29,9 +29,10 @@ def lecture():
 
 
 @pytest.fixture(scope="module")
-def autograder():
-    path = project_root() / "tests" / "autograder" / "test_06_captioning.py"
-    spec = importlib.util.spec_from_file_location("autograder_06", path)
+def references():
+    """The hidden tests' references of Lecture 06 (instructor side)."""
+    path = project_root() / "tests" / "hidden" / "references_06.py"
+    spec = importlib.util.spec_from_file_location("references_06", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -119,17 +120,17 @@ def test_evaluate_captions_tokenises_raw_captions(lecture):
     assert scores["CIDEr-D"] == pytest.approx(Cider().compute_score(references, res)[0], abs=1e-6)
 
 
-def test_autograder_fallback_references_equal_pycocoevalcap(lecture, autograder):
+def test_autograder_fallback_references_equal_pycocoevalcap(lecture, references):
     captions = [generate_item(10, "val", i, 64)[2] for i in range(60)]
-    candidates, references = _corpus(lecture, captions, seed=4)
+    candidates, refs = _corpus(lecture, captions, seed=4)
     res = {k: [v] for k, v in candidates.items()}
     np.testing.assert_allclose(
-        autograder._reference_bleu(candidates, references),
-        Bleu(4).compute_score(references, res, verbose=0)[0],
+        references.bleu(candidates, refs),
+        Bleu(4).compute_score(refs, res, verbose=0)[0],
         rtol=1e-12,
     )
-    expected, expected_per_image = Cider().compute_score(references, res)
-    score, per_image = autograder._reference_cider(candidates, references)
+    expected, expected_per_image = Cider().compute_score(refs, res)
+    score, per_image = references.cider(candidates, refs)
     np.testing.assert_allclose(per_image, expected_per_image, rtol=1e-12)
 
 
