@@ -281,21 +281,40 @@ def cpu_seconds_of(pid: int) -> float | None:
     """CPU time so far of runner ``pid`` and all it started (its cgroup's), or None if unknown.
 
     For the judge, to count a test's time in the runner's CPU seconds: a runner slowed down by
-    a busy machine is then not cut short.
+    a busy machine is then not cut short. The judge asks on every wait, so a runner's counter
+    file is found once (``/proc`` and the mount table) and only read afterwards.
     """
+    group = _CPU_GROUPS.get(pid) or _cpu_group_of(pid)
+    if group is None:
+        return None
+    try:
+        group.open_counters()
+        try:
+            seconds = group.cpu_seconds()
+        finally:
+            group.close_counters()
+    except (OSError, ValueError):
+        seconds = None
+    if seconds is None:
+        _CPU_GROUPS.pop(pid, None)  # The runner ended, or its pid now names another process.
+    else:
+        _CPU_GROUPS[pid] = group
+    return seconds
+
+
+_CPU_GROUPS: dict[int, Group] = {}  # Runner pid: its group, as found by ``_cpu_group_of``.
+
+
+def _cpu_group_of(pid: int) -> Group | None:
+    """The group (CPU counter only) of runner ``pid``; None unless it is in a runner's own group."""
     try:
         own_v1, own_v2 = _own_paths_of(pid)
         v1 = "cpuacct" in own_v1
         kind, path = ("cgroup", own_v1["cpuacct"]) if v1 else ("cgroup2", own_v2 or "")
         mount = next(m for m in _mounts() if m[0] == kind and (not v1 or "cpuacct" in m[3]))
-        if not Path(path).name.startswith("r"):
-            return None  # Not in a runner's own group.
-        folder = Path(mount[1]) / os.path.relpath(path, mount[2])
-        group = Group({"cpuacct": folder}, 1 if v1 else 2)
-        group.open_counters()
-        try:
-            return group.cpu_seconds()
-        finally:
-            group.close_counters()
     except (OSError, ValueError, StopIteration):
         return None
+    if not Path(path).name.startswith("r"):
+        return None  # Not in a runner's own group.
+    folder = Path(mount[1]) / os.path.relpath(path, mount[2])
+    return Group({"cpuacct": folder}, 1 if v1 else 2)

@@ -144,6 +144,7 @@ def grading_env() -> dict[str, str]:
     env["CAMP_HOME"] = str(user_home())
     env["PYTHONHASHSEED"] = str(SEED)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # The judge names its one plugin (-p).
     return env
 
 
@@ -199,7 +200,18 @@ def grade_lecture(
         os.chmod(scratch, 0o700)
         report_path = Path(scratch) / "report.json"
         args = [str(f.resolve()) for f in files]  # The judge runs in the scratch folder.
-        args += ["-q", "-p", "no:cacheprovider", "-o", "addopts="]
+        # Only the judge's plugin: an instructor's installed plugins (a test shuffler, a coverage
+        # tool) must not change grades, and the judge need not import them for every student.
+        args += [
+            "-q",
+            "-p",
+            "course_lib.grading.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+        ]
+        args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]  # The server preloads it.
         args += ["--submission", str(target.resolve()), "--camp-report", str(report_path)]
         args += ["--camp-memory-mb", str(memory_mb)]
         reserve = min(REPORT_RESERVE_S, 0.25 * timeout_s)

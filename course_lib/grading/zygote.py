@@ -19,6 +19,7 @@ when the judge goes away it ends whatever is left.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -146,6 +147,7 @@ def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[0]))
     for module in PRELOAD:
         __import__(module)
+    gc.freeze()  # As in the fork server: runners' collections skip the libraries' objects.
     serve(control)
 
 

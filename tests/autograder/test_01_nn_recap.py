@@ -54,6 +54,9 @@ def _tf_cross_entropy(logits, labels):
     return float(tf.reduce_mean(losses).numpy())
 
 
+_DENSE_PAIRS = {}  # (inputs, hidden, classes) → the judge's two Dense layers of that shape.
+
+
 def _keras_logits(weights, x):
     """Logits of Dense(ReLU) → Dense with ``weights`` (W1, b1, W2, b2), run by Keras' layers.
 
@@ -62,10 +65,14 @@ def _keras_logits(weights, x):
     """
     weights = [np.asarray(w, dtype=np.float64) for w in weights]
     x = np.asarray(x, dtype=np.float64)
-    hidden = keras.layers.Dense(weights[1].size, activation="relu", dtype="float64")
-    output = keras.layers.Dense(weights[3].size, dtype="float64")
-    hidden.build(x.shape)
-    output.build((None, weights[1].size))
+    key = (x.shape[-1], weights[1].size, weights[3].size)
+    if key not in _DENSE_PAIRS:  # Building layers costs more than running them.
+        hidden = keras.layers.Dense(key[1], activation="relu", dtype="float64")
+        output = keras.layers.Dense(key[2], dtype="float64")
+        hidden.build((None, key[0]))
+        output.build((None, key[1]))
+        _DENSE_PAIRS[key] = hidden, output
+    hidden, output = _DENSE_PAIRS[key]
     hidden.set_weights(weights[:2])
     output.set_weights(weights[2:])
     return np.asarray(output(hidden(x)), dtype=np.float64)
