@@ -261,3 +261,32 @@ def test_an_endless_relu_costs_only_the_tests_that_call_it(tmp_path):
         repeats += again
     assert repeats >= 3, late
     assert result.points == result.max_points - sum(test["max_points"] for test in late)
+
+
+def test_installed_pytest_plugins_do_not_reach_the_judge(tmp_path, monkeypatch):
+    """A pytest plugin installed beside the course (here one that fails every test and leaves a
+    mark) is not loaded by the judge: grades do not depend on the instructor's environment."""
+    site = tmp_path / "site"
+    (site / "spoiler-1.0.dist-info").mkdir(parents=True)
+    (site / "spoiler-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: spoiler\nVersion: 1.0\n"
+    )
+    (site / "spoiler-1.0.dist-info" / "entry_points.txt").write_text(
+        "[pytest11]\nspoiler = spoiler_plugin\n"
+    )
+    mark = tmp_path / "loaded"
+    (site / "spoiler_plugin.py").write_text(
+        "import pytest\n\n\n"
+        "def pytest_configure(config):\n"
+        f"    open({str(mark)!r}, 'w').close()\n\n\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_runtest_call(item):\n"
+        "    pytest.fail('spoiled')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / SOLUTION.name).write_text(SOLUTION.read_text())
+    public = sum(judge.declared_points(judge.test_files("01")[0]).values())
+    result = grade_lecture("01", tmp_path / "student", parts=("public",))
+    assert (result.status, result.points) == ("full-marks", public), result.detail
+    assert not mark.exists()
