@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from course_lib.cli import app
 from course_lib.grading import judge as grading_judge
-from course_lib.grading.judge import LectureResult, declared_points
+from course_lib.grading.judge import declared_points
+from course_lib.grading.verdict import LectureResult
 from course_lib.paths import project_root
 from course_lib.student.feedback import function_rows, lecture_line, print_result
 from course_lib.student.submission import (

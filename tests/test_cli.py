@@ -106,7 +106,7 @@ def test_text_table_prints_every_method():
 def fake_grader(monkeypatch):
     """Replace grading by a stub that records (lecture, submission) and gives full marks."""
     from course_lib.grading import judge
-    from course_lib.grading.judge import LectureResult
+    from course_lib.grading.verdict import LectureResult
 
     calls = []
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.grading import classroom, judge
+from course_lib.grading import classroom, judge, verdict
 from course_lib.grading.compare import assert_close, plain_array, plain_float, plain_int
 from course_lib.grading.sandbox import probe_level
 from course_lib.grading.screening import screen_source
@@ -331,7 +331,7 @@ def call_back(f):
 """
 
 
-def _grade(root: Path, text: str, name: str, **kwargs) -> judge.LectureResult:
+def _grade(root: Path, text: str, name: str, **kwargs) -> verdict.LectureResult:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "01_mini.py").write_text(textwrap.dedent(text))
@@ -454,11 +454,11 @@ def _says_nothing_hidden(result, hidden_dir: Path) -> None:
 def test_a_hidden_runs_import_error_is_one_generic_line(mini, hidden):
     leaking = HONEST + f"\nraise ImportError('{SECRET} seen by a classmate in test_01_secret')\n"
     result = _grade(mini, leaking, "hidden-import", hidden_dir=hidden, parts=("hidden",))
-    assert (result.status, result.detail) == ("crashed", judge.HIDDEN_FAILURE)
+    assert (result.status, result.detail) == ("crashed", verdict.HIDDEN_FAILURE)
     _says_nothing_hidden(result, hidden)
-    public = judge.LectureResult("01", "x", "full-marks", 8.0, 8.0, "", [], "namespaces")
-    merged = judge.merge_parts(public, result)
-    assert merged.detail == judge.HIDDEN_FAILURE and merged.points == 0
+    public = verdict.LectureResult("01", "x", "full-marks", 8.0, 8.0, "", [], "namespaces")
+    merged = verdict.merge_parts(public, result)
+    assert merged.detail == verdict.HIDDEN_FAILURE and merged.points == 0
 
 
 @needs_namespaces

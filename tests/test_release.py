@@ -295,14 +295,14 @@ def test_cli_replaces_an_earlier_edition_and_keeps_its_git_folder(edition, tmp_p
 
 def _fake_grader(monkeypatch, status="full-marks"):
     """``grade_lecture`` replaced by a stub that gives ``status``; returns the graded calls."""
-    from course_lib.grading import judge
+    from course_lib.grading import judge, verdict
 
     graded = []
 
     def grade_lecture(lecture, submission, **limits):
         graded.append((lecture, Path(submission)))
         points = 10.0 if status == "full-marks" else 0.0
-        return judge.LectureResult(lecture, str(submission), status, points, 10.0)
+        return verdict.LectureResult(lecture, str(submission), status, points, 10.0)
 
     monkeypatch.setattr(judge, "grade_lecture", grade_lecture)
     return graded

@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading import expected, judge
+from course_lib.grading import expected, judge, verdict
 from course_lib.grading.forkserver import ForkServer
 from course_lib.grading.sandbox import claim_slots, release_slots
 from course_lib.grading.screening import screen_file
@@ -231,8 +231,8 @@ def autograde(
         student_dir, lecture, stamp, stored = job
         record = {**result.to_dict(), "provenance": stamp}
         graded = Path(result.submission)
-        record["file"] = judge.clean_text(graded.name) if graded.is_file() else ""
-        record["submission"] = judge.clean_text(record["submission"])
+        record["file"] = verdict.clean_text(graded.name) if graded.is_file() else ""
+        record["submission"] = verdict.clean_text(record["submission"])
         record["flags"] = screen_file(graded) if graded.is_file() else []
         # A judge killed at its time limit reports nothing: its runner had the machine's level.
         record["isolation"] = isolation_label(result.isolation or level)  # What is missing too.
@@ -269,7 +269,7 @@ def autograde(
                         first[key_] = result
                         continue
                     if parts == ("hidden",):
-                        result = judge.merge_parts(first.pop(key_), result)
+                        result = verdict.merge_parts(first.pop(key_), result)
                     name, lecture, record = store(job, result)
                     results[(name, lecture)] = (record, False)
     finally:

@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from course_lib.errors import CourseError
-from course_lib.grading import expected, judge
+from course_lib.grading import expected, judge, verdict
 from course_lib.paths import project_root
 
 ROOT_VARIABLE = "CAMP_AUTOGRADER_ROOT"
@@ -205,7 +205,7 @@ def _target(submission: Path, lecture: str) -> Path:
     return candidates[0] if len(candidates) == 1 else submission
 
 
-def results_document(result: judge.LectureResult, isolation: str, seconds: float) -> dict:
+def results_document(result: verdict.LectureResult, isolation: str, seconds: float) -> dict:
     """Gradescope's results.json of one graded lecture: a test entry each, scores that add up."""
     counted = result.status in ("full-marks", "graded", "memory-limit")
     tests = []

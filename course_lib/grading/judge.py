@@ -1,11 +1,10 @@
-"""Grade one lecture of one submission: the judge process and its verdict (Lecture 01's grader).
+"""Grade one lecture of one submission: the judge process (Lecture 01's grader).
 
 The judge is a pytest process (``course_lib.grading.plugin``) with a wall-clock timeout, its own
 session and an address-space limit; it never imports student code, which runs in sandboxed
-runners it forks (``course_lib.grading.runner``). This module starts the judge, reads its report,
-clamps every test's points to what the test file declares, recomputes the total, and names what
-went wrong: an infinite loop, a crash, ``sys.exit()``, ``os._exit``, a huge allocation, a broken
-channel each cost that lecture's points and get a status; the caller never sees an exception.
+runners it forks (``course_lib.grading.runner``). This module starts the judge and hands its
+report to ``course_lib.grading.verdict``, which clamps the points and names what went wrong; the
+caller never sees an exception.
 
 Time: the judge must report before ``timeout_s`` (else it is killed: status ``timeout``); inside
 that, each test waits at most its own limit on the student's code (``plugin.TEST_LIMIT_S``), so
@@ -21,24 +20,27 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from course_lib.errors import CourseError
 from course_lib.grading.forkserver import kill_session
 from course_lib.grading.sandbox import (
-    CPU_LIMIT_EXIT,
     FIRST_UID,
-    LEVELS,
     claim_slots,
     kill_uid,
     release_slots,
+)
+from course_lib.grading.verdict import (
+    FAILED_AS_A_WHOLE,
+    HIDDEN_FAILURE,
+    LectureResult,
+    clean_text,
+    failed,
+    interpret,
 )
 from course_lib.paths import project_root, user_home
 from course_lib.student.submission import SubmissionError, choose_lecture_file
@@ -48,31 +50,6 @@ DEFAULT_MEMORY_MB = 6144  # Address-space limit of a runner; TensorFlow maps ~3 
 JUDGE_MEMORY_MB = 8192  # Address-space limit of the judge, which also holds TensorFlow.
 SEED = 0  # Seed exported to the tests as CAMP_SEED (tests fix their own seeds as well).
 REPORT_RESERVE_S = 20.0  # Seconds kept, at most, after the tests to end the runners and report.
-HIDDEN_FAILURE = "The student's code failed during the hidden tests (hidden tests show no details)."
-
-
-@dataclass
-class LectureResult:
-    """The outcome of grading one lecture: per-test rows and a status for the whole run.
-
-    ``status`` is one of: ``full-marks``, ``graded``, ``import-error``, ``missing``, ``timeout``,
-    ``memory-limit``, ``crashed``, ``exited``, ``protocol-error``. ``isolation`` is the sandbox
-    level the student code ran under (``course_lib.grading.sandbox.LEVELS``); ``warning`` names
-    other candidate files for the lecture that were not graded.
-    """
-
-    lecture: str
-    submission: str
-    status: str
-    points: float
-    max_points: float
-    detail: str = ""
-    tests: list[dict] = field(default_factory=list)
-    isolation: str | None = None
-    warning: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def test_files(lecture: str, root: Path | None = None) -> list[Path]:
@@ -123,10 +100,6 @@ def declared_points(path: Path) -> dict[str, float]:
     return points
 
 
-def _failed(lecture, submission, status, detail, max_points, tests=()) -> LectureResult:
-    return LectureResult(lecture, str(submission), status, 0.0, max_points, detail, list(tests))
-
-
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 KEPT_ENV += ("CAMP_ROOT", "CAMP_SHARED", "CAMP_SKIP_DEMOS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -166,7 +139,7 @@ def grade_lecture(
             at a time: it saves the TensorFlow import); None starts a fresh process.
         slot: the grading slot, which picks the runner's uid (distinct per parallel slot).
         parts: which tests to run, ``"public"`` and/or ``"hidden"`` (a class grades them in
-            two passes; see ``merge_parts``).
+            two passes; see ``verdict.merge_parts``).
         test_limit_s: seconds each test may wait on the student's code (default
             ``plugin.TEST_LIMIT_S``; a test's ``points(time_limit=)`` raises it).
     """
@@ -194,7 +167,7 @@ def grade_lecture(
     try:
         target, others = choose_lecture_file(Path(submission), lecture)
     except SubmissionError as error:
-        return _failed(lecture, submission, "missing", clean_text(str(error)), max_points)
+        return failed(lecture, submission, "missing", clean_text(str(error)), max_points)
 
     with tempfile.TemporaryDirectory(prefix="camp-grade-") as scratch:
         os.chmod(scratch, 0o700)
@@ -241,17 +214,17 @@ def grade_lecture(
         if slot is not None:
             kill_uid(FIRST_UID + slot)  # Whatever student code of this slot left running.
         if returncode is None and parts == ("hidden",):
-            return _failed(lecture, target, "crashed", HIDDEN_FAILURE, max_points)
+            return failed(lecture, target, "crashed", HIDDEN_FAILURE, max_points)
         if returncode is None:
             detail = f"Timed out after {timeout_s:g} s (an infinite loop or very slow code?)."
-            return _failed(lecture, target, "timeout", detail, max_points)
+            return failed(lecture, target, "timeout", detail, max_points)
         try:
             report = json.loads(report_path.read_text()) if report_path.exists() else None
         except ValueError:
             report = None
     if hidden_files:  # pytest's own output may quote a hidden test's assertion.
         text = "(not shown: hidden tests ran)"
-    result = _interpret(lecture, target, returncode, text, report, declared, memory_mb)
+    result = interpret(lecture, target, returncode, text, report, declared, memory_mb)
     if parts == ("hidden",) and result.status in FAILED_AS_A_WHOLE:
         result.status, result.detail = "crashed", HIDDEN_FAILURE
     if others:
@@ -282,156 +255,3 @@ def _run_process(args: list[str], cwd: str, timeout_s: float):
     finally:
         kill_session(process.pid)  # Anything the judge left running.
     return process.returncode, output.decode("utf-8", "replace")
-
-
-_MEMORY_WORDS = re.compile(r"MemoryError|std::bad_alloc|Cannot allocate memory|OOM")
-
-
-def clean_text(text: str) -> str:
-    """Student-controlled text made safe to store and show: valid UTF-8, no control codes."""
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _death(death: dict, memory_mb: int) -> tuple[str, str]:
-    """Status and detail of a runner that ended or broke its channel before grading ended."""
-    if death.get("hidden"):  # Nothing about a hidden-test runner's end reaches the student.
-        return "crashed", HIDDEN_FAILURE
-    code, output = death.get("code"), str(death.get("output", ""))
-    tail = f" Last output: {output.strip()[-300:]}" if output.strip() else ""
-    if code is None:
-        return "protocol-error", "The student's code broke the grading channel." + tail
-    if code == CPU_LIMIT_EXIT and "CPU-time limit" in output:
-        return "timeout", "The student's code used up its CPU-time limit." + tail
-    number = code - 128 if code > 128 else -code if code < 0 else 0
-    if number:
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        if _MEMORY_WORDS.search(output):
-            return "memory-limit", f"The student's code was killed by {name} (memory limit " + (
-                f"{memory_mb} MB?).{tail}"
-            )
-        return "crashed", f"The student's code was killed by {name}.{tail}"
-    return "exited", (
-        f"The student's code exited early with code {code} (sys.exit() or os._exit()?).{tail}"
-    )
-
-
-def _clamp(tests: list[dict], declared: dict[str, float]) -> list[dict]:
-    """Keep one row per declared test with its points clamped to [0, declared]."""
-    rows, seen = [], set()
-    for test in tests:
-        name = test.get("name")
-        if name not in declared or name in seen:
-            continue
-        seen.add(name)
-        passed = test.get("passed") is True
-        outcome = test.get("outcome", "passed" if passed else "failed")
-        rows.append(test | {"max_points": declared[name], "passed": passed, "outcome": outcome})
-        rows[-1]["points"] = declared[name] if passed else 0.0
-        rows[-1].setdefault("function", "")
-    return rows
-
-
-def _interpret(lecture, target, returncode, text, report, declared, memory_mb) -> LectureResult:
-    max_points = sum(declared.values())
-    if report is None:
-        if returncode < 0:
-            name = signal.Signals(-returncode).name
-            status = "memory-limit" if _MEMORY_WORDS.search(text) else "crashed"
-            return _failed(lecture, target, status, f"The judge was killed by {name}.", max_points)
-        detail = f"The judge ended with code {returncode} and no report: {text.strip()[-300:]}"
-        return _failed(lecture, target, "crashed", detail, max_points)
-    tests = _clamp(report.get("tests", []), declared)
-    for test in tests:
-        test["message"] = clean_text(test.get("message", ""))
-    isolation = report.get("isolation")
-    if report.get("import_timeout") is not None and not report.get("import_error"):
-        seconds = float(report["import_timeout"])
-        detail = (
-            f"Importing {Path(target).name} did not finish within {seconds:.0f} s (an infinite "
-            "loop, or slow code such as a training, at the top level outside the functions?)."
-        )
-        result = _failed(lecture, target, "timeout", detail, max_points, tests)
-        result.isolation = isolation
-        return result
-    if report.get("import_error"):
-        error = clean_text(report["import_error"])
-        status = "memory-limit" if "MemoryError" in error else "import-error"
-        result = _failed(lecture, target, status, error, max_points, tests)
-        result.isolation = isolation
-        return result
-    public_deaths = [d for d in report.get("deaths", []) if not d.get("hidden")]
-    deaths = public_deaths or report.get("deaths", [])
-    if deaths:
-        status, detail = _death(deaths[0], memory_mb)
-        detail = clean_text(detail)
-        result = _failed(lecture, target, status, detail, max_points, tests)
-        result.isolation = isolation
-        return result
-    if returncode not in (0, 1):
-        detail = f"pytest ended with code {returncode}: {text.strip()[-300:]}"
-        return _failed(lecture, target, "crashed", detail, max_points, tests)
-    if report.get("hidden_failed"):
-        result = _failed(lecture, target, "crashed", HIDDEN_FAILURE, max_points, tests)
-        result.isolation = isolation
-        return result
-    points = sum(t["points"] for t in tests)
-    if any(t.get("memory_error") for t in tests):
-        status, detail = "memory-limit", f"Some tests ran out of memory (limit {memory_mb} MB)."
-    elif points == max_points and len(tests) == len(declared):
-        status, detail = "full-marks", ""
-    else:
-        status, detail = "graded", ""
-    return LectureResult(lecture, str(target), status, points, max_points, detail, tests, isolation)
-
-
-FAILED_AS_A_WHOLE = ("missing", "timeout", "import-error", "crashed", "exited", "protocol-error")
-
-
-def merge_parts(public: LectureResult, hidden: LectureResult) -> LectureResult:
-    """One lecture's result from its public and its hidden pass (graded at different times).
-
-    A pass that failed as a whole (a timeout, a crash...) costs the lecture its points, as in one
-    pass; the public pass's status and detail come first, since the hidden one says little.
-    """
-    tests = public.tests + hidden.tests
-    maximum = public.max_points + hidden.max_points
-    levels = [r.isolation for r in (public, hidden) if r.isolation]
-    isolation = min(levels, key=LEVELS.index) if levels else None
-    for part in (public, hidden):
-        if part.status in FAILED_AS_A_WHOLE:
-            # A hidden runner's end says little; a memory limit the public pass met says more.
-            shown = public if public.status == "memory-limit" else part
-            return LectureResult(
-                public.lecture,
-                public.submission,
-                shown.status,
-                0.0,
-                maximum,
-                shown.detail,
-                tests,
-                isolation,
-                public.warning,
-            )
-    points = public.points + hidden.points
-    statuses = {public.status, hidden.status}
-    status = "full-marks" if statuses == {"full-marks"} else "graded"
-    status = "memory-limit" if "memory-limit" in statuses else status
-    detail = " ".join(r.detail for r in (public, hidden) if r.detail)
-    return LectureResult(
-        public.lecture,
-        public.submission,
-        status,
-        points,
-        maximum,
-        detail,
-        tests,
-        isolation,
-        public.warning,
-    )

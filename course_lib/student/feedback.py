@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.markup import escape
 
-from course_lib.grading.judge import FAILED_AS_A_WHOLE
+from course_lib.grading.verdict import FAILED_AS_A_WHOLE
 
 NOT_IMPLEMENTED = "Not implemented yet"  # How the judge's messages for stubs begin.
 SHORT_MESSAGE_LINES = 3  # Lines of a failure message shown without --verbose.
