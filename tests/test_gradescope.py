@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from typer.testing import CliRunner
 
 from course_lib.cli import app
-from course_lib.grading import classroom, judge
+from course_lib.grading import judge, sheet
 from course_lib.paths import project_root
 
 ROOT = project_root()
@@ -199,7 +199,7 @@ def test_class_results_json_of_camp_autograde_follows_the_schema(tmp_path):
         {"lecture": "03", "status": "missing", "points": 0.0, "max_points": 5.0}
         | {"detail": "No file for lecture 03.", "tests": []},
     ]
-    classroom._write_gradescope(tmp_path, records)
+    sheet.write_results(tmp_path, records)
     document = json.loads((tmp_path / "results.json").read_text())
     validate(document)
     assert document["score"] == 2.0

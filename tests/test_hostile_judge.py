@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.grading import classroom, judge, verdict
+from course_lib.grading import judge, sheet, verdict
 from course_lib.grading.compare import assert_close, plain_array, plain_float, plain_int
 from course_lib.grading.sandbox import probe_level
 from course_lib.grading.screening import screen_source
@@ -47,21 +47,21 @@ needs_namespaces = pytest.mark.skipif(
     ],
 )
 def test_a_name_that_a_spreadsheet_would_run_is_shown_as_text(name, shown):
-    assert classroom.student_cell(name) == shown
+    assert sheet.student_cell(name) == shown
 
 
 @pytest.mark.parametrize("name", ["\t=1+2", "\r=1+2", "\u202eevil.exe", "a\u2066b", "x\x07y"])
 def test_tabs_controls_and_bidi_characters_never_reach_a_cell(name):
-    shown = classroom.student_cell(name)
+    shown = sheet.student_cell(name)
     assert not any(c in shown for c in "\t\r\n\x07\u202e\u2066")
     assert shown.startswith("'") or shown.lstrip(" ")[:1] not in ("=", "+", "-", "@")
-    assert shown != classroom.student_cell(name.replace(name[0], "z", 1))  # Not another's row.
+    assert shown != sheet.student_cell(name.replace(name[0], "z", 1))  # Not another's row.
 
 
 def test_a_long_detail_is_cut_and_the_results_keep_it():
     record = {"points": 0, "max_points": 28, "status": "import-error", "tests": []}
     record["detail"] = "=" + "x" * 54_045  # The cell the red team wrote: 54,046 characters.
-    row = classroom._row("alice", "01", record, cached=False)
+    row = sheet.row("alice", "01", record, cached=False)
     assert len(row["detail"]) < 32_767 and row["detail"].startswith("'=")
     assert "more characters in the results file" in row["detail"]
     assert len(record["detail"]) == 54_046  # The record, stored as results, is untouched.
@@ -70,10 +70,10 @@ def test_a_long_detail_is_cut_and_the_results_keep_it():
 def test_regrading_a_student_named_like_a_formula_replaces_their_row(tmp_path):
     out = tmp_path / "grades.csv"
     record = {"points": 1, "max_points": 28, "status": "graded", "detail": "", "tests": []}
-    rows = [classroom._row(name, "01", record, False) for name in ("=1+2", "bob", "\t=1+2")]
-    classroom._write_csv(out, rows, only_student=None)
-    again = classroom._row("=1+2", "01", record | {"points": 28}, False)
-    classroom._write_csv(out, [again], only_student="=1+2")
+    rows = [sheet.row(name, "01", record, False) for name in ("=1+2", "bob", "\t=1+2")]
+    sheet.write_csv(out, rows, only_student=None)
+    again = sheet.row("=1+2", "01", record | {"points": 28}, False)
+    sheet.write_csv(out, [again], only_student="=1+2")
     with out.open(newline="") as handle:
         students = [(r["student"], r["points"]) for r in csv.DictReader(handle)]
     assert len(students) == 3 and ("'=1+2", "28") in students
@@ -446,7 +446,7 @@ def _says_nothing_hidden(result, hidden_dir: Path) -> None:
     for word in (SECRET, "7.25", "test_01_secret", str(hidden_dir)):
         assert word not in text, (word, text)
     record = result.to_dict() | {"file": "01_mini.py", "flags": [], "isolation": "namespaces"}
-    row = classroom._row("student", "01", record, False)
+    row = sheet.row("student", "01", record, False)
     assert not any(SECRET in str(cell) or "test_01_secret" in str(cell) for cell in row.values())
 
 

@@ -17,9 +17,10 @@ from course_lib.authoring.generate import partly_solved
 from course_lib.cli import app
 from course_lib.errors import CourseError
 from course_lib.grading import judge
-from course_lib.grading.classroom import CSV_FIELDS, signing_key
+from course_lib.grading.classroom import signing_key
 from course_lib.grading.expected import hidden_dir
 from course_lib.grading.gradebook import parse_shard, select_shard
+from course_lib.grading.sheet import CSV_FIELDS
 from course_lib.paths import project_root
 
 ROOT = project_root()

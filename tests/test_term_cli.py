@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from course_lib.cli import app
-from course_lib.grading.classroom import CSV_FIELDS
+from course_lib.grading.sheet import CSV_FIELDS
 from course_lib.paths import project_root
 
 ROOT = project_root()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.grading.classroom import CSV_FIELDS
+from course_lib.grading.sheet import CSV_FIELDS
 from course_lib.term.course import load_course, load_overrides
 from course_lib.term.deadlines import (
     Submitted,

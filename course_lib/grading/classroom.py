@@ -12,33 +12,23 @@ half-way resumes from the results it finished.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import os
 import queue
-import re
 import secrets
-import tempfile
-import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib.metadata import version
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading import expected, judge, verdict
+from course_lib.grading import expected, judge, sheet, verdict
 from course_lib.grading.forkserver import ForkServer
 from course_lib.grading.sandbox import claim_slots, release_slots
 from course_lib.grading.screening import screen_file
+from course_lib.grading.sheet import write_atomic
 from course_lib.student.submission import SubmissionError, choose_lecture_file
-
-CSV_FIELDS = ["student", "lecture", "points", "max_points", "status", "detail", "file", "flags"]
-CSV_FIELDS += ["isolation"]
-MAX_CELL_CHARS = 2000  # A gradebook cell is cut here (spreadsheets hold 32,767); results keep all.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # OWASP's CSV injection list, and '.
-BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # Reorders text.
 
 
 def _digest(paths: list[Path]) -> str:
@@ -83,17 +73,6 @@ def signing_key() -> bytes:
 def _signature(record: dict, key: bytes) -> str:
     data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
     return hmac.new(key, data, hashlib.sha256).hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(
-        descriptor, "w", newline="", encoding="utf-8", errors="backslashreplace"
-    ) as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def provenance(student_dir: Path, lecture: str, hidden_dir: Path | None, limits: dict) -> dict:
@@ -280,112 +259,12 @@ def autograde(
         release_slots(claimed)
 
     rows = [
-        _row(name, lecture, record, cached) for (name, lecture), (record, cached) in results.items()
+        sheet.row(name, lecture, record, cached)
+        for (name, lecture), (record, cached) in results.items()
     ]
     rows.sort(key=lambda r: (r["student"], r["lecture"]))
-    _write_csv(out_csv, rows, only_student=student)
+    sheet.write_csv(out_csv, rows, only_student=student)
     for name in sorted({row["student"] for row in rows}):
         records = [r for (s, _), (r, _) in sorted(results.items()) if s == name]
-        _write_gradescope(results_dir / name, records)
+        sheet.write_results(results_dir / name, records)
     return rows
-
-
-def cell(text: str, limit: int = MAX_CELL_CHARS) -> str:
-    """A gradebook cell a spreadsheet shows as the text it is, on one line, never as a formula.
-
-    Control characters and the bidirectional controls that reorder text on screen are removed
-    (tabs and line breaks become spaces), text beyond ``limit`` characters is cut with a note
-    (the results files keep it whole), and a cell that starts, after any spaces, with ``=``,
-    ``+``, ``-``, ``@`` or ``'`` gets a ``'`` in front, as OWASP recommends against CSV
-    injection (the ``'`` of a cell that had one is doubled, so no two texts give one cell).
-    """
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
-    text = BIDI.sub("", re.sub("[\t\n\r]", " ", text))
-    text = "".join(c for c in text if unicodedata.category(c) != "Cc")
-    if len(text) > limit:
-        text = f"{text[:limit]}... ({len(text) - limit:,} more characters in the results file)"
-    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
-
-
-def student_cell(name: str) -> str:
-    """The gradebook's cell for a student folder's name: ``cell``, told apart from every other.
-
-    A name that lost characters to ``cell`` gets a short hash of the name as it is, so that two
-    folders never share a row (``--student`` and ``camp gradebook merge`` find rows by it).
-    """
-    shown = cell(name)
-    if shown in (name, "'" + name):
-        return shown
-    return f"{shown} [{hashlib.sha256(os.fsencode(name)).hexdigest()[:8]}]"
-
-
-def _row(name: str, lecture: str, record: dict, cached: bool) -> dict:
-    late = [
-        f"{test['name']} ({test['function']})" if test.get("function") else test["name"]
-        for test in record.get("tests", [])
-        if test.get("outcome") == "timeout"
-    ]
-    timeouts = f"Out of time: {', '.join(late)}." if late else ""
-    texts = (record.get("detail", ""), timeouts, record.get("warning", ""))
-    return {
-        "student": student_cell(name),
-        "lecture": lecture,
-        "cached": cached,
-        "points": record["points"],
-        "max_points": record["max_points"],
-        "status": record["status"],
-        "detail": cell(" ".join(x for x in texts if x)),
-        "file": cell(record.get("file", "")),
-        "flags": cell("; ".join(record.get("flags", []))),
-        "isolation": cell(record.get("isolation") or ""),
-    }
-
-
-def _write_csv(out_csv: Path, rows: list[dict], only_student: str | None) -> None:
-    """Write the gradebook; regrading one student keeps the other students' existing rows."""
-    kept = []
-    if only_student is not None and out_csv.is_file():
-        shown = student_cell(only_student)  # Rows are found by the cell the raw name gives.
-        with out_csv.open(newline="", encoding="utf-8", errors="replace") as handle:
-            kept = [r for r in csv.DictReader(handle) if r.get("student") != shown]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=CSV_FIELDS, extrasaction="ignore", restval="")
-    writer.writeheader()
-    for row in sorted(kept + rows, key=lambda r: (r["student"], r["lecture"])):
-        writer.writerow(row)
-    write_atomic(out_csv, text.getvalue())
-
-
-def _write_gradescope(folder: Path, records: list[dict]) -> None:
-    """Write Gradescope's results.json: overall score plus one entry per test."""
-    tests = []
-    for record in records:
-        if record["points"] == 0 and record["status"] not in ("full-marks", "graded"):
-            tests.append(
-                {
-                    "name": f"Lecture {record['lecture']}",
-                    "score": 0,
-                    "max_score": record["max_points"],
-                    "status": "failed",
-                    "output": f"{record['status']}: {record['detail']}",
-                }
-            )
-            continue
-        for test in record["tests"]:
-            output = "\n".join(x for x in (test["hint"], test["message"]) if x)
-            tests.append(
-                {
-                    "name": f"Lecture {record['lecture']}: {test['name']}",
-                    "score": test["points"],
-                    "max_score": test["max_points"],
-                    "status": "passed" if test["passed"] else "failed",
-                    "output": output,
-                    "visibility": "after_published" if test.get("hidden") else "visible",
-                }
-            )
-    summary = {
-        "score": sum(r["points"] for r in records),
-        "tests": tests,
-        "output": f"Graded lectures: {', '.join(r['lecture'] for r in records)}.",
-    }
-    write_atomic(folder / "results.json", json.dumps(summary, indent=1))

@@ -20,7 +20,8 @@ import re
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading.classroom import CSV_FIELDS, list_students, student_cell, write_atomic
+from course_lib.grading.classroom import list_students
+from course_lib.grading.sheet import CSV_FIELDS, student_cell, write_atomic
 
 REQUIRED = ("student", "lecture", "points", "max_points", "status")
 SHOWN = 8  # Student names listed in one error line at most.
@@ -113,7 +114,7 @@ def merge_gradebooks(shards: list[Path], out: Path, submissions: Path | None = N
         shown = "; ".join(f"{path}: {', '.join(sorted(n))}" for path, n in graded.items())
         raise CourseError(f"The shards graded different lectures ({shown}); grade them alike.")
     if submissions is not None:
-        # Gradebooks name students by their cells (classroom.student_cell), not raw names.
+        # Gradebooks name students by their cells (sheet.student_cell), not raw names.
         expected = {student_cell(folder.name) for folder in list_students(submissions)}
         missing = sorted(expected - owner.keys())
         if missing:

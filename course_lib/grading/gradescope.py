@@ -253,8 +253,8 @@ def results_document(result: verdict.LectureResult, isolation: str, seconds: flo
 
 def run(root: Path) -> dict:
     """Grade ``root/submission`` as the bundle says; write ``root/results/results.json``."""
-    from course_lib.grading.classroom import write_atomic
     from course_lib.grading.sandbox import probe_level
+    from course_lib.grading.sheet import write_atomic
 
     source = root / "source"
     config = json.loads((source / CONFIG).read_text(encoding="utf-8"))

@@ -86,7 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from course_lib.grading.remote import Clock
+    from course_lib.grading.clock import Clock
 
     state = {"tests": [], "import_error": None, "runners": {}, "zygote": None, "deaths": []}
     state |= {"import_timeout": None, "hidden_failed": False, "jobs": {}}
@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state["clock"] = Clock(None if deadline is None else time.monotonic() + deadline - time.time())
     config.stash[_STATE] = state
     if config.getoption("--submission"):
-        from course_lib.grading.remote import Zygote
+        from course_lib.grading.zygote import Zygote
 
         state["zygote"] = Zygote()  # Forked now: no test module is loaded yet.
 
@@ -238,7 +238,8 @@ def _short_message(report: pytest.TestReport) -> str:
 
 def _outcome(item: pytest.Item, call: pytest.CallInfo, report) -> tuple[str, str, str]:
     """``(outcome, function, message)`` of a test that ran (or was meant to)."""
-    from course_lib.grading.remote import RunnerGone, TimeLimit
+    from course_lib.grading.clock import TimeLimit
+    from course_lib.grading.remote import RunnerGone
 
     if report.passed:
         return "passed", "", ""

@@ -1,32 +1,30 @@
 """The judge's side of the channel: runners, handles and callbacks (Lecture 01's grader).
 
-``Zygote`` is a clean warm process (never a fork of the judge) that forks sandboxed runners on
-request. ``RunnerClient`` talks to one runner: the ``sub`` fixture is its module ``Handle``, so a
-test writes ``sub.softmax(x)`` as before and gets a plain value back. A ``Handle`` stands for an
-object that stays in the runner (a Keras layer, a model, a function): reading an attribute,
-calling it, indexing or iterating it asks the runner. It can never be compared, hashed or
-truth-tested in the judge, so an object that claims to equal everything gets nowhere: a test must
-turn it into a value (``np.asarray``, ``float``, ``int``, ``len``, ``str``), which the runner sends
-by value and the judge decodes into exact builtin and numpy types.
+A ``course_lib.grading.zygote.Zygote``, a clean warm process (never a fork of the judge), forks the
+sandboxed runners. ``RunnerClient`` talks to one runner: the ``sub`` fixture is its module
+``Handle``, so a test writes ``sub.softmax(x)`` as before and gets a plain value back. A ``Handle``
+stands for an object that stays in the runner (a Keras layer, a model, a function): reading an
+attribute, calling it, indexing or iterating it asks the runner. It can never be compared, hashed
+or truth-tested in the judge, so an object that claims to equal everything gets nowhere: a test
+must turn it into a value (``np.asarray``, ``float``, ``int``, ``len``, ``str``), which the runner
+sends by value and the judge decodes into exact builtin and numpy types.
 
 The judge never waits on student code for ever: every reply is awaited until the current test's
-time limit or the end of the lecture's time budget (``Clock``), whichever comes first. Past it,
-the call raises ``TimeLimit`` naming the student's function, the runner is killed and a fresh
-one (the same file imported again) serves the next test.
+time limit or the end of the lecture's time budget (``course_lib.grading.clock.Clock``), whichever
+comes first. Past it, the call raises ``TimeLimit`` naming the student's function, the runner is
+killed and a fresh one (the same file imported again) serves the next test.
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
-import json
 import os
-import signal
-import socket
 import threading
 import time
 import types
 
+from course_lib.grading.clock import REPEAT_LIMIT_S, Clock, TimeLimit
 from course_lib.grading.protocol import Channel, ChannelTimeout, Endpoint, ProtocolError
 from course_lib.grading.sandbox import LEVELS
 
@@ -45,95 +43,6 @@ class RemoteError(Exception):
 
 class RunnerGone(RuntimeError):
     """A request to a runner that had already stopped (the lecture's status says how)."""
-
-
-# A student function that already ran out of time gets this long per call in later tests, so an
-# endless loop costs one test's limit per function the judge calls and a few seconds per later
-# test that calls it again, not the full limit each time.
-REPEAT_LIMIT_S = 3.0
-WALL_BACKSTOP = 3.0  # A test's wall-clock limit, in multiples of its CPU-time limit.
-
-
-class TimeLimit(BaseException):
-    """Student code did not answer within the test's time limit or the lecture's budget.
-
-    A ``BaseException``, like ``KeyboardInterrupt``: a test's ``except Exception`` does not turn
-    it into another failure, and Hypothesis does not retry or shrink on a runner that is stuck.
-    ``function`` names the student's function that was running (empty if unknown); ``spent``
-    is True when the lecture's whole budget, not the test's own limit, ran out.
-    """
-
-    def __init__(self, message: str, function: str = "", spent: bool = False):
-        super().__init__(message)
-        self.function, self.spent = function, spent
-
-
-class Clock:
-    """When the judge stops waiting for a runner: the lecture's budget and the test's limit.
-
-    Times are ``time.monotonic()`` seconds. ``budget_end`` None means no budget (a test run
-    outside ``camp``); between tests only the budget applies. A test's limit counts the CPU
-    seconds of the runner and all it started (its cgroup), so a runner slowed down by a busy
-    machine is not cut short; the wall clock is a backstop at ``WALL_BACKSTOP`` times the limit.
-    Where the runner's CPU time cannot be read (no cgroup), the limit is wall time.
-    """
-
-    def __init__(self, budget_end: float | None = None):
-        self.budget_end = budget_end
-        self.test_start: float | None = None
-        self.test_limit: float | None = None
-        self.cpu_start: dict[int, float | None] = {}  # Runner pid: its CPU seconds at the start.
-
-    def start_test(self, limit_s: float | None) -> None:
-        self.test_limit, self.cpu_start = limit_s, {}
-        self.test_start = None if limit_s is None else time.monotonic()
-
-    def end_test(self) -> None:
-        self.test_start = self.test_limit = None
-        self.cpu_start = {}
-
-    def budget_left(self) -> float | None:
-        return None if self.budget_end is None else self.budget_end - time.monotonic()
-
-    def cpu_used(self, pid: int) -> float | None:
-        """CPU seconds runner ``pid`` spent in this test so far; None where they are unknown."""
-        from course_lib.grading.cgroups import cpu_seconds_of
-
-        now = cpu_seconds_of(pid)
-        start = self.cpu_start.setdefault(pid, now)
-        return None if now is None or start is None else now - start
-
-    def remaining(self, pid: int | None = None) -> float | None:
-        """Seconds left before the budget or the test's limit (counted for runner ``pid``)."""
-        now = time.monotonic()
-        ends = [] if self.budget_end is None else [self.budget_end - now]
-        if self.test_limit is not None:
-            used = None if pid is None else self.cpu_used(pid)
-            factor = WALL_BACKSTOP if used is not None else 1.0
-            ends.append(self.test_start + factor * self.test_limit - now)
-            if used is not None:
-                ends.append(self.test_limit - used)
-        return min(ends) if ends else None
-
-    def expired(self, label: str, function: str, pid: int | None = None) -> TimeLimit:
-        """The ``TimeLimit`` to raise now that waiting on ``label`` ran past a deadline."""
-        left = self.budget_left()
-        if self.test_limit is not None and (left is None or left > 0):
-            used = None if pid is None else self.cpu_used(pid)
-            if used is not None and used >= self.test_limit:
-                what = f"the test's {self.test_limit:g} s of CPU time"
-            elif used is not None:
-                what = f"{WALL_BACKSTOP * self.test_limit:g} s of wall time"
-            else:
-                what = f"the test's {self.test_limit:g} s"
-            return TimeLimit(
-                f"{label} did not finish within {what} (an infinite loop, or much slower code "
-                "than needed?).",
-                function,
-            )
-        return TimeLimit(
-            f"{label} was still running when the lecture's time limit ran out.", function, True
-        )
 
 
 class Handle:
@@ -397,57 +306,3 @@ class RunnerClient(Endpoint):
             raise RuntimeError(f"The student's code broke the grading channel: {error}.") from None
         finally:
             self.call_end = outer_end
-
-
-class Zygote:
-    """A clean, warm process (``course_lib.grading.zygote``) that forks the runners."""
-
-    def __init__(self):
-        from course_lib.grading import zygote
-
-        self.control, self.pid = zygote.spawn()  # Never a fork of this judge: see zygote.
-        self.lock = threading.Lock()
-
-    def start(
-        self, job: dict, timeout_s: float | None = None, clock: Clock | None = None
-    ) -> RunnerClient:
-        """Fork a runner for ``job`` (submission, name, lecture, slot, root, limits).
-
-        ``timeout_s`` bounds the import of the student's file, ``clock`` every later reply.
-        """
-        with self.lock:
-            self.control.sendall(json.dumps(job).encode())
-            message, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 2)
-        pid = json.loads(message)["pid"]
-        channel = Channel(socket.socket(fileno=fds[0]))
-        return RunnerClient(channel, pid, fds[1], timeout_s, clock)
-
-    def wait(self, pid: int, block: bool) -> int | None:
-        """The runner's exit code (negative: signal), or None if it still runs and not block."""
-        with self.lock:
-            self.control.sendall(json.dumps({"op": "wait", "pid": pid, "block": block}).encode())
-            return json.loads(self.control.recv(1 << 16))["code"]
-
-    def finish(self, client: RunnerClient) -> int | None:
-        """End a runner; return its exit code if it had ended by itself, else None."""
-        code = self.wait(client.pid, block=False)
-        ending = client.dead is not None and client.import_timeout is None
-        for _ in range(50 if ending else 0):  # It is ending: get its status.
-            if code is not None:
-                break
-            time.sleep(0.1)
-            code = self.wait(client.pid, block=False)
-        if code is None:
-            try:
-                os.kill(client.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.wait(client.pid, block=True)
-        client.channel.sock.close()
-        client._drain.join(timeout=5)
-        return code
-
-    def close(self) -> None:
-        self.control.close()
-        if self.pid is not None:  # A fresh process of this judge's; else the factory reaps it.
-            os.waitpid(self.pid, 0)

@@ -14,7 +14,7 @@ memory of any process forked from it. So a zygote is never a fork of the judge:
 A zygote serves one judge, one student's lecture, so no submission reaches another student's
 runner. It makes the cgroup of its runners (``sandbox.prepare``), forks a runner per request and
 answers with its pid, its channel and its output; ``wait`` reaps a runner and removes its cgroup;
-when the judge goes away it ends whatever is left.
+when the judge goes away it ends whatever is left. ``Zygote`` is the judge's side of it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,13 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
 
 from course_lib.grading import sandbox
+from course_lib.grading.clock import Clock
+from course_lib.grading.protocol import Channel
+from course_lib.grading.remote import RunnerClient
 
 PRELOAD = ("numpy", "tensorflow", "keras", "course_lib.grading.runner")
 PRELOAD += ("course_lib.student.submission", "course_lib.grading.seccomp_filter")
@@ -139,6 +144,58 @@ def spawn() -> tuple[socket.socket, int | None]:
     process.returncode = 0  # The judge reaps it (os.waitpid); Popen must not try again.
     theirs.close()
     return control, process.pid
+
+
+class Zygote:
+    """A clean, warm process (``course_lib.grading.zygote``) that forks the runners."""
+
+    def __init__(self):
+        self.control, self.pid = spawn()  # Never a fork of this judge: see the module docstring.
+        self.lock = threading.Lock()
+
+    def start(
+        self, job: dict, timeout_s: float | None = None, clock: Clock | None = None
+    ) -> RunnerClient:
+        """Fork a runner for ``job`` (submission, name, lecture, slot, root, limits).
+
+        ``timeout_s`` bounds the import of the student's file, ``clock`` every later reply.
+        """
+        with self.lock:
+            self.control.sendall(json.dumps(job).encode())
+            message, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 2)
+        pid = json.loads(message)["pid"]
+        channel = Channel(socket.socket(fileno=fds[0]))
+        return RunnerClient(channel, pid, fds[1], timeout_s, clock)
+
+    def wait(self, pid: int, block: bool) -> int | None:
+        """The runner's exit code (negative: signal), or None if it still runs and not block."""
+        with self.lock:
+            self.control.sendall(json.dumps({"op": "wait", "pid": pid, "block": block}).encode())
+            return json.loads(self.control.recv(1 << 16))["code"]
+
+    def finish(self, client: RunnerClient) -> int | None:
+        """End a runner; return its exit code if it had ended by itself, else None."""
+        code = self.wait(client.pid, block=False)
+        ending = client.dead is not None and client.import_timeout is None
+        for _ in range(50 if ending else 0):  # It is ending: get its status.
+            if code is not None:
+                break
+            time.sleep(0.1)
+            code = self.wait(client.pid, block=False)
+        if code is None:
+            try:
+                os.kill(client.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.wait(client.pid, block=True)
+        client.channel.sock.close()
+        client._drain.join(timeout=5)
+        return code
+
+    def close(self) -> None:
+        self.control.close()
+        if self.pid is not None:  # A fresh process of this judge's; else the factory reaps it.
+            os.waitpid(self.pid, 0)
 
 
 def main(argv: list[str]) -> None:

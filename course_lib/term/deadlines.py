@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading.classroom import write_atomic
 from course_lib.grading.gradebook import read_gradebook
+from course_lib.grading.sheet import write_atomic
 from course_lib.student.submission import SubmissionError, choose_lecture_file
 from course_lib.term.course import Course, Override
 

@@ -36,8 +36,8 @@ import io
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.grading.classroom import write_atomic
 from course_lib.grading.gradebook import read_gradebook
+from course_lib.grading.sheet import write_atomic
 from course_lib.term.course import Course
 
 FORMATS = ("canvas", "moodle", "wide")

@@ -14,7 +14,7 @@ import html
 import io
 from pathlib import Path
 
-from course_lib.grading.classroom import write_atomic
+from course_lib.grading.sheet import write_atomic
 from course_lib.term.similarity import Pair, Work
 
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
