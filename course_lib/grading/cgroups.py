@@ -10,8 +10,11 @@ student's public and hidden runners together, and each runner's group bounds:
   inodes of empty files; no swap. Going past it ends in the kernel's OOM killer, counted in the
   group, so the grader can say "memory limit" rather than "crashed";
 - tasks (``pids``): processes and threads of this runner only, not of the uid;
-- CPU: every group has the default weight, so a runner with 64 busy processes gets the share of a
-  classmate's runner with one; ``cpu_seconds`` is what the runner's CPU-time limit counts.
+- CPU: every group has the default weight, that of one busy thread such as a judge, so a runner
+  with 64 busy processes gets the share of a classmate's runner with one, or of its judge (a
+  student's group weighing as one thread per core took twice the judge's share: the classmate's
+  grading ran 1.8-2.0x slower beside a storm, 1.4-1.5x at the default weight);
+  ``cpu_seconds`` is what the runner's CPU-time limit counts.
 
 cgroup v2 where a writable group hands down ``memory``, ``pids`` and ``cpu`` (root, a systemd
 ``Delegate=yes`` scope), else the v1 hierarchies of those (and ``cpuacct``), as on the course's CI
@@ -96,11 +99,8 @@ class Group:
             _write_value(folder / "cgroup.subtree_control", enable)
         return Group(dirs, self.version)
 
-    def limit(self, memory_bytes: int, tasks: int, cores: int = 1) -> None:
-        """Bound memory (no swap) and tasks; weigh as ``cores`` busy threads elsewhere would."""
-        if "cpu" in self.dirs and cores != 1:
-            name, unit = ("cpu.weight", 100) if self.version == 2 else ("cpu.shares", 1024)
-            _write_value(self.dirs["cpu"] / name, str(unit * cores))
+    def limit(self, memory_bytes: int, tasks: int) -> None:
+        """Bound memory (no swap) and tasks; the CPU weight stays the default (see above)."""
         if "memory" in self.dirs:
             folder = self.dirs["memory"]
             if self.version == 2:

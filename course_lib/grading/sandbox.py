@@ -199,8 +199,8 @@ def _join_group(limits: Limits, missing: list[str]):
     if parent is None:
         return None
     memory = limits.memory_mb * 1024 * 1024
-    try:  # A student's runners share one budget, and weigh as a busy thread per core would.
-        parent.limit(memory, 2 * limits.processes, cores=min(os.cpu_count() or 1, 8))
+    try:  # A student's runners share one memory budget and the CPU weight of one busy thread.
+        parent.limit(memory, 2 * limits.processes)
         group = parent.child(f"r{os.getpid()}")
         group.limit(memory, limits.processes)
         group.join()
