@@ -38,6 +38,13 @@ def test_info_nce_on_other_batches(sub):
         assert expected == pytest.approx(ref.info_nce_tf(images, texts, temperature), rel=1e-9)
         value = float(np.asarray(sub.symmetric_info_nce(images, texts, temperature)))
         assert value == pytest.approx(expected, rel=1e-6)
+    # float64 embeddings with a layer's float32 temperature, the docstring's own example.
+    layer = sub.LearnableTemperature(initial_temperature=0.25, max_logit_scale=100.0)
+    images = rng.normal(size=(5, 3))
+    texts = images + rng.normal(size=(5, 3))
+    value = sub.symmetric_info_nce(images, texts, layer.temperature())
+    value = plain_array(value, what="symmetric_info_nce", dtype=np.float64, shape=())
+    assert float(value) == pytest.approx(ref.info_nce(images, texts, 0.25), rel=1e-6)
 
 
 @pytest.mark.points(1, hint="The projection head with other weights.", section="projection")
@@ -256,3 +263,16 @@ def test_evaluation_cut_offs_and_dtypes(sub):
     epochs = public._dataset_epochs(sub.pairs_dataset(pixels, features, 8, seed=2), 6)
     drawn = {int(v) for epoch in epochs for batch in epoch for v in batch[1][:, 0]}
     assert drawn == {0, 1, 2, 3}, f"Captions drawn over 6 epochs: {sorted(drawn)}"
+    # The photo of each text as a list of ints, which "(T,) ints" allows.
+    owner = [0, 1, 2, 3, 4, 5, 6, 7, 8, 2]
+    captions = images[owner] + 1.2 * rng.normal(size=(10, 4))
+    recall = sub.image_to_text_recall(images, captions, owner, ks=(1, 2))
+    for key, value in ref.image_to_text(images, captions, np.array(owner), (1, 2)).items():
+        assert float(recall[key]) == pytest.approx(value, abs=1e-9), key
+    # A category with a single positive photo is scored; one with none is not.
+    labels = np.array([[1, 0, 0, 1], [0, 1, 0, 1], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]])
+    scores = rng.uniform(size=labels.shape)
+    report = sub.zero_shot_report(scores, labels)
+    assert int(report["num_classes_scored"]) == 3
+    for key, value in ref.zero_shot_report(scores, labels).items():
+        assert float(report[key]) == pytest.approx(float(value), abs=1e-9), key
