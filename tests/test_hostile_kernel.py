@@ -102,7 +102,8 @@ PUBLIC = {re.escape(str(project_root())).encode() + rb"/tests/autograde[r]/test_
 import re
 def _scan():
     found = set()
-    pattern = re.compile(rb"[\\x20-\\x7e]*(?:hostile-kerne[l][0-9]*/hidde[n]|" + PUBLIC + rb")")
+    # The anchor alone: a leading [\\x20-\\x7e]* would retry at every byte (minutes per GB).
+    pattern = re.compile(rb"hostile-kerne[l][0-9]*/hidde[n]|" + PUBLIC)
     _libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: /proc/self/mem becomes its own to read.
     with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
         for line in maps:
@@ -113,7 +114,12 @@ def _scan():
                 continue  # Anonymous memory, the heap and the stack: where Python objects live.
             try:
                 mem.seek(low)
-                found |= {{m.decode()[-120:] for m in pattern.findall(mem.read(high - low))}}
+                data = mem.read(high - low)
+                for match in pattern.finditer(data):
+                    start = match.start()  # Back over the printable text before it.
+                    while start > match.start() - 120 and start and 32 <= data[start - 1] < 127:
+                        start -= 1
+                    found.add(data[start : match.end()].decode()[-120:])
             except (OSError, ValueError, OverflowError):
                 pass
     return sorted(found)[:10]
