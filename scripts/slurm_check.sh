@@ -8,7 +8,7 @@
 # class with one `camp autograde`, and require the two gradebooks and every student's results
 # to be identical, byte for byte. The daemons it started are stopped on exit.
 # Usage (as root, from anywhere): scripts/slurm_check.sh [STUDENTS]   (default 13, at least 12)
-# Takes 2.5 to 3.5 minutes on 2 cores (13 s of it installing the packages); it is not in CI.
+# Takes 1.5 to 3.5 minutes on 2 cores (13 s of it installing the packages); it is not in CI.
 # KEEP=1 keeps the temporary folder (logs, gradebooks) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
