@@ -275,3 +275,18 @@ def _remove_stale(base: Group) -> None:
         pid = name.removeprefix(PREFIX)
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
             Group({c: d / name for c, d in base.dirs.items()}, base.version).remove(timeout_s=0)
+
+
+def runner_cpu_group(pid: int) -> Group | None:
+    """The group (CPU counter only) of runner ``pid``; None unless it is in a runner's own group."""
+    try:
+        own_v1, own_v2 = _own_paths_of(pid)
+        v1 = "cpuacct" in own_v1
+        kind, path = ("cgroup", own_v1["cpuacct"]) if v1 else ("cgroup2", own_v2 or "")
+        mount = next(m for m in _mounts() if m[0] == kind and (not v1 or "cpuacct" in m[3]))
+    except (OSError, ValueError, StopIteration):
+        return None
+    if not Path(path).name.startswith("r"):
+        return None  # Not in a runner's own group.
+    folder = Path(mount[1]) / os.path.relpath(path, mount[2])
+    return Group({"cpuacct": folder}, 1 if v1 else 2)

@@ -6,11 +6,9 @@ Introduced with Lecture 01's grader (issue 21: limits count the runner's own CPU
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
-from course_lib.grading.cgroups import Group, _mounts, _own_paths_of
+from course_lib.grading.cgroups import Group, runner_cpu_group
 
 # A student function that already ran out of time gets this long per call in later tests, so an
 # endless loop costs one test's limit per function the judge calls and a few seconds per later
@@ -106,7 +104,7 @@ def cpu_seconds_of(pid: int) -> float | None:
     a busy machine is then not cut short. The judge asks on every wait, so a runner's counter
     file is found once (``/proc`` and the mount table) and only read afterwards.
     """
-    group = _CPU_GROUPS.get(pid) or _cpu_group_of(pid)
+    group = _CPU_GROUPS.get(pid) or runner_cpu_group(pid)
     if group is None:
         return None
     try:
@@ -124,19 +122,4 @@ def cpu_seconds_of(pid: int) -> float | None:
     return seconds
 
 
-_CPU_GROUPS: dict[int, Group] = {}  # Runner pid: its group, as found by ``_cpu_group_of``.
-
-
-def _cpu_group_of(pid: int) -> Group | None:
-    """The group (CPU counter only) of runner ``pid``; None unless it is in a runner's own group."""
-    try:
-        own_v1, own_v2 = _own_paths_of(pid)
-        v1 = "cpuacct" in own_v1
-        kind, path = ("cgroup", own_v1["cpuacct"]) if v1 else ("cgroup2", own_v2 or "")
-        mount = next(m for m in _mounts() if m[0] == kind and (not v1 or "cpuacct" in m[3]))
-    except (OSError, ValueError, StopIteration):
-        return None
-    if not Path(path).name.startswith("r"):
-        return None  # Not in a runner's own group.
-    folder = Path(mount[1]) / os.path.relpath(path, mount[2])
-    return Group({"cpuacct": folder}, 1 if v1 else 2)
+_CPU_GROUPS: dict[int, Group] = {}  # Runner pid: its group, as ``runner_cpu_group`` found it.
